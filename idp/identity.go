@@ -1,0 +1,53 @@
+package idp
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Identity is what a completed login proves about a citizen. Every method links
+// to the same subject through FiscalNumber (codice fiscale).
+type Identity struct {
+	// FiscalNumber is the 16-character codice fiscale, upper case.
+	FiscalNumber string
+	GivenName    string
+	FamilyName   string
+	// Birthdate is YYYY-MM-DD, or empty.
+	Birthdate string
+	// Gender is "M", "F" or empty.
+	Gender      string
+	Email       string
+	PhoneNumber string
+	// Level is the level of assurance the login reached.
+	Level Level
+	// Method is the login method that proved it.
+	Method Method
+	// AMR lists RFC 8176 authentication method references (pwd, pin, sc, hwk, mfa ...).
+	AMR []string
+}
+
+// fiscalNumberShape is the shape of a codice fiscale, omocodia letters included.
+// The full check (check character) belongs to the method that reads it.
+var fiscalNumberShape = regexp.MustCompile(`^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$`)
+
+// Validate reports whether id is complete enough to log a citizen in.
+func (id Identity) Validate() error {
+	var errs []error
+	if !fiscalNumberShape.MatchString(id.FiscalNumber) {
+		errs = append(errs, errors.New("identity: fiscal number is not a codice fiscale"))
+	}
+	if id.Level != LevelConsultazione && id.Level != LevelDispositivo {
+		errs = append(errs, fmt.Errorf("identity: level %d is not a level Ponte issues", id.Level))
+	}
+	if id.Method == "" {
+		errs = append(errs, errors.New("identity: method is empty"))
+	}
+	if id.Birthdate != "" {
+		if _, err := time.Parse(time.DateOnly, id.Birthdate); err != nil {
+			errs = append(errs, errors.New("identity: birthdate is not YYYY-MM-DD"))
+		}
+	}
+	return errors.Join(errs...)
+}

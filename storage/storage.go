@@ -1,0 +1,251 @@
+// Package storage defines what Ponte persists: one small interface per aggregate
+// (clients, tokens, browser sessions, login challenges, subjects, signing keys,
+// client-assertion JTIs) over plain value records, and the sentinel errors every
+// backend returns. It speaks no SQL and imports no protocol library: the gorm
+// implementation lives in storage/sqlstore, and storage/storagetest holds the one
+// conformance suite that every backend must pass.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every backend; test with errors.Is.
+var (
+	// ErrNotFound means no record matched (or, for a conditional update, none in the required state).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict means a record with the same key already exists.
+	ErrConflict = errors.New("storage: already exists")
+)
+
+// Client is a registered OpenID Connect relying party.
+type Client struct {
+	ID string
+	// SecretHash is the keyed hash of the client secret; empty for public clients.
+	SecretHash []byte
+	Name       string
+	// RedirectURIs are matched exactly.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are matched exactly by end_session.
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	// Scopes the client may request.
+	Scopes []string
+	Public bool
+	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post, private_key_jwt or none.
+	TokenEndpointAuthMethod string
+	// JWKS is the client's public JSON Web Key Set (for private_key_jwt), as JSON.
+	JWKS []byte
+	// JWKSURI is where the client publishes its JWKS, as an alternative to JWKS.
+	JWKSURI string
+	// IDTokenSigningAlg is ES256 (the default) or RS256.
+	IDTokenSigningAlg string
+	// SectorIdentifier, when set, makes the client receive pairwise subjects for that sector.
+	SectorIdentifier string
+	// Token lifetimes; zero means the provider default.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	IDTokenTTL      time.Duration
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Clients stores relying parties.
+type Clients interface {
+	// CreateClient returns ErrConflict if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient applies fn to the stored client atomically; fn's error aborts the update.
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// TokenKind names the kind of an OAuth 2.0 artefact kept in the token store.
+type TokenKind string
+
+// The token kinds.
+const (
+	KindAuthorizeCode TokenKind = "code"
+	KindAccessToken   TokenKind = "access"
+	KindRefreshToken  TokenKind = "refresh"
+	KindPKCE          TokenKind = "pkce"
+	KindOpenID        TokenKind = "oidc"
+	KindPAR           TokenKind = "par"
+)
+
+// Token is one stored authorization code, access token, refresh token, PKCE or
+// OpenID Connect request session, or pushed authorization request.
+type Token struct {
+	Kind TokenKind
+	// Signature is the lookup key; callers store a hash, never the token itself.
+	Signature string
+	// RequestID groups every token of one grant (a refresh-token family).
+	RequestID string
+	ClientID  string
+	// Subject is the OIDC sub the grant was issued to (empty when not yet known).
+	Subject string
+	Active  bool
+	// RequestedAt is when the grant was requested; ExpiresAt when this artefact stops being valid.
+	RequestedAt time.Time
+	ExpiresAt   time.Time
+	// Data is the serialized request; opaque to storage.
+	Data []byte
+}
+
+// Tokens stores OAuth 2.0 artefacts. Invalidation is conditional and atomic, so
+// two concurrent redemptions of one code or refresh token cannot both succeed.
+type Tokens interface {
+	// CreateToken returns ErrConflict if (kind, signature) exists.
+	CreateToken(ctx context.Context, t Token) error
+	// GetToken returns the token whether active or not.
+	GetToken(ctx context.Context, kind TokenKind, signature string) (Token, error)
+	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateToken marks an active token inactive; ErrNotFound if none was active.
+	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateRequest marks every token of that kind and request inactive.
+	DeactivateRequest(ctx context.Context, kind TokenKind, requestID string) error
+	// DeleteRequest deletes every token of that kind and request.
+	DeleteRequest(ctx context.Context, kind TokenKind, requestID string) error
+	// DeleteSubjectTokens deletes every token issued to subject, whatever its kind and client.
+	DeleteSubjectTokens(ctx context.Context, subject string) (int64, error)
+	// DeleteExpiredTokens deletes tokens that expired before the given time.
+	DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Session is a server-side single-sign-on session of one browser.
+type Session struct {
+	// ID is a hash of the cookie value.
+	ID string
+	// Subject is the citizen's internal subject ID.
+	Subject string
+	// AuthTime is when the citizen last authenticated in this session.
+	AuthTime time.Time
+	// Method is the login method (pin, spid, cns); Level the acr reached; AMR the RFC 8176 values.
+	Method    string
+	Level     string
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Sessions stores browser SSO sessions.
+type Sessions interface {
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteSubjectSessions ends every session of a citizen.
+	DeleteSubjectSessions(ctx context.Context, subject string) (int64, error)
+	DeleteExpiredSessions(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Challenge is a pending authorization request waiting for the user to log in.
+// A login that leaves the site (SPID, CNS on its own listener) resumes it by ID.
+type Challenge struct {
+	ID        string
+	ClientID  string
+	Data      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Challenges stores pending login challenges.
+type Challenges interface {
+	CreateChallenge(ctx context.Context, c Challenge) error
+	GetChallenge(ctx context.Context, id string) (Challenge, error)
+	DeleteChallenge(ctx context.Context, id string) error
+	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Subject is one citizen: every login method links to it by codice fiscale.
+type Subject struct {
+	// ID is the opaque, stable internal identifier (the public sub unless pairwise).
+	ID           string
+	FiscalNumber string
+	GivenName    string
+	FamilyName   string
+	// Birthdate is YYYY-MM-DD.
+	Birthdate   string
+	Gender      string
+	Email       string
+	PhoneNumber string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Subjects stores citizens.
+type Subjects interface {
+	// LinkSubject returns the subject with s.FiscalNumber, creating it with s.ID if
+	// there is none, and refreshing the non-empty attributes of s otherwise.
+	LinkSubject(ctx context.Context, s Subject) (Subject, error)
+	GetSubject(ctx context.Context, id string) (Subject, error)
+	GetSubjectByFiscalNumber(ctx context.Context, fiscalNumber string) (Subject, error)
+}
+
+// KeyState is where a signing key is in its life.
+type KeyState string
+
+// The key states.
+const (
+	// KeyActive keys are published and sign from NotBefore on.
+	KeyActive KeyState = "active"
+	// KeyRetired keys no longer sign; they stay published until NotAfter so tokens in flight verify.
+	KeyRetired KeyState = "retired"
+)
+
+// SigningKey is a token-signing key, sealed under the master key.
+type SigningKey struct {
+	// ID is the JWS kid.
+	ID        string
+	Algorithm string
+	State     KeyState
+	// Sealed is the encrypted PKCS#8 private key.
+	Sealed []byte
+	// NotBefore is when the key may start signing (after it has been published).
+	NotBefore time.Time
+	// NotAfter is when a retired key stops being published; zero while active.
+	NotAfter  time.Time
+	CreatedAt time.Time
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	CreateKey(ctx context.Context, k SigningKey) error
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateKey applies fn to the stored key atomically.
+	UpdateKey(ctx context.Context, id string, fn func(SigningKey) (SigningKey, error)) error
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// Assertions remembers the JTIs of client-assertion JWTs (private_key_jwt) until they expire.
+type Assertions interface {
+	// UseJTI records jti until exp; ErrConflict if it is already recorded and unexpired.
+	UseJTI(ctx context.Context, jti string, exp time.Time) error
+	DeleteExpiredJTIs(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Transactor runs storage calls atomically: every call made with the context
+// that BeginTx returns joins the transaction until Commit or Rollback.
+type Transactor interface {
+	BeginTx(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
+// Store is everything Ponte's core persists.
+type Store interface {
+	Clients
+	Tokens
+	Sessions
+	Challenges
+	Subjects
+	Keys
+	Assertions
+	Transactor
+	// Ping reports whether the backend answers (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
