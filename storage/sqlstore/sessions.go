@@ -1,0 +1,147 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/ponte-id/ponte/storage"
+)
+
+type sessionRow struct {
+	ID       string  `gorm:"column:id;primaryKey"`
+	Subject  string  `gorm:"column:subject"`
+	AuthTime dbTime  `gorm:"column:auth_time"`
+	Method   string  `gorm:"column:method"`
+	Level    string  `gorm:"column:level"`
+	AMR      strList `gorm:"column:amr"`
+	Created  dbTime  `gorm:"column:created_at"`
+	Expires  dbTime  `gorm:"column:expires_at"`
+}
+
+func (sessionRow) TableName() string { return "sessions" }
+
+// CreateSession stores ss (a zero CreatedAt is set to now); storage.ErrConflict
+// if the ID exists.
+func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
+	if ss.CreatedAt.IsZero() {
+		ss.CreatedAt = s.now()
+	}
+	row := sessionRow{
+		ID:       ss.ID,
+		Subject:  ss.Subject,
+		AuthTime: newTime(ss.AuthTime),
+		Method:   ss.Method,
+		Level:    ss.Level,
+		AMR:      ss.AMR,
+		Created:  newTime(ss.CreatedAt),
+		Expires:  newTime(ss.ExpiresAt),
+	}
+	return wrap("create session", s.conn(ctx).Create(&row).Error)
+}
+
+// GetSession returns the session, expired or not, or storage.ErrNotFound.
+func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, error) {
+	var r sessionRow
+	if err := s.conn(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return storage.Session{}, wrap("get session", err)
+	}
+	return storage.Session{
+		ID:        r.ID,
+		Subject:   r.Subject,
+		AuthTime:  r.AuthTime.t,
+		Method:    r.Method,
+		Level:     r.Level,
+		AMR:       r.AMR,
+		CreatedAt: r.Created.t,
+		ExpiresAt: r.Expires.t,
+	}, nil
+}
+
+// DeleteSession deletes the session, or returns storage.ErrNotFound.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	res := s.conn(ctx).Where("id = ?", id).Delete(&sessionRow{})
+	if res.Error != nil {
+		return wrap("delete session", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return notFound("delete session")
+	}
+	return nil
+}
+
+// DeleteSubjectSessions deletes every session of subject and returns how many;
+// an empty subject is an error.
+func (s *Store) DeleteSubjectSessions(ctx context.Context, subject string) (int64, error) {
+	if subject == "" {
+		return 0, errEmptySubject
+	}
+	res := s.conn(ctx).Where("subject = ?", subject).Delete(&sessionRow{})
+	return res.RowsAffected, wrap("delete subject sessions", res.Error)
+}
+
+// DeleteExpiredSessions deletes the sessions whose ExpiresAt is strictly
+// before the given time and returns how many.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int64, error) {
+	res := s.conn(ctx).Where("expires_at < ?", newTime(before)).Delete(&sessionRow{})
+	return res.RowsAffected, wrap("delete expired sessions", res.Error)
+}
+
+type challengeRow struct {
+	ID       string `gorm:"column:id;primaryKey"`
+	ClientID string `gorm:"column:client_id"`
+	Data     []byte `gorm:"column:data"`
+	Created  dbTime `gorm:"column:created_at"`
+	Expires  dbTime `gorm:"column:expires_at"`
+}
+
+func (challengeRow) TableName() string { return "challenges" }
+
+// CreateChallenge stores c (a zero CreatedAt is set to now);
+// storage.ErrConflict if the ID exists.
+func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = s.now()
+	}
+	row := challengeRow{
+		ID:       c.ID,
+		ClientID: c.ClientID,
+		Data:     c.Data,
+		Created:  newTime(c.CreatedAt),
+		Expires:  newTime(c.ExpiresAt),
+	}
+	return wrap("create challenge", s.conn(ctx).Create(&row).Error)
+}
+
+// GetChallenge returns the challenge, expired or not, or storage.ErrNotFound.
+func (s *Store) GetChallenge(ctx context.Context, id string) (storage.Challenge, error) {
+	var r challengeRow
+	if err := s.conn(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return storage.Challenge{}, wrap("get challenge", err)
+	}
+	return storage.Challenge{
+		ID:        r.ID,
+		ClientID:  r.ClientID,
+		Data:      blob(r.Data),
+		CreatedAt: r.Created.t,
+		ExpiresAt: r.Expires.t,
+	}, nil
+}
+
+// DeleteChallenge deletes the challenge, or returns storage.ErrNotFound.
+func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
+	res := s.conn(ctx).Where("id = ?", id).Delete(&challengeRow{})
+	if res.Error != nil {
+		return wrap("delete challenge", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return notFound("delete challenge")
+	}
+	return nil
+}
+
+// DeleteExpiredChallenges deletes the challenges whose ExpiresAt is strictly
+// before the given time and returns how many.
+func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error) {
+	res := s.conn(ctx).Where("expires_at < ?", newTime(before)).Delete(&challengeRow{})
+	return res.RowsAffected, wrap("delete expired challenges", res.Error)
+}

@@ -1,0 +1,311 @@
+// Package sqlstore is the gorm implementation of storage.Store, on SQLite (the
+// pure-Go glebarez/modernc driver, no cgo) or PostgreSQL (pgx).
+//
+// It owns the SQL schema and its versioned migrations (embedded .sql files per
+// dialect, recorded in a schema_migrations table), the mapping between the plain
+// records of package storage and table rows, and the translation of driver errors
+// into storage.ErrNotFound and storage.ErrConflict.
+//
+// Representation, identical in meaning on both dialects:
+//   - times are stored in UTC at microsecond precision: TIMESTAMPTZ on
+//     PostgreSQL, INTEGER unix microseconds on SQLite; the zero time.Time is
+//     stored as NULL, so a record with a zero ExpiresAt never expires;
+//   - []string fields are JSON text; an empty list reads back as nil;
+//   - durations are INTEGER nanoseconds;
+//   - an empty []byte reads back as nil.
+//
+// SQLite runs in WAL mode with a busy timeout and foreign keys on, and every
+// transaction is BEGIN IMMEDIATE (the driver's _txlock=immediate), so a
+// transaction takes the write lock up front and concurrent writers queue on the
+// busy timeout instead of failing with "database is locked".
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	"github.com/ponte-id/ponte/storage"
+)
+
+// Dialect names, as returned by (*Store).Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Options tunes Open. The zero value is a sensible default.
+type Options struct {
+	// Logger receives slow queries and database errors (never query arguments);
+	// nil discards.
+	Logger *slog.Logger
+	// SlowQuery is the duration above which a query is logged at Warn level;
+	// zero means 200ms, negative disables.
+	SlowQuery time.Duration
+	// MaxOpenConns caps the connection pool; zero means 8 for SQLite and 16 for PostgreSQL.
+	MaxOpenConns int
+	// MaxIdleConns caps the idle connections kept; zero means MaxOpenConns.
+	MaxIdleConns int
+	// ConnMaxLifetime closes connections older than this; zero means 30 minutes.
+	ConnMaxLifetime time.Duration
+	// BusyTimeout is how long a SQLite connection waits for a lock before
+	// failing; zero means 5s. Ignored by PostgreSQL.
+	BusyTimeout time.Duration
+	// Now is the clock used for default timestamps and JTI expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is a storage.Store backed by SQLite or PostgreSQL through gorm. It is
+// safe for concurrent use; a context returned by BeginTx must not be shared
+// between goroutines.
+type Store struct {
+	db        *gorm.DB
+	sqlDB     *sql.DB
+	dialect   string
+	log       *slog.Logger
+	now       func() time.Time
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database named by dsn: a dsn starting with postgres://
+// or postgresql:// selects PostgreSQL; anything else is the path of a SQLite
+// file, created (mode 0600) if missing. Open does not migrate: call Migrate.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	slow := opts.SlowQuery
+	if slow == 0 {
+		slow = 200 * time.Millisecond
+	}
+	cfg := &gorm.Config{
+		Logger:                 &gormLogger{log: log, slow: slow},
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return now().UTC() },
+	}
+
+	var (
+		dialector gorm.Dialector
+		dialect   string
+		maxOpen   = opts.MaxOpenConns
+	)
+	if isPostgres(dsn) {
+		dialect = DialectPostgres
+		dialector = postgres.New(postgres.Config{DSN: dsn})
+		if maxOpen <= 0 {
+			maxOpen = 16
+		}
+	} else {
+		dialect = DialectSQLite
+		full, err := sqliteDSN(dsn, opts.BusyTimeout)
+		if err != nil {
+			return nil, err
+		}
+		dialector = sqlite.Open(full)
+		if maxOpen <= 0 {
+			maxOpen = 8
+		}
+	}
+
+	db, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
+	}
+	maxIdle := opts.MaxIdleConns
+	if maxIdle <= 0 {
+		maxIdle = maxOpen
+	}
+	lifetime := opts.ConnMaxLifetime
+	if lifetime <= 0 {
+		lifetime = 30 * time.Minute
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxIdle)
+	sqlDB.SetConnMaxLifetime(lifetime)
+
+	s := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: now}
+	if err := s.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// sqliteDSN turns a file path into a glebarez/go-sqlite DSN: WAL journal, busy
+// timeout, foreign keys, and BEGIN IMMEDIATE for every transaction.
+func sqliteDSN(path string, busy time.Duration) (string, error) {
+	switch {
+	case path == "":
+		return "", errors.New("sqlstore: empty SQLite path")
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		// An in-memory database is per connection, and URI names would bypass
+		// the parameters below: both would break the pool's guarantees.
+		return "", fmt.Errorf("sqlstore: SQLite dsn %q: want a file path", path)
+	case strings.ContainsRune(path, '?'):
+		return "", fmt.Errorf("sqlstore: SQLite path %q: must not contain '?'", path)
+	}
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("sqlstore: create SQLite directory: %w", err)
+		}
+	}
+	// Create the file ourselves so that it is private: it holds hashed client
+	// secrets and sealed signing keys. SQLite gives -wal and -shm the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: create SQLite file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("sqlstore: create SQLite file: %w", err)
+	}
+	q := url.Values{}
+	// Order matters: the driver runs the pragmas in this order, and the busy
+	// timeout must be in force before switching the journal to WAL.
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	// Note: _time_format must not be set; go-sqlite v1.21 stops reading the
+	// parameters after it, and _txlock would be silently ignored.
+	q.Add("_txlock", "immediate")
+	return path + "?" + q.Encode(), nil
+}
+
+// Dialect reports which database the store talks to: DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlstore: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.sqlDB.Close(); err != nil {
+			s.closeErr = fmt.Errorf("sqlstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// txKey is the context key under which BeginTx stores the transaction; it is
+// per store, so a transaction of one store never leaks into another.
+type txKey struct{ s *Store }
+
+type txState struct {
+	db   *gorm.DB
+	done bool
+}
+
+func (s *Store) txFrom(ctx context.Context) *txState {
+	st, _ := ctx.Value(txKey{s}).(*txState)
+	return st
+}
+
+// conn returns the transaction carried by ctx, or the pool.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if st := s.txFrom(ctx); st != nil {
+		return st.db.WithContext(ctx)
+	}
+	return s.db.WithContext(ctx)
+}
+
+// atomic runs fn in the transaction carried by ctx, or in a new one.
+func (s *Store) atomic(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if st := s.txFrom(ctx); st != nil {
+		return fn(st.db.WithContext(ctx))
+	}
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// Errors returned by the Transactor methods.
+var (
+	// ErrNoTx is returned by Commit and Rollback given a context without a transaction.
+	ErrNoTx = errors.New("sqlstore: no transaction in context")
+	// ErrNestedTx is returned by BeginTx given a context already in a transaction.
+	ErrNestedTx = errors.New("sqlstore: context already carries a transaction")
+	// ErrTxDone is returned by Commit and Rollback once the transaction has ended.
+	ErrTxDone = errors.New("sqlstore: transaction already committed or rolled back")
+)
+
+// BeginTx starts a transaction and returns a context that carries it: every
+// Store method called with that context joins it until Commit or Rollback.
+// On SQLite the transaction holds the database write lock until it ends.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if s.txFrom(ctx) != nil {
+		return ctx, ErrNestedTx
+	}
+	tx := s.db.WithContext(ctx).Begin()
+	if tx.Error != nil {
+		return ctx, fmt.Errorf("sqlstore: begin: %w", tx.Error)
+	}
+	return context.WithValue(ctx, txKey{s}, &txState{db: tx}), nil
+}
+
+// Commit commits the transaction carried by ctx.
+func (s *Store) Commit(ctx context.Context) error {
+	st := s.txFrom(ctx)
+	if st == nil {
+		return ErrNoTx
+	}
+	if st.done {
+		return ErrTxDone
+	}
+	st.done = true
+	if err := st.db.Commit().Error; err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback aborts the transaction carried by ctx.
+func (s *Store) Rollback(ctx context.Context) error {
+	st := s.txFrom(ctx)
+	if st == nil {
+		return ErrNoTx
+	}
+	if st.done {
+		return ErrTxDone
+	}
+	st.done = true
+	if err := st.db.Rollback().Error; err != nil {
+		return fmt.Errorf("sqlstore: rollback: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/ponte-id/ponte/storage"
+)
+
+type subjectRow struct {
+	ID           string `gorm:"column:id;primaryKey"`
+	FiscalNumber string `gorm:"column:fiscal_number"`
+	GivenName    string `gorm:"column:given_name"`
+	FamilyName   string `gorm:"column:family_name"`
+	Birthdate    string `gorm:"column:birthdate"`
+	Gender       string `gorm:"column:gender"`
+	Email        string `gorm:"column:email"`
+	PhoneNumber  string `gorm:"column:phone_number"`
+	Created      dbTime `gorm:"column:created_at"`
+	Updated      dbTime `gorm:"column:updated_at"`
+}
+
+func (subjectRow) TableName() string { return "subjects" }
+
+func (r subjectRow) subject() storage.Subject {
+	return storage.Subject{
+		ID:           r.ID,
+		FiscalNumber: r.FiscalNumber,
+		GivenName:    r.GivenName,
+		FamilyName:   r.FamilyName,
+		Birthdate:    r.Birthdate,
+		Gender:       r.Gender,
+		Email:        r.Email,
+		PhoneNumber:  r.PhoneNumber,
+		CreatedAt:    r.Created.t,
+		UpdatedAt:    r.Updated.t,
+	}
+}
+
+var (
+	errEmptyFiscalNumber = errors.New("sqlstore: link subject: empty fiscal number")
+	errEmptySubjectID    = errors.New("sqlstore: link subject: empty ID for a new subject")
+)
+
+// LinkSubject returns the subject with in.FiscalNumber, refreshing its
+// non-empty attributes from in and its UpdatedAt (in.UpdatedAt, or now if
+// zero); if there is none it creates it with in.ID. Concurrent calls for one
+// fiscal number converge on one subject: the insert is ON CONFLICT DO NOTHING
+// and the loser re-reads the winner's row. A new subject whose ID is taken by
+// another fiscal number is storage.ErrConflict.
+func (s *Store) LinkSubject(ctx context.Context, in storage.Subject) (storage.Subject, error) {
+	if in.FiscalNumber == "" {
+		return storage.Subject{}, errEmptyFiscalNumber
+	}
+	now := in.UpdatedAt
+	if now.IsZero() {
+		now = s.now()
+	}
+	db := s.conn(ctx)
+
+	var row subjectRow
+	err := db.Where("fiscal_number = ?", in.FiscalNumber).Take(&row).Error
+	switch {
+	case err == nil:
+		return s.refreshSubject(db, row, in, now)
+	case !errors.Is(err, gorm.ErrRecordNotFound):
+		return storage.Subject{}, wrap("link subject", err)
+	case in.ID == "":
+		return storage.Subject{}, errEmptySubjectID
+	}
+
+	created := in.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	row = subjectRow{
+		ID:           in.ID,
+		FiscalNumber: in.FiscalNumber,
+		GivenName:    in.GivenName,
+		FamilyName:   in.FamilyName,
+		Birthdate:    in.Birthdate,
+		Gender:       in.Gender,
+		Email:        in.Email,
+		PhoneNumber:  in.PhoneNumber,
+		Created:      newTime(created),
+		Updated:      newTime(now),
+	}
+	res := db.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "fiscal_number"}},
+		DoNothing: true,
+	}).Create(&row)
+	if res.Error != nil {
+		return storage.Subject{}, wrap("link subject", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return s.GetSubject(ctx, in.ID)
+	}
+	// Another caller created this fiscal number between our read and insert.
+	// (A fresh row: gorm would add the primary key of a non-zero destination
+	// to the conditions.)
+	var winner subjectRow
+	if err := db.Where("fiscal_number = ?", in.FiscalNumber).Take(&winner).Error; err != nil {
+		return storage.Subject{}, wrap("link subject", err)
+	}
+	return s.refreshSubject(db, winner, in, now)
+}
+
+// refreshSubject overwrites the attributes of row that are non-empty in in,
+// and UpdatedAt.
+func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, now time.Time) (storage.Subject, error) {
+	set := map[string]any{"updated_at": newTime(now)}
+	for col, v := range map[string]struct {
+		val string
+		dst *string
+	}{
+		"given_name":   {in.GivenName, &row.GivenName},
+		"family_name":  {in.FamilyName, &row.FamilyName},
+		"birthdate":    {in.Birthdate, &row.Birthdate},
+		"gender":       {in.Gender, &row.Gender},
+		"email":        {in.Email, &row.Email},
+		"phone_number": {in.PhoneNumber, &row.PhoneNumber},
+	} {
+		if v.val != "" {
+			set[col] = v.val
+			*v.dst = v.val
+		}
+	}
+	res := db.Model(&subjectRow{}).Where("id = ?", row.ID).Updates(set)
+	if res.Error != nil {
+		return storage.Subject{}, wrap("link subject", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return storage.Subject{}, notFound("link subject")
+	}
+	row.Updated = newTime(now.UTC().Truncate(time.Microsecond))
+	return row.subject(), nil
+}
+
+// GetSubject returns the subject with that ID, or storage.ErrNotFound.
+func (s *Store) GetSubject(ctx context.Context, id string) (storage.Subject, error) {
+	var row subjectRow
+	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+		return storage.Subject{}, wrap("get subject", err)
+	}
+	return row.subject(), nil
+}
+
+// GetSubjectByFiscalNumber returns the subject with that fiscal number, or
+// storage.ErrNotFound.
+func (s *Store) GetSubjectByFiscalNumber(ctx context.Context, fiscalNumber string) (storage.Subject, error) {
+	var row subjectRow
+	if err := s.conn(ctx).Where("fiscal_number = ?", fiscalNumber).Take(&row).Error; err != nil {
+		return storage.Subject{}, wrap("get subject by fiscal number", err)
+	}
+	return row.subject(), nil
+}
