@@ -1,0 +1,84 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Swept counts the expired records one Sweep deleted, per kind.
+type Swept struct {
+	Tokens     int64
+	Sessions   int64
+	Challenges int64
+	JTIs       int64
+}
+
+// Total is the number of records deleted.
+func (s Swept) Total() int64 { return s.Tokens + s.Sessions + s.Challenges + s.JTIs }
+
+// Sweep deletes the tokens, sessions, challenges and client-assertion JTIs that
+// expired before now. Records with a zero ExpiresAt are kept, and a refresh
+// token goes only once its own ExpiresAt has passed. Every kind is attempted
+// even if another fails; the errors are joined.
+func Sweep(ctx context.Context, s Store, now time.Time) (Swept, error) {
+	var (
+		out  Swept
+		errs []error
+	)
+	for _, step := range []struct {
+		name string
+		fn   func(context.Context, time.Time) (int64, error)
+		n    *int64
+	}{
+		{"tokens", s.DeleteExpiredTokens, &out.Tokens},
+		{"sessions", s.DeleteExpiredSessions, &out.Sessions},
+		{"challenges", s.DeleteExpiredChallenges, &out.Challenges},
+		{"jtis", s.DeleteExpiredJTIs, &out.JTIs},
+	} {
+		n, err := step.fn(ctx, now)
+		*step.n = n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sweep %s: %w", step.name, err))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// RunJanitor sweeps expired records (see Sweep) right away and then every
+// interval, until ctx is done. now is the clock (nil means time.Now) and log
+// receives one line per sweep that deleted something or failed (nil
+// discards). A non-positive interval means one minute.
+func RunJanitor(ctx context.Context, s Store, every time.Duration, now func() time.Time, log *slog.Logger) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		swept, err := Sweep(ctx, s, now())
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			log.ErrorContext(ctx, "janitor sweep failed", "err", err,
+				"tokens", swept.Tokens, "sessions", swept.Sessions, "challenges", swept.Challenges, "jtis", swept.JTIs)
+		case swept.Total() > 0:
+			log.InfoContext(ctx, "janitor swept expired records",
+				"tokens", swept.Tokens, "sessions", swept.Sessions, "challenges", swept.Challenges, "jtis", swept.JTIs)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
