@@ -1,0 +1,263 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/sqlstore"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+func TestConformance(t *testing.T) {
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			storagetest.RunTests(t, func(t *testing.T) storage.Store { return b.Open(t) })
+		})
+	}
+}
+
+// dsns returns, per backend, a function giving a fresh unmigrated database.
+func dsns() map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "sub", "ponte.db") },
+		"postgres": func(t *testing.T) string { return storagetest.PostgresDSN(t) },
+	}
+}
+
+func open(t *testing.T, dsn string) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(t.Context(), dsn, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestMigrate(t *testing.T) {
+	for name, dsn := range dsns() {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			s := open(t, dsn(t))
+			if s.Dialect() != name {
+				t.Fatalf("Dialect = %q, want %q", s.Dialect(), name)
+			}
+			pending, err := s.PendingMigrations(ctx)
+			if err != nil || pending == 0 {
+				t.Fatalf("PendingMigrations before Migrate = %d, %v", pending, err)
+			}
+			// Open does not migrate.
+			if _, err := s.GetClient(ctx, "x"); err == nil || errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("GetClient on an unmigrated database: %v", err)
+			}
+			applied, err := s.Migrate(ctx)
+			if err != nil || applied != pending {
+				t.Fatalf("Migrate = %d, %v; want %d", applied, err, pending)
+			}
+			if n, err := s.PendingMigrations(ctx); err != nil || n != 0 {
+				t.Fatalf("PendingMigrations after Migrate = %d, %v", n, err)
+			}
+			if n, err := s.Migrate(ctx); err != nil || n != 0 {
+				t.Fatalf("second Migrate = %d, %v", n, err)
+			}
+			if _, err := s.GetClient(ctx, "x"); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("GetClient after Migrate: %v", err)
+			}
+		})
+	}
+}
+
+// TestMigrateConcurrent migrates one database from several stores at once, as
+// several nodes starting together would.
+func TestMigrateConcurrent(t *testing.T) {
+	for name, dsn := range dsns() {
+		t.Run(name, func(t *testing.T) {
+			d := dsn(t)
+			const nodes = 4
+			stores := make([]*sqlstore.Store, nodes)
+			for i := range stores {
+				stores[i] = open(t, d)
+			}
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				applied int
+				errs    []error
+			)
+			for _, s := range stores {
+				wg.Go(func() {
+					n, err := s.Migrate(t.Context())
+					mu.Lock()
+					defer mu.Unlock()
+					applied += n
+					if err != nil {
+						errs = append(errs, err)
+					}
+				})
+			}
+			wg.Wait()
+			if len(errs) > 0 {
+				t.Fatalf("concurrent Migrate: %v", errs)
+			}
+			pending, err := stores[0].PendingMigrations(t.Context())
+			if err != nil || pending != 0 {
+				t.Fatalf("PendingMigrations = %d, %v", pending, err)
+			}
+			fresh := open(t, dsns()[name](t))
+			want, err := fresh.PendingMigrations(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if applied != want {
+				t.Fatalf("nodes applied %d migrations in total, want %d (each exactly once)", applied, want)
+			}
+		})
+	}
+}
+
+// TestSharedDatabase runs two stores (two nodes) on one database: a code
+// redeemed on one cannot be redeemed on the other.
+func TestSharedDatabase(t *testing.T) {
+	for name, dsn := range dsns() {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			d := dsn(t)
+			a, b := storagetest.OpenMigrated(t, d), storagetest.OpenMigrated(t, d)
+			tok := storage.Token{Kind: storage.KindAuthorizeCode, Signature: "code", Active: true, ExpiresAt: time.Now().Add(time.Minute)}
+			if err := a.CreateToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 2*8)
+			for i := range errs {
+				s := a
+				if i%2 == 1 {
+					s = b
+				}
+				wg.Go(func() { errs[i] = s.DeactivateToken(ctx, storage.KindAuthorizeCode, "code") })
+			}
+			wg.Wait()
+			ok := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, storage.ErrNotFound):
+					t.Fatal(err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("%d redemptions succeeded across two nodes, want 1", ok)
+			}
+		})
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	for _, dsn := range []string{"", ":memory:", "file:x.db?mode=memory", filepath.Join(t.TempDir(), "a?b")} {
+		if s, err := sqlstore.Open(t.Context(), dsn, sqlstore.Options{}); err == nil {
+			_ = s.Close()
+			t.Errorf("Open(%q) succeeded", dsn)
+		}
+	}
+}
+
+// TestSQLiteFile checks the SQLite file itself: private, WAL, and times stored
+// as integer microseconds.
+func TestSQLiteFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ponte.db")
+	s := storagetest.OpenMigrated(t, path)
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 678901234, time.UTC)
+	if err := s.CreateToken(ctx, storage.Token{Kind: storage.KindAccessToken, Signature: "s", Active: true, ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("database file mode = %v, want 0600", fi.Mode().Perm())
+	}
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var typ string
+	var micros int64
+	if err := db.QueryRowContext(ctx, "SELECT typeof(expires_at), expires_at FROM tokens").Scan(&typ, &micros); err != nil {
+		t.Fatal(err)
+	}
+	if typ != "integer" || micros != exp.UnixMicro() {
+		t.Errorf("expires_at stored as %s %d, want integer %d", typ, micros, exp.UnixMicro())
+	}
+	var requested sql.NullInt64
+	if err := db.QueryRowContext(ctx, "SELECT requested_at FROM tokens").Scan(&requested); err != nil || requested.Valid {
+		t.Errorf("zero RequestedAt stored as %v, %v; want NULL", requested, err)
+	}
+}
+
+// TestContextCancel checks that a canceled context aborts a waiting call
+// rather than leaving it blocked.
+func TestContextCancel(t *testing.T) {
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+			defer cancel()
+			<-ctx.Done()
+			if err := s.Ping(ctx); err == nil {
+				t.Fatal("Ping with an expired context succeeded")
+			}
+		})
+	}
+}
+
+// TestLogsNoArguments checks that logged SQL keeps its placeholders: query
+// arguments include fiscal numbers and hashed secrets.
+func TestLogsNoArguments(t *testing.T) {
+	for _, slow := range []time.Duration{-1, time.Nanosecond} {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		path := filepath.Join(t.TempDir(), "ponte.db")
+		s, err := sqlstore.Open(t.Context(), path, sqlstore.Options{Logger: log, SlowQuery: slow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		if _, err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		const secret = "RSSMRA80A31H501U"
+		if _, err := s.LinkSubject(t.Context(), storage.Subject{ID: "sub", FiscalNumber: secret}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateClient(t.Context(), storage.Client{ID: secret}); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.CreateClient(t.Context(), storage.Client{ID: secret}) // a logged error
+		out := buf.String()
+		if !strings.Contains(out, "INSERT INTO") {
+			t.Fatalf("no SQL logged (slow=%v):\n%s", slow, out)
+		}
+		if strings.Contains(out, secret) {
+			t.Fatalf("query arguments logged (slow=%v):\n%s", slow, out)
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ponte-id/ponte/storage"
+)
+
+func sampleClient(id string) storage.Client {
+	return storage.Client{
+		ID:                      id,
+		SecretHash:              []byte{0x00, 0x01, 0xfe, 0xff},
+		Name:                    "Comune di " + id,
+		RedirectURIs:            []string{"https://rp.example/cb", "https://rp.example/cb2?x=1&y=è"},
+		PostLogoutRedirectURIs:  []string{"https://rp.example/bye"},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		ResponseTypes:           []string{"code"},
+		Scopes:                  []string{"openid", "profile", "offline_access"},
+		Public:                  false,
+		TokenEndpointAuthMethod: "private_key_jwt",
+		JWKS:                    []byte(`{"keys":[]}`),
+		JWKSURI:                 "https://rp.example/jwks.json",
+		IDTokenSigningAlg:       "ES256",
+		SectorIdentifier:        "https://rp.example/sector.json",
+		AccessTokenTTL:          5 * time.Minute,
+		RefreshTokenTTL:         30*24*time.Hour + 1500*time.Millisecond,
+		IDTokenTTL:              time.Hour,
+		CreatedAt:               base,
+		UpdatedAt:               base.Add(time.Second),
+	}
+}
+
+var errAbort = errors.New("storagetest: abort")
+
+var clientTests = []test{
+	{"CreateGet", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		want := sampleClient("rp1")
+		must(t, s.CreateClient(ctx, want))
+		got, err := s.GetClient(ctx, "rp1")
+		must(t, err)
+		same(t, "GetClient", got, want)
+		if got.CreatedAt.Location() != time.UTC {
+			t.Errorf("CreatedAt location = %v, want UTC", got.CreatedAt.Location())
+		}
+	}},
+	{"CreateGetMinimal", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		want := storage.Client{ID: "public", Public: true, TokenEndpointAuthMethod: "none",
+			RedirectURIs: []string{}, CreatedAt: base, UpdatedAt: base}
+		must(t, s.CreateClient(ctx, want))
+		got, err := s.GetClient(ctx, "public")
+		must(t, err)
+		same(t, "GetClient", got, want)
+		if len(got.Scopes) != 0 || len(got.RedirectURIs) != 0 || len(got.SecretHash) != 0 {
+			t.Errorf("empty fields came back non-empty: %+v", got)
+		}
+	}},
+	{"CreateDuplicate", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		must(t, s.CreateClient(ctx, sampleClient("rp1")))
+		wantErr(t, "CreateClient twice", s.CreateClient(ctx, sampleClient("rp1")), storage.ErrConflict)
+	}},
+	{"GetMissing", func(t *testing.T, s storage.Store) {
+		_, err := s.GetClient(t.Context(), "nope")
+		wantErr(t, "GetClient", err, storage.ErrNotFound)
+	}},
+	{"List", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		got, err := s.ListClients(ctx)
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("ListClients on empty store = %d clients", len(got))
+		}
+		want := []storage.Client{sampleClient("a"), sampleClient("b"), sampleClient("c")}
+		for _, i := range []int{2, 0, 1} {
+			must(t, s.CreateClient(ctx, want[i]))
+		}
+		got, err = s.ListClients(ctx)
+		must(t, err)
+		slices.SortFunc(got, func(x, y storage.Client) int { return strings.Compare(x.ID, y.ID) })
+		same(t, "ListClients", got, want)
+	}},
+	{"Update", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		orig := sampleClient("rp1")
+		must(t, s.CreateClient(ctx, orig))
+		later := base.Add(time.Hour)
+		must(t, s.UpdateClient(ctx, "rp1", func(c storage.Client) (storage.Client, error) {
+			same(t, "fn argument", c, orig)
+			c.Name = "Renamed"
+			c.RedirectURIs = append(c.RedirectURIs, "https://rp.example/new")
+			c.Scopes = nil
+			c.AccessTokenTTL = 7 * time.Second
+			c.Public = true
+			c.UpdatedAt = later
+			return c, nil
+		}))
+		got, err := s.GetClient(ctx, "rp1")
+		must(t, err)
+		want := orig
+		want.Name = "Renamed"
+		want.RedirectURIs = append(slices.Clone(orig.RedirectURIs), "https://rp.example/new")
+		want.Scopes = nil
+		want.AccessTokenTTL = 7 * time.Second
+		want.Public = true
+		want.UpdatedAt = later
+		same(t, "after UpdateClient", got, want)
+	}},
+	{"UpdateFnError", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		orig := sampleClient("rp1")
+		must(t, s.CreateClient(ctx, orig))
+		err := s.UpdateClient(ctx, "rp1", func(c storage.Client) (storage.Client, error) {
+			c.Name = "changed"
+			return c, fmt.Errorf("wrapped: %w", errAbort)
+		})
+		wantErr(t, "UpdateClient", err, errAbort)
+		got, err := s.GetClient(ctx, "rp1")
+		must(t, err)
+		same(t, "after aborted update", got, orig)
+	}},
+	{"UpdateMissing", func(t *testing.T, s storage.Store) {
+		called := false
+		err := s.UpdateClient(t.Context(), "nope", func(c storage.Client) (storage.Client, error) {
+			called = true
+			return c, nil
+		})
+		wantErr(t, "UpdateClient", err, storage.ErrNotFound)
+		if called {
+			t.Error("fn called for a missing client")
+		}
+	}},
+	{"UpdateConcurrent", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		c := sampleClient("rp1")
+		c.Scopes = nil
+		must(t, s.CreateClient(ctx, c))
+		const n = 10
+		errs := race(n, func(i int) error {
+			return s.UpdateClient(ctx, "rp1", func(c storage.Client) (storage.Client, error) {
+				c.Scopes = append(c.Scopes, id("scope", i))
+				return c, nil
+			})
+		})
+		noErrors(t, "UpdateClient", errs)
+		got, err := s.GetClient(ctx, "rp1")
+		must(t, err)
+		if len(got.Scopes) != n {
+			t.Fatalf("after %d concurrent appends: %d scopes %v (lost updates)", n, len(got.Scopes), got.Scopes)
+		}
+	}},
+	{"Delete", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		must(t, s.CreateClient(ctx, sampleClient("rp1")))
+		must(t, s.CreateClient(ctx, sampleClient("rp2")))
+		must(t, s.DeleteClient(ctx, "rp1"))
+		_, err := s.GetClient(ctx, "rp1")
+		wantErr(t, "GetClient after delete", err, storage.ErrNotFound)
+		wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "rp1"), storage.ErrNotFound)
+		_, err = s.GetClient(ctx, "rp2")
+		must(t, err)
+	}},
+	{"CanceledContext", func(t *testing.T, s storage.Store) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if _, err := s.GetClient(ctx, "rp1"); err == nil || errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("GetClient with a canceled context: %v", err)
+		}
+	}},
+}
