@@ -1,0 +1,291 @@
+// Package clients registers OpenID Connect relying parties: it validates a
+// client's settings, generates its secret (256 bits) and stores only a keyed
+// hash of it. The same Hasher checks secrets at the token endpoint, so a secret
+// costs one HMAC to verify rather than a bcrypt round.
+package clients
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/ponte-id/ponte/storage"
+)
+
+// Token endpoint authentication methods.
+const (
+	AuthSecretBasic   = "client_secret_basic"
+	AuthSecretPost    = "client_secret_post"
+	AuthPrivateKeyJWT = "private_key_jwt"
+	AuthNone          = "none"
+)
+
+// Scopes is every scope Ponte knows; a client may be allowed a subset.
+var Scopes = []string{
+	"openid", "offline_access", "profile", "email", "phone", "fiscal_number",
+	"inps.consultazione", "inps.dispositivo",
+}
+
+// DefaultScopes are given to a client created without a scope list: all but the elevated scope.
+var DefaultScopes = []string{
+	"openid", "offline_access", "profile", "email", "phone", "fiscal_number", "inps.consultazione",
+}
+
+// Hasher hashes and checks client secrets with HMAC-SHA256 under a server key.
+// It implements fosite.Hasher.
+type Hasher struct{ key []byte }
+
+// NewHasher returns a Hasher keyed by key (at least 32 bytes).
+func NewHasher(key []byte) (*Hasher, error) {
+	if len(key) < 32 {
+		return nil, errors.New("clients: hasher key must be at least 32 bytes")
+	}
+	return &Hasher{key: slices.Clone(key)}, nil
+}
+
+// Hash returns the keyed hash of data.
+func (h *Hasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	m := hmac.New(sha256.New, h.key)
+	m.Write(data)
+	return m.Sum(nil), nil
+}
+
+// Compare checks data against hash in constant time.
+func (h *Hasher) Compare(ctx context.Context, hash, data []byte) error {
+	want, _ := h.Hash(ctx, data)
+	if !hmac.Equal(want, hash) {
+		return errors.New("clients: secret mismatch")
+	}
+	return nil
+}
+
+// Spec is what an administrator asks for when registering a client.
+type Spec struct {
+	ID                     string
+	Name                   string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// Scopes the client may request; DefaultScopes if empty.
+	Scopes []string
+	// AuthMethod is one of the Auth* constants; client_secret_basic if empty.
+	AuthMethod string
+	// JWKS is the client's public key set (JSON) for private_key_jwt.
+	JWKS []byte
+	// JWKSURI is where the client publishes its keys, for private_key_jwt.
+	JWKSURI string
+	// SigningAlg for ID tokens: ES256 (default) or RS256.
+	SigningAlg string
+	// SectorIdentifier, when set, gives the client pairwise subjects.
+	SectorIdentifier string
+	AccessTokenTTL   time.Duration
+	RefreshTokenTTL  time.Duration
+	IDTokenTTL       time.Duration
+}
+
+// Registry creates and manages clients in storage.
+type Registry struct {
+	store  storage.Clients
+	hasher *Hasher
+	now    func() time.Time
+}
+
+// NewRegistry returns a Registry; now may be nil (time.Now).
+func NewRegistry(store storage.Clients, hasher *Hasher, now func() time.Time) *Registry {
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{store: store, hasher: hasher, now: now}
+}
+
+// Create validates spec, stores the client and returns it with its secret in
+// clear (empty for public and private_key_jwt clients): the only time it is shown.
+func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, string, error) {
+	c, err := spec.client()
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	var secret string
+	if c.TokenEndpointAuthMethod == AuthSecretBasic || c.TokenEndpointAuthMethod == AuthSecretPost {
+		secret, c.SecretHash, err = r.newSecret(ctx)
+		if err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	now := r.now().UTC()
+	c.CreatedAt, c.UpdatedAt = now, now
+	if err := r.store.CreateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return storage.Client{}, "", fmt.Errorf("clients: a client with id %q exists", c.ID)
+		}
+		return storage.Client{}, "", fmt.Errorf("clients: create: %w", err)
+	}
+	return c, secret, nil
+}
+
+// RotateSecret replaces a confidential client's secret and returns the new one.
+func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) {
+	secret, hash, err := r.newSecret(ctx)
+	if err != nil {
+		return "", err
+	}
+	err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+		if c.TokenEndpointAuthMethod != AuthSecretBasic && c.TokenEndpointAuthMethod != AuthSecretPost {
+			return c, fmt.Errorf("clients: %q authenticates with %s, not a secret", id, c.TokenEndpointAuthMethod)
+		}
+		c.SecretHash, c.UpdatedAt = hash, r.now().UTC()
+		return c, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+func (r *Registry) newSecret(ctx context.Context) (string, []byte, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", nil, fmt.Errorf("clients: secret: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	hash, _ := r.hasher.Hash(ctx, []byte(secret))
+	return secret, hash, nil
+}
+
+// client validates a spec and turns it into a storage record, reporting every problem.
+func (s Spec) client() (storage.Client, error) {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("clients: "+format, a...)) }
+	if s.ID == "" {
+		raw := make([]byte, 12)
+		_, _ = rand.Read(raw)
+		s.ID = "rp-" + base64.RawURLEncoding.EncodeToString(raw)
+	}
+	if len(s.ID) > 128 || strings.ContainsAny(s.ID, " \t\r\n:/?#") {
+		bad("id %q: at most 128 characters, no spaces and none of : / ? #", s.ID)
+	}
+	if s.AuthMethod == "" {
+		s.AuthMethod = AuthSecretBasic
+	}
+	switch s.AuthMethod {
+	case AuthSecretBasic, AuthSecretPost, AuthNone:
+	case AuthPrivateKeyJWT:
+		if len(s.JWKS) == 0 && s.JWKSURI == "" {
+			bad("private_key_jwt needs jwks or jwks_uri")
+		}
+		if len(s.JWKS) > 0 {
+			var set jose.JSONWebKeySet
+			if err := json.Unmarshal(s.JWKS, &set); err != nil || len(set.Keys) == 0 {
+				bad("jwks is not a JSON Web Key Set with at least one key")
+			} else {
+				for _, k := range set.Keys {
+					if !k.IsPublic() {
+						bad("jwks key %q is not a public key", k.KeyID)
+					}
+				}
+			}
+		}
+		if s.JWKSURI != "" {
+			if err := checkURI(s.JWKSURI, false); err != nil {
+				bad("jwks_uri: %v", err)
+			}
+		}
+	default:
+		bad("auth method %q: want %s, %s, %s or %s", s.AuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone)
+	}
+	if len(s.RedirectURIs) == 0 {
+		bad("at least one redirect URI is required")
+	}
+	for _, u := range s.RedirectURIs {
+		if err := checkURI(u, s.AuthMethod == AuthNone); err != nil {
+			bad("redirect URI %q: %v", u, err)
+		}
+	}
+	for _, u := range s.PostLogoutRedirectURIs {
+		if err := checkURI(u, s.AuthMethod == AuthNone); err != nil {
+			bad("post-logout redirect URI %q: %v", u, err)
+		}
+	}
+	if len(s.Scopes) == 0 {
+		s.Scopes = DefaultScopes
+	}
+	for _, sc := range s.Scopes {
+		if !slices.Contains(Scopes, sc) {
+			bad("unknown scope %q (known: %s)", sc, strings.Join(Scopes, " "))
+		}
+	}
+	if !slices.Contains(s.Scopes, "openid") {
+		bad("scopes must include openid")
+	}
+	if s.SigningAlg == "" {
+		s.SigningAlg = "ES256"
+	}
+	if s.SigningAlg != "ES256" && s.SigningAlg != "RS256" {
+		bad("signing alg %q: want ES256 or RS256", s.SigningAlg)
+	}
+	if s.SectorIdentifier != "" {
+		if err := checkURI(s.SectorIdentifier, false); err != nil {
+			bad("sector identifier: %v", err)
+		}
+	}
+	for name, d := range map[string]time.Duration{"access token TTL": s.AccessTokenTTL, "refresh token TTL": s.RefreshTokenTTL, "ID token TTL": s.IDTokenTTL} {
+		if d < 0 {
+			bad("%s must not be negative", name)
+		}
+	}
+	if len(errs) > 0 {
+		return storage.Client{}, errors.Join(errs...)
+	}
+	grants := []string{"authorization_code"}
+	if slices.Contains(s.Scopes, "offline_access") {
+		grants = append(grants, "refresh_token")
+	}
+	return storage.Client{
+		ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+		GrantTypes: grants, ResponseTypes: []string{"code"}, Scopes: s.Scopes,
+		Public: s.AuthMethod == AuthNone, TokenEndpointAuthMethod: s.AuthMethod,
+		JWKS: s.JWKS, JWKSURI: s.JWKSURI, IDTokenSigningAlg: s.SigningAlg, SectorIdentifier: s.SectorIdentifier,
+		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL, IDTokenTTL: s.IDTokenTTL,
+	}, nil
+}
+
+// checkURI accepts an absolute URI without fragment; http only on loopback.
+// Public (native) clients may also use a private-use scheme (RFC 8252 §7.1).
+func checkURI(raw string, allowCustomScheme bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URI")
+	}
+	switch {
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return errors.New("must not have a fragment")
+	case u.Scheme == "https" && u.Host != "":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return errors.New("http is allowed only on loopback; use https")
+	case allowCustomScheme && strings.Contains(u.Scheme, "."):
+		return nil
+	}
+	return errors.New("must be an absolute https URI")
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

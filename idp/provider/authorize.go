@@ -1,0 +1,267 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// errUnmetAuthenticationRequirements is OIDC's error for an essential acr that
+// the citizen could not reach (OpenID Connect Core errata, §3.1.2.6 unmet_authentication_requirements).
+var errUnmetAuthenticationRequirements = &fosite.RFC6749Error{
+	ErrorField:       "unmet_authentication_requirements",
+	DescriptionField: "The authentication requirements of the request could not be met.",
+	CodeField:        http.StatusBadRequest,
+}
+
+// challengeData is what a login challenge keeps of the pending authorization:
+// its parameters (as resolved from a pushed request, which is single-use) and
+// the browser it belongs to.
+type challengeData struct {
+	Form    url.Values `json:"form"`
+	Browser string     `json:"browser"`
+}
+
+// authorize is the authorization endpoint.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), r)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	p.proceed(w, r, ar, nil, false)
+}
+
+// resume continues an authorization after a login method has completed.
+func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
+	ch, ar, err := p.replayChallenge(r, r.URL.Query().Get("challenge"))
+	if err != nil {
+		p.challengeError(w, r, ar, err)
+		return
+	}
+	p.proceed(w, r, ar, &ch, false)
+}
+
+// proceed grants the authorization if the browser's session satisfies it, and
+// otherwise sends the browser to the login chooser (or the client an error for prompt=none).
+// acceptLower is the citizen's choice to continue below a voluntary level.
+func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ch *storage.Challenge, acceptLower bool) {
+	ctx := r.Context()
+	req, err := requirementOf(ar)
+	if err == nil {
+		err = p.precheck(ar)
+	}
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	sso, subj, ok := p.currentSession(r)
+	requestedAt := p.now()
+	if ch != nil {
+		requestedAt = ch.CreatedAt
+	}
+	if ok && p.satisfies(sso, subj, req, ch, acceptLower || req.promptNone) {
+		p.grant(w, r, ar, sso, subj, requestedAt)
+		if ch != nil {
+			if err := p.store.DeleteChallenge(ctx, ch.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				p.log.ErrorContext(ctx, "deleting login challenge failed", "err", err)
+			}
+		}
+		return
+	}
+	if req.promptNone {
+		p.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The citizen must log in, and prompt=none forbids it."))
+		return
+	}
+	if ch == nil {
+		c, err := p.newChallenge(w, r, ar)
+		if err != nil {
+			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		ch = &c
+	}
+	http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusSeeOther)
+}
+
+// satisfies says whether an existing SSO session answers the request without a
+// new login. A login made during this very request (after the challenge was
+// created) satisfies prompt=login, max_age and login_hint; the level it must reach
+// in any case.
+func (p *Provider) satisfies(sso storage.Session, subj storage.Subject, req requirement, ch *storage.Challenge, acceptLower bool) bool {
+	fresh := ch != nil && !sso.AuthTime.Before(ch.CreatedAt)
+	switch {
+	case req.promptLogin && !fresh:
+		return false // OIDC Core §3.1.2.1: prompt=login re-authenticates
+	case req.maxAge >= 0 && !fresh && p.now().Sub(sso.AuthTime.Truncate(time.Second)) > req.maxAge:
+		return false
+	case req.loginHint != "" && !fresh && subj.FiscalNumber != req.loginHint:
+		return false
+	case levelOf(sso.Level) < req.level && (req.essential || !acceptLower):
+		return false // SPEC §2: never a silent upgrade
+	}
+	return true
+}
+
+// precheck refuses, before the citizen is asked to log in, what fosite would
+// refuse only when issuing the code: PKCE missing for a public client or not S256
+// (RFC 7636, RFC 9700 §2.1.1), and a nonce too short to be unguessable.
+func (p *Provider) precheck(ar fosite.AuthorizeRequester) error {
+	form := ar.GetRequestForm()
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "" && ar.GetClient().IsPublic():
+		return fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge when performing the authorize code flow, but it is missing.")
+	case challenge != "" && method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")
+	}
+	if n := form.Get("nonce"); n != "" && len(n) < fosite.MinParameterEntropy {
+		return fosite.ErrInvalidRequest.WithHintf("The nonce must be at least %d characters.", fosite.MinParameterEntropy)
+	}
+	return nil
+}
+
+// grant issues the authorization response for the session's citizen. The
+// elevated scope is granted only at the dispositivo level.
+func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, sso storage.Session, subj storage.Subject, requestedAt time.Time) {
+	ctx := r.Context()
+	c, ok := ar.GetClient().(*client)
+	if !ok {
+		p.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+		return
+	}
+	level := levelOf(sso.Level)
+	for _, s := range ar.GetRequestedScopes() {
+		if s == ScopeDispositivo && level < idp.LevelDispositivo {
+			continue
+		}
+		ar.GrantScope(s)
+	}
+	sess := p.buildSession(c, sso, subj, ar.GetGrantedScopes(), requestedAt)
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	resp.AddParameter("iss", p.cfg.Issuer) // RFC 9207
+	p.log.InfoContext(ctx, "authorization granted", "client", c.ID, "subject", subj.ID, "acr", sso.Level, "method", sso.Method)
+	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// newChallenge stores the pending authorization, bound to this browser.
+func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) (storage.Challenge, error) {
+	data, err := json.Marshal(challengeData{
+		Form:    formWithout(ar.GetRequestForm(), "request_uri"),
+		Browser: hashKey(p.browserID(w, r)),
+	})
+	if err != nil {
+		return storage.Challenge{}, err
+	}
+	now := p.now().UTC()
+	ch := storage.Challenge{
+		ID: randomToken(), ClientID: ar.GetClient().GetID(), Data: data,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.ChallengeTTL),
+	}
+	return ch, p.store.CreateChallenge(r.Context(), ch)
+}
+
+// loadChallenge reads a live challenge that belongs to the browser making r.
+func (p *Provider) loadChallenge(r *http.Request, id string) (storage.Challenge, challengeData, error) {
+	var data challengeData
+	if id == "" || len(id) > 128 {
+		return storage.Challenge{}, data, idp.ErrUnknownChallenge
+	}
+	ch, err := p.store.GetChallenge(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ch, data, idp.ErrUnknownChallenge
+	}
+	if err != nil {
+		return ch, data, err
+	}
+	if !p.now().Before(ch.ExpiresAt) {
+		return ch, data, idp.ErrUnknownChallenge
+	}
+	if err := json.Unmarshal(ch.Data, &data); err != nil {
+		return ch, data, err
+	}
+	c, err := r.Cookie(browserCookie)
+	if err != nil || hashKey(c.Value) != data.Browser {
+		return ch, data, idp.ErrUnknownChallenge
+	}
+	return ch, data, nil
+}
+
+// replayChallenge loads a challenge and parses its authorization request again,
+// so that every check fosite makes is made again on resume.
+func (p *Provider) replayChallenge(r *http.Request, id string) (storage.Challenge, fosite.AuthorizeRequester, error) {
+	ch, data, err := p.loadChallenge(r, id)
+	if err != nil {
+		return ch, nil, err
+	}
+	replay := r.Clone(r.Context())
+	replay.Method = http.MethodGet
+	replay.URL = &url.URL{Path: PathAuthorize, RawQuery: data.Form.Encode()}
+	replay.Body, replay.Form, replay.PostForm, replay.ContentLength = http.NoBody, nil, nil, 0
+	replay.Header.Del("Content-Type")
+	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), replay)
+	return ch, ar, err
+}
+
+// challengeError answers a bad or expired challenge: a page for the person, or
+// the client's error if the replayed request itself failed.
+func (p *Provider) challengeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if errors.Is(err, idp.ErrUnknownChallenge) || ar == nil {
+		p.log.InfoContext(r.Context(), "login challenge refused", "err", err)
+		p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
+		return
+	}
+	p.authorizeError(w, r, ar, err)
+}
+
+// authorizeError reports an authorization error: to the client's redirect URI
+// with iss (RFC 9207) when that URI was verified, and otherwise on a page for
+// the person — never a redirect to an unverified URI.
+func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	ctx := r.Context()
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= http.StatusInternalServerError {
+		p.log.ErrorContext(ctx, "authorization failed", "err", rfc.ErrorField, "debug", rfc.GetDescription(), "cause", rfc.Cause())
+	} else {
+		p.log.InfoContext(ctx, "authorization refused", "err", rfc.ErrorField, "hint", rfc.HintField)
+	}
+	if ar == nil || !ar.IsRedirectURIValid() {
+		p.errorPage(w, r, rfc.CodeField, msgBadRequest(rfc))
+		return
+	}
+	values := url.Values{}
+	values.Set("error", rfc.ErrorField)
+	if d := rfc.GetDescription(); d != "" && rfc.CodeField < http.StatusInternalServerError {
+		values.Set("error_description", d)
+	}
+	if s := ar.GetState(); s != "" {
+		values.Set("state", s)
+	}
+	values.Set("iss", p.cfg.Issuer)
+	redirect := *ar.GetRedirectURI()
+	redirect.Fragment = ""
+	w.Header().Set("Cache-Control", "no-store")
+	switch ar.GetResponseMode() {
+	case fosite.ResponseModeFormPost:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fosite.WriteAuthorizeFormPostResponse(redirect.String(), values, fosite.DefaultFormPostTemplate, w)
+	default:
+		q := redirect.Query()
+		for k, v := range values {
+			q[k] = v
+		}
+		redirect.RawQuery = q.Encode()
+		http.Redirect(w, r, redirect.String(), http.StatusSeeOther)
+	}
+}

@@ -1,0 +1,192 @@
+package provider
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/ory/fosite"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// discovery serves the OpenID Provider Metadata (OIDC Discovery §3).
+func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
+	iss := p.cfg.Issuer
+	algs := p.cfg.Keys.Algorithms()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                           iss,
+		"authorization_endpoint":                           iss + PathAuthorize,
+		"token_endpoint":                                   iss + PathToken,
+		"userinfo_endpoint":                                iss + PathUserinfo,
+		"jwks_uri":                                         iss + PathJWKS,
+		"revocation_endpoint":                              iss + PathRevoke,
+		"introspection_endpoint":                           iss + PathIntrospect,
+		"pushed_authorization_request_endpoint":            iss + PathPAR,
+		"end_session_endpoint":                             iss + PathLogout,
+		"response_types_supported":                         []string{"code"},
+		"response_modes_supported":                         []string{"query", "form_post"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token"},
+		"subject_types_supported":                          []string{"public", "pairwise"},
+		"id_token_signing_alg_values_supported":            algs,
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"token_endpoint_auth_methods_supported":            []string{clients.AuthSecretBasic, clients.AuthSecretPost, clients.AuthPrivateKeyJWT, clients.AuthNone},
+		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "ES256"},
+		"revocation_endpoint_auth_methods_supported":       []string{clients.AuthSecretBasic, clients.AuthSecretPost, clients.AuthPrivateKeyJWT, clients.AuthNone},
+		"introspection_endpoint_auth_methods_supported":    []string{clients.AuthSecretBasic, clients.AuthSecretPost, clients.AuthPrivateKeyJWT},
+		"scopes_supported":                                 clients.Scopes,
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "auth_method",
+			"fiscal_number", "given_name", "family_name", "birthdate", "gender", "email", "phone_number"},
+		"acr_values_supported":                           []string{idp.ACRConsultazione, idp.ACRDispositivo},
+		"claims_parameter_supported":                     true,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"authorization_response_iss_parameter_supported": true,
+		"ui_locales_supported":                           []string{"it", "en"},
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+	})
+}
+
+// jwks serves the published signing keys.
+func (p *Provider) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, p.cfg.Keys.JWKS())
+}
+
+// token is the token endpoint: code and refresh-token grants.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.oauth.NewAccessRequest(ctx, r, newSession())
+	if err != nil {
+		p.logOAuthError(r, "token request refused", err)
+		p.oauth.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	resp, err := p.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.logOAuthError(r, "token response failed", err)
+		p.oauth.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// userinfo returns the citizen's claims allowed by the access token's scopes (OIDC Core §5.3).
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	token := fosite.AccessTokenFromRequest(r)
+	if token == "" {
+		bearerError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
+		return
+	}
+	sess := newSession()
+	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	if err != nil {
+		p.logOAuthError(r, "userinfo token refused", err)
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		return
+	}
+	s, ok := ar.GetSession().(*Session)
+	if !ok {
+		bearerError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	subj, err := p.store.GetSubject(ctx, s.SubjectID)
+	if errors.Is(err, storage.ErrNotFound) {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The citizen no longer exists.")
+		return
+	}
+	if err != nil {
+		p.log.ErrorContext(ctx, "userinfo subject lookup failed", "err", err)
+		bearerError(w, http.StatusInternalServerError, "server_error", "")
+		return
+	}
+	claims := claimsFor(subj, ar.GetGrantedScopes())
+	claims["sub"] = s.Subject
+	claims["acr"] = s.Level
+	claims["auth_method"] = s.Method
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, claims)
+}
+
+// revoke is the RFC 7009 revocation endpoint.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	err := p.oauth.NewRevocationRequest(r.Context(), r)
+	if err != nil {
+		p.logOAuthError(r, "revocation refused", err)
+	}
+	p.oauth.WriteRevocationResponse(r.Context(), w, err)
+}
+
+// introspect is the RFC 7662 introspection endpoint, for confidential clients.
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if id, _, ok := r.BasicAuth(); ok || r.PostFormValue("client_id") != "" || r.PostFormValue("client_assertion") != "" {
+		if id == "" {
+			id = r.PostFormValue("client_id")
+		}
+		if c, err := p.store.GetClient(ctx, id); err == nil && c.Public {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ponte"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{
+				"error": "invalid_client", "error_description": "Public clients may not introspect tokens (RFC 7662 §2.1).",
+			})
+			return
+		}
+	}
+	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
+	if err != nil {
+		p.logOAuthError(r, "introspection refused", err)
+		p.oauth.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+// par is the RFC 9126 pushed authorization request endpoint.
+func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.logOAuthError(r, "pushed authorization request refused", err)
+		p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := p.oauth.NewPushedAuthorizeResponse(ctx, ar, newSession())
+	if err != nil {
+		p.logOAuthError(r, "pushed authorization response failed", err)
+		p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.oauth.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func (p *Provider) logOAuthError(r *http.Request, msg string, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= http.StatusInternalServerError {
+		p.log.ErrorContext(r.Context(), msg, "err", rfc.ErrorField, "debug", rfc.DebugField, "cause", rfc.Cause())
+		return
+	}
+	p.log.InfoContext(r.Context(), msg, "err", rfc.ErrorField, "hint", rfc.HintField)
+}
+
+// bearerError answers a protected-resource request (RFC 6750 §3).
+func bearerError(w http.ResponseWriter, status int, code, desc string) {
+	h := `Bearer error="` + code + `"`
+	if desc != "" {
+		h += `, error_description="` + desc + `"`
+	}
+	w.Header().Set("WWW-Authenticate", h)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,231 @@
+package provider_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+func TestLogout(t *testing.T) {
+	e := newEnv(t, storagetest.SQLite(t))
+	r := e.newRP(clients.Spec{})
+	cases := []struct {
+		name       string
+		params     func(idToken string) url.Values
+		wantTarget string // redirect target; "" for a page
+		wantStatus int
+		loggedOut  bool
+	}{
+		{name: "hint and registered URI", loggedOut: true, wantTarget: "http://127.0.0.1:9/bye?state=xyz",
+			params: func(h string) url.Values {
+				return url.Values{"id_token_hint": {h}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}, "state": {"xyz"}}
+			}},
+		{name: "unregistered URI", wantStatus: http.StatusBadRequest,
+			params: func(h string) url.Values {
+				return url.Values{"id_token_hint": {h}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye/other"}}
+			}},
+		{name: "URI without client", wantStatus: http.StatusBadRequest,
+			params: func(string) url.Values { return url.Values{"post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}} }},
+		{name: "forged hint", wantStatus: http.StatusBadRequest,
+			params: func(h string) url.Values { return url.Values{"id_token_hint": {h[:len(h)-4] + "AAAA"}} }},
+		{name: "no hint asks to confirm", wantStatus: http.StatusOK,
+			params: func(string) url.Values { return url.Values{"client_id": {r.id}} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBrowser(t)
+			tok, _, _ := r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+			resp, body := b.get(e.issuer + "/logout?" + tc.params(tok.Extra("id_token").(string)).Encode())
+			if tc.wantTarget != "" {
+				if loc := rpRedirect(resp); loc == nil || loc.String() != tc.wantTarget {
+					t.Fatalf("got %d %v, want redirect to %s", resp.StatusCode, loc, tc.wantTarget)
+				}
+			} else if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.wantStatus, body)
+			}
+			// Logged out means a prompt=none request now fails.
+			resp, _ = b.get(r.conf.AuthCodeURL(randomString(), oauth2.SetAuthURLParam("prompt", "none")))
+			loc := rpRedirect(resp)
+			if gotOut := loc != nil && loc.Query().Get("error") == "login_required"; gotOut != tc.loggedOut {
+				t.Fatalf("logged out = %v, want %v", gotOut, tc.loggedOut)
+			}
+		})
+	}
+
+	t.Run("confirmed by the person", func(t *testing.T) {
+		b := newBrowser(t)
+		r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+		resp, _ := b.post(e.issuer+"/logout", url.Values{"client_id": {r.id}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}, "confirm": {"yes"}})
+		if loc := rpRedirect(resp); loc == nil || loc.Path != "/bye" {
+			t.Fatalf("got %d %v", resp.StatusCode, loc)
+		}
+	})
+	t.Run("cross-site post refused", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/logout", strings.NewReader("confirm=yes"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("cross-site logout post: %d, want 403", resp.StatusCode)
+		}
+	})
+}
+
+// TestKeyRotation: a token signed before a rotation still verifies after it,
+// the new key is published before it signs, and RS256 clients get RS256.
+func TestKeyRotation(t *testing.T) {
+	e := newEnv(t, storagetest.SQLite(t))
+	r := e.newRP(clients.Spec{})
+	rs := e.newRP(clients.Spec{SigningAlg: "RS256"})
+	b := newBrowser(t)
+	before, _, _ := r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+	oldKid := kid(t, before.Extra("id_token").(string))
+
+	rec, err := e.keys.Rotate(context.Background(), keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jwksHas(t, e, rec.ID) || !jwksHas(t, e, oldKid) {
+		t.Fatal("after rotation, both keys must be published")
+	}
+	// Within the publish delay the old key still signs.
+	after, _, _ := r.codeFlow(b, "", idp.LevelConsultazione)
+	if got := kid(t, after.Extra("id_token").(string)); got != oldKid {
+		t.Errorf("signed with %s during the publish delay, want the old key %s", got, oldKid)
+	}
+	// The token issued before rotation verifies with a fresh verifier (fresh JWKS fetch).
+	fresh := e.newRP(clients.Spec{})
+	fresh.verifier = fresh.provider.Verifier(&oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{"ES256", "RS256"}})
+	if _, err := fresh.verifier.Verify(fresh.ctx(), before.Extra("id_token").(string)); err != nil {
+		t.Errorf("pre-rotation token no longer verifies: %v", err)
+	}
+	tokRS, _, _ := rs.codeFlow(b, "", idp.LevelConsultazione)
+	if alg := header(t, tokRS.Extra("id_token").(string))["alg"]; alg != "RS256" {
+		t.Errorf("RS256 client got %v", alg)
+	}
+}
+
+// TestPARAndPairwise: a pushed request resumes after the login; a client with a
+// sector identifier sees a pairwise subject that differs from the public one.
+func TestPARAndPairwise(t *testing.T) {
+	e := newEnv(t, storagetest.SQLite(t))
+	public := e.newRP(clients.Spec{})
+	pairwise := e.newRP(clients.Spec{SectorIdentifier: "https://sector.example.it"})
+	b := newBrowser(t)
+	_, idt, _ := public.codeFlow(b, citizenCF, idp.LevelConsultazione)
+
+	verifier := oauth2.GenerateVerifier()
+	form := url.Values{"response_type": {"code"}, "client_id": {pairwise.id}, "redirect_uri": {redirectURI},
+		"scope": {"openid"}, "state": {randomString()}, "nonce": {randomString()}, "prompt": {"login"},
+		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
+	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/par", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(pairwise.id), url.QueryEscape(pairwise.secret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var par struct {
+		RequestURI string `json:"request_uri"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&par)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || par.RequestURI == "" {
+		t.Fatalf("PAR: %d %+v", resp.StatusCode, par)
+	}
+	loc := b.login(e.issuer, e.issuer+"/authorize?"+url.Values{"client_id": {pairwise.id}, "request_uri": {par.RequestURI}}.Encode(), citizenCF, idp.LevelConsultazione)
+	tok, err := pairwise.conf.Exchange(pairwise.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange after PAR: %v", err)
+	}
+	pidt, err := pairwise.verifier.Verify(pairwise.ctx(), tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pidt.Subject == idt.Subject || len(pidt.Subject) < 32 {
+		t.Fatalf("pairwise sub %q vs public %q", pidt.Subject, idt.Subject)
+	}
+}
+
+// TestPrivateKeyJWT authenticates a client with a signed assertion, and refuses its replay.
+func TestPrivateKeyJWT(t *testing.T) {
+	e := newEnv(t, storagetest.SQLite(t))
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "rp1", Algorithm: "ES256", Use: "sig"}}})
+	r := e.newRP(clients.Spec{AuthMethod: clients.AuthPrivateKeyJWT, JWKS: set})
+	b := newBrowser(t)
+	verifier := oauth2.GenerateVerifier()
+	loc := b.login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "rp1"))
+	assertion, _ := josejwt.Signed(signer).Claims(josejwt.Claims{
+		Issuer: r.id, Subject: r.id, Audience: josejwt.Audience{e.issuer + "/token"}, ID: randomString(),
+		Expiry: josejwt.NewNumericDate(time.Now().Add(time.Minute)), IssuedAt: josejwt.NewNumericDate(time.Now()),
+	}).Serialize()
+	post := func(code string) int {
+		resp, err := http.PostForm(e.issuer+"/token", url.Values{
+			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(loc.Query().Get("code")); got != http.StatusOK {
+		t.Fatalf("private_key_jwt exchange: %d", got)
+	}
+	loc = b.login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), "", idp.LevelConsultazione)
+	if got := post(loc.Query().Get("code")); got == http.StatusOK {
+		t.Fatal("a replayed client assertion was accepted")
+	}
+}
+
+func kid(t *testing.T, token string) string {
+	k, _ := header(t, token)["kid"].(string)
+	return k
+}
+
+func header(t *testing.T, token string) map[string]any {
+	t.Helper()
+	tok, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tok.Signatures[0].Protected
+	return map[string]any{"kid": h.KeyID, "alg": h.Algorithm}
+}
+
+func jwksHas(t *testing.T, e *env, kid string) bool {
+	t.Helper()
+	resp, err := http.Get(e.issuer + "/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	_ = json.NewDecoder(resp.Body).Decode(&set)
+	return len(set.Key(kid)) == 1
+}

@@ -1,0 +1,151 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/ponte-id/ponte/idp"
+)
+
+// loginHost is the provider as a login method sees it.
+type loginHost struct{ p *Provider }
+
+var _ idp.Host = loginHost{}
+
+// LoginRequest returns what the pending authorization asks of the login.
+func (h loginHost) LoginRequest(r *http.Request, challenge string) (idp.LoginRequest, error) {
+	_, ar, err := h.p.replayChallenge(r, challenge)
+	if err != nil {
+		if !errors.Is(err, idp.ErrUnknownChallenge) {
+			h.p.log.InfoContext(r.Context(), "login challenge no longer valid", "err", err)
+		}
+		return idp.LoginRequest{}, idp.ErrUnknownChallenge
+	}
+	req, err := requirementOf(ar)
+	if err != nil {
+		return idp.LoginRequest{}, idp.ErrUnknownChallenge
+	}
+	_, idpHint, _ := strings.Cut(req.idpHint, ":")
+	return idp.LoginRequest{
+		Challenge: challenge, MinLevel: req.level, LoginHint: req.loginHint, IDPHint: idpHint,
+		Locale: locale(r, ar.GetRequestForm()), ClientName: clientName(ar),
+	}, nil
+}
+
+// CompleteLogin starts the SSO session for id and resumes the authorization.
+// It does not check the browser binding: a method that left the site comes back
+// cross-site (SAML POST), where the binding cookie is not sent; the resume does check it.
+func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
+	p := h.p
+	ctx := r.Context()
+	if err := id.Validate(); err != nil {
+		p.log.ErrorContext(ctx, "login method returned an invalid identity", "method", id.Method, "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	if _, err := p.store.GetChallenge(ctx, challenge); err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
+		return
+	}
+	sso, _, err := p.startSession(w, r, id)
+	if err != nil {
+		p.log.ErrorContext(ctx, "starting SSO session failed", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	p.log.InfoContext(ctx, "citizen logged in", "subject", sso.Subject, "method", id.Method, "acr", sso.Level)
+	http.Redirect(w, r, PathResume+"?challenge="+url.QueryEscape(challenge), http.StatusSeeOther)
+}
+
+// LoginURL is the chooser for a challenge.
+func (loginHost) LoginURL(challenge string) string {
+	return PathLogin + "?challenge=" + url.QueryEscape(challenge)
+}
+
+// chooserView is the data of the method chooser page.
+type chooserView struct {
+	Challenge   string
+	ClientName  string
+	Methods     []methodLink
+	StepUp      bool
+	CanContinue bool
+	Dispositivo bool
+}
+
+type methodLink struct {
+	Label string
+	URL   string
+}
+
+// chooser shows the login methods that can reach the level the request needs.
+// A citizen logged in below it sees why, how an ordinary PIN becomes
+// dispositivo, and (when the level is only asked, not demanded) how to go on without it.
+func (p *Provider) chooser(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("challenge")
+	_, ar, err := p.replayChallenge(r, id)
+	if err != nil {
+		p.challengeError(w, r, ar, err)
+		return
+	}
+	req, err := requirementOf(ar)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	loc := locale(r, ar.GetRequestForm())
+	sso, _, loggedIn := p.currentSession(r)
+	stepUp := loggedIn && levelOf(sso.Level) < req.level
+	view := chooserView{
+		Challenge: id, ClientName: clientName(ar), StepUp: stepUp,
+		CanContinue: stepUp && !req.essential, Dispositivo: req.level >= idp.LevelDispositivo,
+	}
+	method, _, _ := strings.Cut(req.idpHint, ":")
+	for _, a := range p.cfg.Authenticators {
+		if a.MaxLevel() < req.level {
+			continue
+		}
+		link := methodLink{Label: a.Label(loc), URL: PathLogin + "/" + string(a.Method()) + "/?challenge=" + url.QueryEscape(id)}
+		if method == string(a.Method()) && !stepUp {
+			http.Redirect(w, r, link.URL, http.StatusSeeOther) // idp_hint: straight to the method
+			return
+		}
+		view.Methods = append(view.Methods, link)
+	}
+	p.render(w, r, loc, http.StatusOK, "chooser", view)
+}
+
+// abortLogin handles the chooser's two ways out: go on at the level the
+// citizen has (only when the higher level was voluntary), or cancel.
+func (p *Provider) abortLogin(w http.ResponseWriter, r *http.Request) {
+	ch, ar, err := p.replayChallenge(r, r.PostFormValue("challenge"))
+	if err != nil {
+		p.challengeError(w, r, ar, err)
+		return
+	}
+	req, err := requirementOf(ar)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	if r.PostFormValue("action") == "continue" && !req.essential {
+		p.proceed(w, r, ar, &ch, true)
+		return
+	}
+	_ = p.store.DeleteChallenge(r.Context(), ch.ID)
+	if req.essential {
+		p.authorizeError(w, r, ar, errUnmetAuthenticationRequirements)
+		return
+	}
+	p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The citizen cancelled the login."))
+}
+
+func clientName(ar fosite.AuthorizeRequester) string {
+	if c, ok := ar.GetClient().(*client); ok && c.Name != "" {
+		return c.Name
+	}
+	return ar.GetClient().GetID()
+}

@@ -1,0 +1,138 @@
+package provider
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages holds one template set per page, each with the shared layout.
+var pages = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"chooser", "error", "logout"} {
+		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return out
+}()
+
+// text is the wording of the pages, in Italian and English.
+var text = map[string]map[string]string{
+	"it": {
+		"brand": "Accesso ai servizi online", "skip": "Vai al contenuto", "footer": "Istituto Nazionale della Previdenza Sociale",
+		"chooser_title": "Scegli come entrare", "chooser_for": "Stai accedendo a", "methods": "Modalità di accesso",
+		"needs_dispositivo": "Questo servizio richiede un accesso di livello dispositivo: PIN dispositivo, SPID o CNS.",
+		"stepup":            "Hai effettuato l'accesso con un PIN ordinario, ma questa operazione richiede il livello dispositivo. Entra con PIN dispositivo, SPID o CNS.",
+		"stepup_convert":    "Se hai un PIN ordinario puoi convertirlo in PIN dispositivo: scarica il modulo di richiesta, firmalo e caricalo con la copia di un documento di identità, oppure consegnalo presso una sede INPS.",
+		"no_methods":        "Nessuna modalità di accesso disponibile per questa richiesta.",
+		"continue_lower":    "Prosegui senza le funzioni dispositive", "cancel": "Annulla e torna al servizio",
+		"error_title": "Impossibile proseguire", "error_back": "Torna al servizio da cui sei partito e riprova.",
+		"logout_title": "Uscita", "logout_confirm": "Vuoi uscire da tutti i servizi INPS su questo dispositivo?",
+		"logout_button": "Esci", "logged_out_title": "Sei uscito", "logged_out": "La sessione è stata chiusa. Puoi chiudere questa finestra.",
+	},
+	"en": {
+		"brand": "Access to online services", "skip": "Skip to content", "footer": "Italian National Social Security Institute",
+		"chooser_title": "Choose how to log in", "chooser_for": "You are logging in to", "methods": "Login methods",
+		"needs_dispositivo": "This service needs a dispositivo-level login: dispositivo PIN, SPID or CNS.",
+		"stepup":            "You logged in with an ordinary PIN, but this operation needs the dispositivo level. Log in with a dispositivo PIN, SPID or CNS.",
+		"stepup_convert":    "An ordinary PIN can be converted to a dispositivo PIN: download the request form, sign it and upload it with a copy of an identity document, or hand it in at an INPS office.",
+		"no_methods":        "No login method can satisfy this request.",
+		"continue_lower":    "Continue without dispositivo features", "cancel": "Cancel and return to the service",
+		"error_title": "Unable to continue", "error_back": "Go back to the service you came from and try again.",
+		"logout_title": "Log out", "logout_confirm": "Do you want to log out of every INPS service on this device?",
+		"logout_button": "Log out", "logged_out_title": "You are logged out", "logged_out": "Your session has ended. You can close this window.",
+	},
+}
+
+// message is a sentence for a person, in both languages.
+type message struct{ it, en string }
+
+func (m message) in(loc string) string {
+	if loc == "en" {
+		return m.en
+	}
+	return m.it
+}
+
+var (
+	msgChallengeExpired = message{
+		"La richiesta di accesso è scaduta o non è valida.",
+		"The login request has expired or is not valid.",
+	}
+	msgInternal = message{
+		"Si è verificato un errore interno. Riprova tra qualche minuto.",
+		"An internal error occurred. Please try again in a few minutes.",
+	}
+)
+
+// msgBadRequest explains an OAuth error to a person (the code is for the log and the client).
+func msgBadRequest(e *fosite.RFC6749Error) message {
+	if e.CodeField >= http.StatusInternalServerError {
+		return msgInternal
+	}
+	return message{
+		"Il servizio ha inviato una richiesta di accesso non valida (" + e.ErrorField + ").",
+		"The service sent an invalid login request (" + e.ErrorField + ").",
+	}
+}
+
+// pageData is what every page template sees.
+type pageData struct {
+	Lang  string
+	Title string
+	T     map[string]string
+	View  any
+}
+
+// render writes a page; it buffers so that a template error becomes a clean 500.
+func (p *Provider) render(w http.ResponseWriter, r *http.Request, loc string, status int, page string, view any) {
+	t := text[loc]
+	title := t[page+"_title"]
+	if page == "logout" {
+		title = t["logout_title"]
+	}
+	var buf bytes.Buffer
+	if err := pages[page].ExecuteTemplate(&buf, "layout", pageData{Lang: loc, Title: title, T: t, View: view}); err != nil {
+		p.log.ErrorContext(r.Context(), "rendering page failed", "page", page, "err", err)
+		http.Error(w, msgInternal.in(loc), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage shows a person a plain message.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, m message) {
+	loc := locale(r, nil)
+	p.render(w, r, loc, status, "error", m.in(loc))
+}
+
+// locale picks "it" or "en" from ui_locales, then Accept-Language; Italian by default.
+func locale(r *http.Request, form url.Values) string {
+	prefs := r.URL.Query().Get("ui_locales")
+	if form != nil && form.Get("ui_locales") != "" {
+		prefs = form.Get("ui_locales")
+	}
+	prefs += " " + strings.ReplaceAll(r.Header.Get("Accept-Language"), ",", " ")
+	for _, tag := range strings.Fields(prefs) {
+		tag, _, _ = strings.Cut(strings.ToLower(tag), ";")
+		lang, _, _ := strings.Cut(tag, "-")
+		if lang == "it" || lang == "en" {
+			return lang
+		}
+	}
+	return "it"
+}

@@ -1,0 +1,257 @@
+// Package provider is Ponte's OpenID Connect provider: fosite composed
+// explicitly (authorization code with PKCE, refresh with rotation, OpenID Connect,
+// revocation, introspection, PAR), and Ponte's own endpoints around it —
+// discovery, JWKS, userinfo, RP-initiated logout — together with the browser
+// side: the SSO session, the login challenge, the method chooser and the
+// level-of-assurance ladder that decides when a citizen must log in again.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// Config wires a Provider. Secrets come derived from the master key.
+type Config struct {
+	// Issuer is the provider's URL, without trailing slash.
+	Issuer string
+	Store  storage.Store
+	Keys   *keys.Manager
+	// HMACSecret signs opaque codes and tokens (32 bytes, shared by every node).
+	HMACSecret []byte
+	// Hasher checks client secrets.
+	Hasher *clients.Hasher
+	// PairwiseKey derives pairwise subjects (32 bytes).
+	PairwiseKey []byte
+	// Authenticators are the login methods, in chooser order.
+	Authenticators []idp.Authenticator
+
+	AuthorizeCodeTTL time.Duration
+	AccessTokenTTL   time.Duration
+	RefreshTokenTTL  time.Duration
+	IDTokenTTL       time.Duration
+	SessionTTL       time.Duration
+	ChallengeTTL     time.Duration
+
+	CookieName   string
+	CookieSecure bool
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Provider serves the OpenID Connect endpoints and the login pages.
+type Provider struct {
+	cfg         Config
+	oauth       fosite.OAuth2Provider
+	store       storage.Store
+	methods     map[idp.Method]idp.Authenticator
+	pairwiseKey []byte
+	log         *slog.Logger
+	now         func() time.Time
+	csrf        *http.CrossOriginProtection
+}
+
+// Paths of the endpoints, relative to the issuer.
+const (
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathJWKS       = "/jwks.json"
+	PathAuthorize  = "/authorize"
+	PathResume     = "/authorize/resume"
+	PathToken      = "/token"
+	PathUserinfo   = "/userinfo"
+	PathRevoke     = "/revoke"
+	PathIntrospect = "/introspect"
+	PathPAR        = "/par"
+	PathLogout     = "/logout"
+	PathLogin      = "/login"
+)
+
+// New composes the provider.
+func New(cfg Config) (*Provider, error) {
+	var errs []error
+	if cfg.Issuer == "" || strings.HasSuffix(cfg.Issuer, "/") {
+		errs = append(errs, errors.New("provider: issuer is required, without trailing slash"))
+	} else if _, err := url.Parse(cfg.Issuer); err != nil {
+		errs = append(errs, fmt.Errorf("provider: issuer: %w", err))
+	}
+	if cfg.Store == nil || cfg.Keys == nil || cfg.Hasher == nil {
+		errs = append(errs, errors.New("provider: store, keys and hasher are required"))
+	}
+	if len(cfg.HMACSecret) < 32 || len(cfg.PairwiseKey) < 32 {
+		errs = append(errs, errors.New("provider: HMAC secret and pairwise key must be at least 32 bytes"))
+	}
+	methods := map[idp.Method]idp.Authenticator{}
+	for _, a := range cfg.Authenticators {
+		if _, dup := methods[a.Method()]; dup || a.Method() == "" {
+			errs = append(errs, fmt.Errorf("provider: login method %q registered twice or unnamed", a.Method()))
+		}
+		methods[a.Method()] = a
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	setDefault(&cfg.AuthorizeCodeTTL, time.Minute)
+	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
+	setDefault(&cfg.RefreshTokenTTL, 30*24*time.Hour)
+	setDefault(&cfg.IDTokenTTL, time.Hour)
+	setDefault(&cfg.SessionTTL, 8*time.Hour)
+	setDefault(&cfg.ChallengeTTL, 30*time.Minute)
+	if cfg.CookieName == "" {
+		cfg.CookieName = "ponte_session"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Provider{
+		cfg: cfg, store: cfg.Store, methods: methods, pairwiseKey: cfg.PairwiseKey,
+		log: cfg.Logger, now: cfg.Now, csrf: http.NewCrossOriginProtection(),
+	}
+	p.oauth = p.compose()
+	return p, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// compose builds fosite with exactly the handlers Ponte uses: no implicit,
+// hybrid, password or client-credentials grant.
+func (p *Provider) compose() fosite.OAuth2Provider {
+	fc := &fosite.Config{
+		AccessTokenLifespan:             p.cfg.AccessTokenTTL,
+		RefreshTokenLifespan:            p.cfg.RefreshTokenTTL,
+		AuthorizeCodeLifespan:           p.cfg.AuthorizeCodeTTL,
+		IDTokenLifespan:                 p.cfg.IDTokenTTL,
+		IDTokenIssuer:                   p.cfg.Issuer,
+		AccessTokenIssuer:               p.cfg.Issuer,
+		TokenURL:                        p.cfg.Issuer + PathToken,
+		GlobalSecret:                    p.cfg.HMACSecret,
+		ClientSecretsHasher:             p.cfg.Hasher,
+		ScopeStrategy:                   fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients:     true,
+		EnablePKCEPlainChallengeMethod:  false,
+		MinParameterEntropy:             fosite.MinParameterEntropy,
+		RefreshTokenScopes:              []string{"offline_access"},
+		PushedAuthorizeContextLifespan:  90 * time.Second,
+		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
+		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
+		SendDebugMessagesToClients:      false,
+	}
+	signer := p.cfg.Keys.Signer()
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
+		Signer:                     signer,
+	}
+	return compose.Compose(fc, fositeStore{p.store}, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+		compose.PushedAuthorizeHandlerFactory,
+	)
+}
+
+// Route is one endpoint for the HTTP edge to mount. Prefix routes serve every
+// path below Path (a login method's pages).
+type Route struct {
+	Method  string // "" for any method
+	Path    string
+	Prefix  bool
+	Handler http.Handler
+}
+
+// Routes lists every endpoint of the provider and of its login methods.
+func (p *Provider) Routes() []Route {
+	hf := func(f http.HandlerFunc) http.Handler { return f }
+	routes := []Route{
+		{Method: http.MethodGet, Path: PathDiscovery, Handler: hf(p.discovery)},
+		{Method: http.MethodGet, Path: PathJWKS, Handler: hf(p.jwks)},
+		{Method: http.MethodGet, Path: PathAuthorize, Handler: hf(p.authorize)},
+		{Method: http.MethodPost, Path: PathAuthorize, Handler: hf(p.authorize)},
+		{Method: http.MethodGet, Path: PathResume, Handler: hf(p.resume)},
+		{Method: http.MethodPost, Path: PathToken, Handler: hf(p.token)},
+		{Method: http.MethodGet, Path: PathUserinfo, Handler: hf(p.userinfo)},
+		{Method: http.MethodPost, Path: PathUserinfo, Handler: hf(p.userinfo)},
+		{Method: http.MethodPost, Path: PathRevoke, Handler: hf(p.revoke)},
+		{Method: http.MethodPost, Path: PathIntrospect, Handler: hf(p.introspect)},
+		{Method: http.MethodPost, Path: PathPAR, Handler: hf(p.par)},
+		{Method: http.MethodGet, Path: PathLogout, Handler: hf(p.logout)},
+		{Method: http.MethodPost, Path: PathLogout, Handler: p.csrf.Handler(hf(p.logout))},
+		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser)},
+		{Method: http.MethodPost, Path: PathLogin + "/abort", Handler: p.csrf.Handler(hf(p.abortLogin))},
+	}
+	host := loginHost{p}
+	for _, a := range p.cfg.Authenticators {
+		prefix := PathLogin + "/" + string(a.Method())
+		routes = append(routes, Route{Path: prefix, Prefix: true,
+			Handler: p.csrf.Handler(http.StripPrefix(prefix, a.Handler(host)))})
+	}
+	return routes
+}
+
+// Handler serves every route with the standard library's mux (for tests and
+// for embedding without the gin edge).
+func (p *Provider) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range p.Routes() {
+		pattern := r.Path
+		if r.Prefix {
+			mux.Handle(pattern+"/", r.Handler)
+			continue
+		}
+		if r.Method != "" {
+			pattern = r.Method + " " + pattern
+		}
+		mux.Handle(pattern, r.Handler)
+	}
+	return mux
+}
+
+// RevokeCitizen ends every browser session and deletes every token of the
+// citizen with that codice fiscale. It implements idp.Revoker.
+func (p *Provider) RevokeCitizen(ctx context.Context, fiscalNumber string) error {
+	subj, err := p.store.GetSubjectByFiscalNumber(ctx, fiscalNumber)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("provider: revoke: %w", err)
+	}
+	if _, err := p.store.DeleteSubjectSessions(ctx, subj.ID); err != nil {
+		return fmt.Errorf("provider: revoke sessions: %w", err)
+	}
+	n, err := p.store.DeleteSubjectTokens(ctx, subj.ID)
+	if err != nil {
+		return fmt.Errorf("provider: revoke tokens: %w", err)
+	}
+	p.log.InfoContext(ctx, "citizen revoked", "subject", subj.ID, "tokens", n)
+	return nil
+}
+
+var _ idp.Revoker = (*Provider)(nil)

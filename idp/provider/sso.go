@@ -1,0 +1,103 @@
+package provider
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// browserCookie binds login challenges to the browser that started them.
+const browserCookie = "ponte_browser"
+
+// randomToken returns 32 random bytes, base64url.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		Secure: p.cfg.CookieSecure, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// currentSession returns the browser's live SSO session and its citizen.
+func (p *Provider) currentSession(r *http.Request) (storage.Session, storage.Subject, bool) {
+	c, err := r.Cookie(p.cfg.CookieName)
+	if err != nil || c.Value == "" {
+		return storage.Session{}, storage.Subject{}, false
+	}
+	ctx := r.Context()
+	s, err := p.store.GetSession(ctx, hashKey(c.Value))
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			p.log.ErrorContext(ctx, "reading SSO session failed", "err", err)
+		}
+		return storage.Session{}, storage.Subject{}, false
+	}
+	if !p.now().Before(s.ExpiresAt) {
+		return storage.Session{}, storage.Subject{}, false
+	}
+	subj, err := p.store.GetSubject(ctx, s.Subject)
+	if err != nil {
+		p.log.ErrorContext(ctx, "reading session subject failed", "err", err)
+		return storage.Session{}, storage.Subject{}, false
+	}
+	return s, subj, true
+}
+
+// startSession replaces the browser's SSO session with a new one for id's citizen
+// (a new cookie value on every login: no session fixation).
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, id idp.Identity) (storage.Session, storage.Subject, error) {
+	ctx := r.Context()
+	subj, err := p.store.LinkSubject(ctx, storage.Subject{
+		ID: randomToken()[:22], FiscalNumber: id.FiscalNumber, GivenName: id.GivenName,
+		FamilyName: id.FamilyName, Birthdate: id.Birthdate, Gender: id.Gender,
+		Email: id.Email, PhoneNumber: id.PhoneNumber,
+	})
+	if err != nil {
+		return storage.Session{}, storage.Subject{}, fmt.Errorf("link subject: %w", err)
+	}
+	p.endSession(w, r)
+	value := randomToken()
+	now := p.now().UTC()
+	s := storage.Session{
+		ID: hashKey(value), Subject: subj.ID, AuthTime: now, Method: string(id.Method),
+		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+	}
+	if err := p.store.CreateSession(ctx, s); err != nil {
+		return storage.Session{}, storage.Subject{}, fmt.Errorf("create session: %w", err)
+	}
+	p.setCookie(w, p.cfg.CookieName, value, 0)
+	return s, subj, nil
+}
+
+// endSession deletes the browser's SSO session, if any, and its cookie.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(p.cfg.CookieName)
+	if err != nil || c.Value == "" {
+		return
+	}
+	if err := p.store.DeleteSession(r.Context(), hashKey(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.log.ErrorContext(r.Context(), "deleting SSO session failed", "err", err)
+	}
+	p.setCookie(w, p.cfg.CookieName, "", -1)
+}
+
+// browserID returns the browser-binding value, setting the cookie if missing.
+func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	v := randomToken()
+	p.setCookie(w, browserCookie, v, 0)
+	return v
+}

@@ -1,0 +1,349 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/ponte-id/ponte/storage"
+)
+
+// fositeStore adapts storage.Store to the storage interfaces of the fosite
+// handlers Ponte composes. Every lookup key is hashed before it reaches the
+// database, so a leaked table holds no usable code or token.
+type fositeStore struct {
+	s storage.Store
+}
+
+var (
+	_ fosite.ClientManager               = fositeStore{}
+	_ oauth2.CoreStorage                 = fositeStore{}
+	_ oauth2.TokenRevocationStorage      = fositeStore{}
+	_ openid.OpenIDConnectRequestStorage = fositeStore{}
+	_ pkce.PKCERequestStorage            = fositeStore{}
+	_ fosite.PARStorage                  = fositeStore{}
+	// fosite finds transactions by asserting storage.Transactional (github.com/ory/fosite/storage).
+	_ interface {
+		BeginTX(context.Context) (context.Context, error)
+		Commit(context.Context) error
+		Rollback(context.Context) error
+	} = fositeStore{}
+)
+
+// fallbackTTL bounds rows whose session carries no expiry for their kind.
+const fallbackTTL = 24 * time.Hour
+
+// hashKey turns a token signature (or a raw code, for the OpenID Connect
+// request storage, which fosite keys by the code itself) into a storage key.
+func hashKey(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// storedRequest is the serialized form of a fosite request.
+type storedRequest struct {
+	ID                string          `json:"id"`
+	RequestedAt       time.Time       `json:"requested_at"`
+	ClientID          string          `json:"client_id"`
+	RequestedScope    []string        `json:"scopes"`
+	GrantedScope      []string        `json:"granted_scopes"`
+	RequestedAudience []string        `json:"audience,omitempty"`
+	GrantedAudience   []string        `json:"granted_audience,omitempty"`
+	Form              url.Values      `json:"form"`
+	Session           json.RawMessage `json:"session"`
+	// Authorization requests only (PAR).
+	ResponseTypes        []string `json:"response_types,omitempty"`
+	RedirectURI          string   `json:"redirect_uri,omitempty"`
+	State                string   `json:"state,omitempty"`
+	HandledResponseTypes []string `json:"handled_response_types,omitempty"`
+	ResponseMode         string   `json:"response_mode,omitempty"`
+	DefaultResponseMode  string   `json:"default_response_mode,omitempty"`
+}
+
+func (f fositeStore) create(ctx context.Context, kind storage.TokenKind, key string, tt fosite.TokenType, r fosite.Requester) error {
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return fmt.Errorf("encode session: %w", err)
+	}
+	rec := storedRequest{
+		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
+		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
+		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
+		Form: r.GetRequestForm(), Session: sess,
+	}
+	if ar, ok := r.(fosite.AuthorizeRequester); ok {
+		rec.ResponseTypes, rec.State = ar.GetResponseTypes(), ar.GetState()
+		if h, ok := ar.(*fosite.AuthorizeRequest); ok {
+			rec.HandledResponseTypes = h.HandledResponseTypes
+		}
+		rec.ResponseMode, rec.DefaultResponseMode = string(ar.GetResponseMode()), string(ar.GetDefaultResponseMode())
+		if u := ar.GetRedirectURI(); u != nil {
+			rec.RedirectURI = u.String()
+		}
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	t := storage.Token{
+		Kind: kind, Signature: hashKey(key), RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
+		Active: true, RequestedAt: r.GetRequestedAt(), Data: data,
+	}
+	if s, ok := r.GetSession().(*Session); ok {
+		t.Subject = s.SubjectID
+	}
+	t.ExpiresAt = r.GetSession().GetExpiresAt(tt)
+	if t.ExpiresAt.IsZero() {
+		t.ExpiresAt = time.Now().Add(fallbackTTL)
+	}
+	return f.s.CreateToken(ctx, t)
+}
+
+// load reads a stored request; session (may be nil) is filled from it.
+func (f fositeStore) load(ctx context.Context, kind storage.TokenKind, key string, session fosite.Session) (*fosite.AuthorizeRequest, storage.Token, error) {
+	t, err := f.s.GetToken(ctx, kind, hashKey(key))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, t, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, t, err
+	}
+	var rec storedRequest
+	if err := json.Unmarshal(t.Data, &rec); err != nil {
+		return nil, t, fmt.Errorf("decode request: %w", err)
+	}
+	c, err := f.GetClient(ctx, rec.ClientID)
+	if err != nil {
+		return nil, t, err
+	}
+	if session != nil && len(rec.Session) > 0 {
+		if err := json.Unmarshal(rec.Session, session); err != nil {
+			return nil, t, fmt.Errorf("decode session: %w", err)
+		}
+	}
+	ar := fosite.NewAuthorizeRequest()
+	ar.ID, ar.RequestedAt, ar.Client, ar.Session = rec.ID, rec.RequestedAt, c, session
+	ar.RequestedScope, ar.GrantedScope = rec.RequestedScope, rec.GrantedScope
+	ar.RequestedAudience, ar.GrantedAudience = rec.RequestedAudience, rec.GrantedAudience
+	ar.Form = rec.Form
+	if ar.Form == nil {
+		ar.Form = url.Values{}
+	}
+	ar.ResponseTypes, ar.State, ar.HandledResponseTypes = rec.ResponseTypes, rec.State, rec.HandledResponseTypes
+	ar.ResponseMode, ar.DefaultResponseMode = fosite.ResponseModeType(rec.ResponseMode), fosite.ResponseModeType(rec.DefaultResponseMode)
+	if rec.RedirectURI != "" {
+		if ar.RedirectURI, err = url.Parse(rec.RedirectURI); err != nil {
+			return nil, t, fmt.Errorf("decode redirect URI: %w", err)
+		}
+	}
+	return ar, t, nil
+}
+
+func (f fositeStore) remove(ctx context.Context, kind storage.TokenKind, key string) error {
+	err := f.s.DeleteToken(ctx, kind, hashKey(key))
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// GetClient loads a relying party.
+func (f fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := f.s.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newClient(c), nil
+}
+
+// ClientAssertionJWTValid is checked, atomically, by SetClientAssertionJWT.
+func (f fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT records a private_key_jwt assertion's jti; a replay fails.
+func (f fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	err := f.s.UseJTI(ctx, hashKey(jti), exp)
+	if errors.Is(err, storage.ErrConflict) {
+		return fosite.ErrJTIKnown
+	}
+	return err
+}
+
+// CreateAuthorizeCodeSession stores an authorization code.
+func (f fositeStore) CreateAuthorizeCodeSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindAuthorizeCode, sig, fosite.AuthorizeCode, r)
+}
+
+// GetAuthorizeCodeSession returns the code's request, with ErrInvalidatedAuthorizeCode if it was used.
+func (f fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	r, t, err := f.load(ctx, storage.KindAuthorizeCode, sig, s)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return r, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return r, nil
+}
+
+// InvalidateAuthorizeCodeSession marks a code used; it fails if another
+// redemption got there first, so a code yields tokens once.
+func (f fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
+	err := f.s.DeactivateToken(ctx, storage.KindAuthorizeCode, hashKey(sig))
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return err
+}
+
+// CreateAccessTokenSession stores an access token.
+func (f fositeStore) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindAccessToken, sig, fosite.AccessToken, r)
+}
+
+// GetAccessTokenSession loads an access token.
+func (f fositeStore) GetAccessTokenSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	r, t, err := f.load(ctx, storage.KindAccessToken, sig, s)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return r, fosite.ErrInactiveToken
+	}
+	return r, nil
+}
+
+// DeleteAccessTokenSession deletes an access token.
+func (f fositeStore) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return f.remove(ctx, storage.KindAccessToken, sig)
+}
+
+// CreateRefreshTokenSession stores a refresh token.
+func (f fositeStore) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindRefreshToken, sig, fosite.RefreshToken, r)
+}
+
+// GetRefreshTokenSession loads a refresh token, with ErrInactiveToken (and the
+// request, for reuse detection) if it was rotated or revoked.
+func (f fositeStore) GetRefreshTokenSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	r, t, err := f.load(ctx, storage.KindRefreshToken, sig, s)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return r, fosite.ErrInactiveToken
+	}
+	return r, nil
+}
+
+// DeleteRefreshTokenSession deletes a refresh token.
+func (f fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return f.remove(ctx, storage.KindRefreshToken, sig)
+}
+
+// RotateRefreshToken retires the refresh token being used (kept, inactive, so
+// that a replay is recognised as reuse) and the grant's access tokens.
+func (f fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	err := f.s.DeactivateToken(ctx, storage.KindRefreshToken, hashKey(sig))
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrSerializationFailure
+	}
+	if err != nil {
+		return err
+	}
+	return f.s.DeleteRequest(ctx, storage.KindAccessToken, requestID)
+}
+
+// RevokeRefreshToken deactivates every refresh token of a grant (the family).
+func (f fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return f.s.DeactivateRequest(ctx, storage.KindRefreshToken, requestID)
+}
+
+// RevokeAccessToken deletes every access token of a grant.
+func (f fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return f.s.DeleteRequest(ctx, storage.KindAccessToken, requestID)
+}
+
+// CreateOpenIDConnectSession stores the OIDC request of a code (keyed by the raw code, hashed here).
+func (f fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindOpenID, code, fosite.AuthorizeCode, r)
+}
+
+// GetOpenIDConnectSession loads the OIDC request of a code.
+func (f fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	got, _, err := f.load(ctx, storage.KindOpenID, code, r.GetSession())
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, openid.ErrNoSessionFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// DeleteOpenIDConnectSession deletes the OIDC request of a code.
+func (f fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return f.remove(ctx, storage.KindOpenID, code)
+}
+
+// CreatePKCERequestSession stores a PKCE challenge.
+func (f fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return f.create(ctx, storage.KindPKCE, sig, fosite.AuthorizeCode, r)
+}
+
+// GetPKCERequestSession loads a PKCE challenge.
+func (f fositeStore) GetPKCERequestSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
+	r, _, err := f.load(ctx, storage.KindPKCE, sig, s)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DeletePKCERequestSession deletes a PKCE challenge.
+func (f fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return f.remove(ctx, storage.KindPKCE, sig)
+}
+
+// CreatePARSession stores a pushed authorization request under its request_uri.
+func (f fositeStore) CreatePARSession(ctx context.Context, uri string, r fosite.AuthorizeRequester) error {
+	return f.create(ctx, storage.KindPAR, uri, fosite.PushedAuthorizeRequestContext, r)
+}
+
+// GetPARSession loads a pushed authorization request.
+func (f fositeStore) GetPARSession(ctx context.Context, uri string) (fosite.AuthorizeRequester, error) {
+	r, t, err := f.load(ctx, storage.KindPAR, uri, newSession())
+	if err != nil {
+		return nil, err
+	}
+	if time.Now().After(t.ExpiresAt) {
+		return nil, fosite.ErrNotFound
+	}
+	return r, nil
+}
+
+// DeletePARSession deletes a pushed authorization request.
+func (f fositeStore) DeletePARSession(ctx context.Context, uri string) error {
+	return f.remove(ctx, storage.KindPAR, uri)
+}
+
+// BeginTX starts a transaction that the following calls with the returned ctx join.
+func (f fositeStore) BeginTX(ctx context.Context) (context.Context, error) { return f.s.BeginTx(ctx) }
+
+// Commit commits the transaction in ctx.
+func (f fositeStore) Commit(ctx context.Context) error { return f.s.Commit(ctx) }
+
+// Rollback rolls back the transaction in ctx.
+func (f fositeStore) Rollback(ctx context.Context) error { return f.s.Rollback(ctx) }

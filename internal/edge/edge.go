@@ -1,0 +1,108 @@
+// Package edge is Ponte's HTTP edge, the only place gin is used: it mounts the
+// provider's routes, logs every request (path only, never the query, which can
+// carry a codice fiscale or a code), turns a panic into a plain 500 with no stack
+// for the client, trusts no proxy unless told to, and serves /healthz and /readyz.
+package edge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ponte-id/ponte/idp/provider"
+)
+
+// Options configure the edge.
+type Options struct {
+	// TrustedProxies are the CIDRs or IPs whose X-Forwarded-For is believed; none if empty.
+	TrustedProxies []string
+	// Ready reports whether the node can serve (storage reachable).
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// New returns the HTTP handler serving routes.
+func New(routes []provider.Route, opts Options) (http.Handler, error) {
+	gin.SetMode(gin.ReleaseMode)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	if err := e.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("edge: trusted proxies: %w", err)
+	}
+	e.Use(requestLog(log), recovery(log), securityHeaders)
+	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", func(c *gin.Context) {
+		if opts.Ready != nil {
+			ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+			defer cancel()
+			if err := opts.Ready(ctx); err != nil {
+				log.WarnContext(ctx, "not ready", "err", err)
+				c.String(http.StatusServiceUnavailable, "not ready\n")
+				return
+			}
+		}
+		c.String(http.StatusOK, "ready\n")
+	})
+	for _, r := range routes {
+		h := gin.WrapH(r.Handler)
+		switch {
+		case r.Prefix:
+			e.Any(r.Path+"/*rest", h)
+		case r.Method == "":
+			e.Any(r.Path, h)
+		default:
+			e.Handle(r.Method, r.Path, h)
+		}
+	}
+	e.NoRoute(func(c *gin.Context) { c.String(http.StatusNotFound, "404 page not found\n") })
+	e.NoMethod(func(c *gin.Context) { c.String(http.StatusMethodNotAllowed, "405 method not allowed\n") })
+	return e, nil
+}
+
+// requestLog writes one line per request: method, path, status, duration, client IP.
+func requestLog(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http",
+			slog.String("method", c.Request.Method), slog.String("path", c.Request.URL.Path),
+			slog.Int("status", c.Writer.Status()), slog.Duration("duration", time.Since(start)),
+			slog.String("ip", c.ClientIP()))
+	}
+}
+
+// recovery answers a panic with a plain 500 and logs it (without the request's data).
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(c.Request.Context(), "panic serving request", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+				if !c.Writer.Written() {
+					c.Header("Content-Type", "text/plain; charset=utf-8")
+					c.String(http.StatusInternalServerError, "internal error\n")
+				}
+				c.Abort()
+			}
+		}()
+		c.Next()
+	}
+}
+
+// securityHeaders applies to every response.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Strict-Transport-Security", "max-age=31536000")
+	c.Next()
+}
