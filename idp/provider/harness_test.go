@@ -88,13 +88,14 @@ const (
 	otherCF   = "VRDGPP75C15F205S"
 )
 
-func newEnv(t testing.TB, store storage.Store) *env {
-	return newEnvWithKey(t, store, testMasterKey)
+// newEnv starts a provider on store; tweaks adjust its configuration.
+func newEnv(t testing.TB, store storage.Store, tweaks ...func(*provider.Config)) *env {
+	return newEnvWithKey(t, store, testMasterKey, tweaks...)
 }
 
 var testMasterKey = func() []byte { k := make([]byte, 32); _, _ = rand.Read(k); return k }()
 
-func newEnvWithKey(t testing.TB, store storage.Store, master []byte) *env {
+func newEnvWithKey(t testing.TB, store storage.Store, master []byte, tweaks ...func(*provider.Config)) *env {
 	t.Helper()
 	box, err := seal.New(master)
 	if err != nil {
@@ -113,11 +114,15 @@ func newEnvWithKey(t testing.TB, store storage.Store, master []byte) *env {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
-	p, err := provider.New(provider.Config{
+	cfg := provider.Config{
 		Issuer: issuer, Store: store, Keys: km, Hasher: hasher,
 		HMACSecret: box.Derive("fosite-hmac", 32), PairwiseKey: box.Derive("pairwise", 32),
 		Authenticators: []idp.Authenticator{testAuth{}},
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
+	p, err := provider.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

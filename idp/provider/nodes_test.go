@@ -1,0 +1,106 @@
+package provider_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+// TestConcurrentCodeRedemption: of several simultaneous redemptions of one
+// code, exactly one gets tokens (the invalidation is atomic).
+func TestConcurrentCodeRedemption(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		e := newEnv(t, store)
+		r := e.newRP(clients.Spec{})
+		verifier := oauth2.GenerateVerifier()
+		loc := newBrowser(t).login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+		code := loc.Query().Get("code")
+		const n = 6
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if _, err := r.conf.Exchange(r.ctx(), code, oauth2.VerifierOption(verifier)); err == nil {
+					ok.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if got := ok.Load(); got != 1 {
+			t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", got, n)
+		}
+	})
+}
+
+// TestCodeExpiry: a code redeemed after its lifetime is refused.
+func TestCodeExpiry(t *testing.T) {
+	e := newEnv(t, storagetest.SQLite(t), func(c *provider.Config) { c.AuthorizeCodeTTL = time.Second })
+	r := e.newRP(clients.Spec{})
+	verifier := oauth2.GenerateVerifier()
+	loc := newBrowser(t).login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+	time.Sleep(1100 * time.Millisecond) // fosite reads the wall clock for code expiry
+	if _, err := r.conf.Exchange(r.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("expired code: %v, want invalid_grant", err)
+	}
+}
+
+// TestTwoNodes runs two providers on one PostgreSQL database: a code issued by
+// node A is redeemed at node B, and a refresh token rotated at A is refused as
+// reused at B, which revokes the family for both.
+func TestTwoNodes(t *testing.T) {
+	dsn := storagetest.PostgresDSN(t)
+	a := newEnv(t, storagetest.OpenMigrated(t, dsn))
+	b := newEnv(t, storagetest.OpenMigrated(t, dsn))
+	ra := a.newRP(clients.Spec{})
+	rb := *ra
+	rb.e = b
+	rb.conf.Endpoint.TokenURL = b.issuer + "/token"
+
+	verifier := oauth2.GenerateVerifier()
+	loc := newBrowser(t).login(a.issuer, ra.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+	tok, err := rb.conf.Exchange(rb.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("code from A redeemed at B: %v", err)
+	}
+	// The ID token B signed verifies against A's JWKS: one provider.
+	if _, err := ra.verifier.Verify(ra.ctx(), tok.Extra("id_token").(string)); err != nil {
+		t.Fatalf("B's ID token against A's keys: %v", err)
+	}
+	rotated, err := ra.conf.TokenSource(ra.ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil {
+		t.Fatalf("refresh at A: %v", err)
+	}
+	if _, err := rb.conf.TokenSource(rb.ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("reuse at B: %v, want invalid_grant", err)
+	}
+	if _, err := ra.conf.TokenSource(ra.ctx(), &oauth2.Token{RefreshToken: rotated.RefreshToken}).Token(); err == nil {
+		t.Fatal("after reuse at B, the family still refreshes at A")
+	}
+
+	// A rotation made on A reaches B's JWKS after B reloads its keys.
+	rec, err := a.keys.Rotate(context.Background(), "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.keys.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !jwksHas(t, b, rec.ID) {
+		t.Fatal("B does not publish the key rotated on A")
+	}
+}
