@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/internal/config"
+	"github.com/ponte-id/ponte/internal/seal"
+	"github.com/ponte-id/ponte/storage/sqlstore"
+)
+
+// app is what every command builds from the configuration.
+type app struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *sqlstore.Store
+	box      *seal.Box
+	keys     *keys.Manager
+	hasher   *clients.Hasher
+	registry *clients.Registry
+}
+
+// loadConfig parses --config from args and loads the configuration.
+func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
+	path := fs.String("config", "", "YAML configuration file (PONTE_* variables override it)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return config.Load(*path, os.Environ())
+}
+
+// newLogger builds the process logger from the configuration.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openApp opens storage and the key material. SQLite is migrated on open;
+// PostgreSQL, shared by several nodes, is migrated only by `ponte migrate`.
+func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, error) {
+	log := newLogger(cfg, logw)
+	master, err := masterKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	box, err := seal.New(master)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.DBIsPostgres() {
+		if _, err := store.Migrate(ctx); err != nil {
+			store.Close()
+			return nil, err
+		}
+	} else if n, err := store.PendingMigrations(ctx); err != nil || n > 0 {
+		store.Close()
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the database has %d pending migrations: run 'ponte migrate' first", n)
+	}
+	km, err := keys.New(store, box, keys.Options{
+		DefaultAlg: cfg.Keys.Algorithm, PublishDelay: cfg.Keys.PublishDelay.D(),
+		Retention: retention(cfg), Logger: log,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	hasher, err := clients.NewHasher(box.Derive("client-secret", 32))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
+		registry: clients.NewRegistry(store, hasher, nil)}, nil
+}
+
+// retention keeps a replaced key published for the longest-lived token it may
+// have signed (an ID token; access tokens are opaque), with an hour to spare.
+func retention(cfg config.Config) time.Duration {
+	return cfg.Tokens.IDTokenTTL.D() + time.Hour
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// masterKey returns the master key from the configuration, or in dev mode from
+// (or into) the local key file.
+func masterKey(cfg config.Config, log *slog.Logger) ([]byte, error) {
+	if cfg.MasterKey != "" {
+		return seal.ParseMasterKey(cfg.MasterKey)
+	}
+	if !cfg.Dev {
+		return nil, errors.New("no master key: set PONTE_MASTER_KEY (32 bytes, base64)")
+	}
+	key, created, err := seal.LoadOrCreateMasterKeyFile(cfg.MasterKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("dev mode: generated a master key into a local file; set PONTE_MASTER_KEY in production", "file", cfg.MasterKeyFile)
+	}
+	return key, nil
+}

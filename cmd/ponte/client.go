@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ponte-id/ponte/idp/clients"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+const clientUsage = "usage: ponte client create|list|delete|rotate-secret [flags]"
+
+func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, clientUsage)
+		return errors.New("client: no subcommand")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("client "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		spec                    clients.Spec
+		redirects, postLogout   listFlag
+		scopes, jwksFile, idArg string
+	)
+	switch sub {
+	case "create":
+		fs.StringVar(&spec.ID, "id", "", "client_id (generated if empty)")
+		fs.StringVar(&spec.Name, "name", "", "display name shown on the login page")
+		fs.Var(&redirects, "redirect-uri", "redirect URI, matched exactly (repeatable)")
+		fs.Var(&postLogout, "post-logout-uri", "post-logout redirect URI (repeatable)")
+		fs.StringVar(&scopes, "scopes", "", "space-separated scopes the client may request (default: all but inps.dispositivo)")
+		fs.StringVar(&spec.AuthMethod, "auth", clients.AuthSecretBasic, "token endpoint auth: client_secret_basic, client_secret_post, private_key_jwt, none")
+		fs.StringVar(&jwksFile, "jwks-file", "", "public JWKS file, for private_key_jwt")
+		fs.StringVar(&spec.JWKSURI, "jwks-uri", "", "public JWKS URL, for private_key_jwt")
+		fs.StringVar(&spec.SigningAlg, "alg", "ES256", "ID token signing algorithm: ES256 or RS256")
+		fs.StringVar(&spec.SectorIdentifier, "sector", "", "sector identifier URI: gives the client pairwise subjects")
+		fs.DurationVar(&spec.AccessTokenTTL, "access-ttl", 0, "access token lifetime (0: provider default)")
+		fs.DurationVar(&spec.RefreshTokenTTL, "refresh-ttl", 0, "refresh token lifetime (0: provider default)")
+		fs.DurationVar(&spec.IDTokenTTL, "id-ttl", 0, "ID token lifetime (0: provider default)")
+	case "delete", "rotate-secret":
+		fs.StringVar(&idArg, "id", "", "client_id")
+	case "list":
+	default:
+		fmt.Fprintln(stderr, clientUsage)
+		return fmt.Errorf("client: unknown subcommand %q", sub)
+	}
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	switch sub {
+	case "create":
+		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.Scopes = redirects, postLogout, strings.Fields(scopes)
+		if jwksFile != "" {
+			if spec.JWKS, err = os.ReadFile(jwksFile); err != nil {
+				return err
+			}
+		}
+		c, secret, err := a.registry.Create(ctx, spec)
+		if err != nil {
+			return err
+		}
+		out := map[string]any{"client_id": c.ID, "token_endpoint_auth_method": c.TokenEndpointAuthMethod, "redirect_uris": c.RedirectURIs, "scopes": c.Scopes}
+		if secret != "" {
+			out["client_secret"] = secret
+		}
+		return writeOut(stdout, out)
+	case "rotate-secret":
+		secret, err := a.registry.RotateSecret(ctx, idArg)
+		if err != nil {
+			return err
+		}
+		return writeOut(stdout, map[string]string{"client_id": idArg, "client_secret": secret})
+	case "delete":
+		return a.store.DeleteClient(ctx, idArg)
+	}
+	list, err := a.store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT_ID\tNAME\tAUTH\tALG\tSCOPES\tREDIRECT_URIS")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, c.TokenEndpointAuthMethod, c.IDTokenSigningAlg,
+			strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
+	}
+	return tw.Flush()
+}
+
+func writeOut(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ponte-id/ponte/idp/keys"
+)
+
+func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
+		fmt.Fprintln(stderr, "usage: ponte keys list|rotate [--alg ES256|RS256]")
+		return errors.New("keys: want list or rotate")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	alg := fs.String("alg", keys.ES256, "algorithm of the key to rotate")
+	cfg, err := loadConfig(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if sub == "rotate" {
+		rec, err := a.keys.Rotate(ctx, *alg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new %s key %s is published now and signs from %s\n", rec.Algorithm, rec.ID, rec.NotBefore.Format(time.RFC3339))
+		return nil
+	}
+	recs, err := a.keys.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tSIGNS_FROM\tPUBLISHED_UNTIL")
+	for _, k := range recs {
+		until := "-"
+		if !k.NotAfter.IsZero() {
+			until = k.NotAfter.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, k.NotBefore.Format(time.RFC3339), until)
+	}
+	return tw.Flush()
+}
