@@ -85,7 +85,10 @@ var _ storage.Store = (*Store)(nil)
 
 // Open connects to the database named by dsn: a dsn starting with postgres://
 // or postgresql:// selects PostgreSQL; anything else is the path of a SQLite
-// file, created (mode 0600) if missing. Open does not migrate: call Migrate.
+// file, created (mode 0600, with its directory) if missing; ":memory:" and
+// "file:" URIs are refused, since the pool needs one shared file with the
+// parameters Open sets. Open pings the database but does not migrate: call
+// Migrate.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	log := opts.Logger
 	if log == nil {

@@ -6,12 +6,15 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/sqlstore"
@@ -259,5 +262,29 @@ func TestLogsNoArguments(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("query arguments logged (slow=%v):\n%s", slow, out)
 		}
+	}
+}
+
+// TestPostgresSchema checks that PostgresDSN's search_path reaches the
+// server through pgx: the tables land in the test's own schema.
+func TestPostgresSchema(t *testing.T) {
+	dsn := storagetest.PostgresDSN(t)
+	storagetest.OpenMigrated(t, dsn)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	conn, err := pgx.Connect(t.Context(), os.Getenv(storagetest.EnvPostgresDSN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var n int
+	err = conn.QueryRow(t.Context(),
+		`SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name IN ('tokens', 'schema_migrations')`,
+		schema).Scan(&n)
+	if err != nil || n != 2 {
+		t.Fatalf("tables in schema %q: %d, %v; want 2", schema, n, err)
 	}
 }
