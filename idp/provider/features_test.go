@@ -210,7 +210,7 @@ func kid(t *testing.T, token string) string {
 
 func header(t *testing.T, token string) map[string]any {
 	t.Helper()
-	tok, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	tok, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,19 +56,6 @@ func (testAuth) Handler(h idp.Host) http.Handler {
 			Gender: "M", Email: "mario.rossi@example.it", Level: idp.Level(level), Method: idp.MethodPIN, AMR: []string{"pwd"},
 		})
 	})
-}
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // env is one running provider on a real listener with a real store.
