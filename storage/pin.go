@@ -1,0 +1,216 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// PINStatus is where a PIN credential is in its life.
+type PINStatus string
+
+// The PIN statuses.
+const (
+	// PINPending: requested; the initial PIN is on its way (and, for a postal
+	// first half, waits for activation). It opens nothing.
+	PINPending PINStatus = "pending"
+	// PINActive: the PIN logs in (after a first-access change if MustChange).
+	PINActive PINStatus = "active"
+	// PINRevoked: the PIN opens nothing; a new one goes through the request path.
+	PINRevoked PINStatus = "revoked"
+)
+
+// Address is a postal address.
+type Address struct {
+	Street     string `json:"street"`
+	Number     string `json:"number"`
+	PostalCode string `json:"postal_code"`
+	City       string `json:"city"`
+	Province   string `json:"province"`
+	Country    string `json:"country"`
+}
+
+// PINAccount is a citizen's INPS PIN with the data of its request: the identity
+// and contacts the lifecycle (delivery, recovery, revocation) works on.
+type PINAccount struct {
+	// FiscalNumber is the key: one PIN per citizen.
+	FiscalNumber string
+	GivenName    string
+	FamilyName   string
+	Gender       string
+	// Birthdate is YYYY-MM-DD; BirthPlace the municipality or foreign country.
+	Birthdate       string
+	BirthPlace      string
+	ResidenceAbroad bool
+	Residence       Address
+	// Contacts on record.
+	Mobile string
+	Phone  string
+	Email  string
+	PEC    string
+	// PreferredPhone and CallbackSlot are for an operator's callback.
+	PreferredPhone string
+	CallbackSlot   string
+
+	// Hash is the PHC-encoded argon2id hash of the current PIN; PreviousHash of
+	// the one before, so that a change cannot reuse it.
+	Hash         []byte
+	PreviousHash []byte
+	Status       PINStatus
+	Dispositivo  bool
+	// MustChange: the PIN is an initial or provisional one (16 characters); it
+	// opens only the change form.
+	MustChange bool
+	// FirstAccessDone: the citizen has once chosen their own PIN (recovery needs it).
+	FirstAccessDone bool
+	// ChangedAt is when the citizen last set the PIN (expiry counts from it).
+	ChangedAt time.Time
+	// ActivationHash is the hash of the half that activation must present, while
+	// the account waits for activation; empty otherwise.
+	ActivationHash []byte
+	// Channel is how the PIN was requested (online, contact_center, sede); Operator who registered it.
+	Channel   string
+	Operator  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// PINAccounts stores PIN accounts.
+type PINAccounts interface {
+	// CreatePINAccount returns ErrConflict if the citizen has one.
+	CreatePINAccount(ctx context.Context, a PINAccount) error
+	GetPINAccount(ctx context.Context, fiscalNumber string) (PINAccount, error)
+	// UpdatePINAccount applies fn atomically; fn's error aborts.
+	UpdatePINAccount(ctx context.Context, fiscalNumber string, fn func(PINAccount) (PINAccount, error)) error
+	// ReplacePINAccount overwrites (or creates) the account: a new request after revocation.
+	ReplacePINAccount(ctx context.Context, a PINAccount) error
+}
+
+// Attempts counts consecutive failures per key ("cf:<fiscal number>", "ip:<address>")
+// for throttling.
+type Attempts interface {
+	// RecordFailure adds a failure at now and returns the consecutive count.
+	RecordFailure(ctx context.Context, key string, now time.Time) (int, error)
+	// Failures returns the consecutive count and the time of the last failure (zero if none).
+	Failures(ctx context.Context, key string) (int, time.Time, error)
+	// ResetFailures clears the count after a success.
+	ResetFailures(ctx context.Context, key string) error
+}
+
+// AuditEvent is one entry of the append-only audit trail.
+type AuditEvent struct {
+	ID           int64
+	At           time.Time
+	FiscalNumber string
+	// Event is requested, issued, activated, changed, expired, locked, converted, recovered, revoked ...
+	Event   string
+	Channel string
+	// Operator is the operator's ID, empty when the citizen acted.
+	Operator string
+	Detail   string
+}
+
+// Audit is the append-only audit trail: there is no update or delete.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns a citizen's events, oldest first.
+	ListAudit(ctx context.Context, fiscalNumber string) ([]AuditEvent, error)
+}
+
+// Message is a notification in the outbox.
+type Message struct {
+	ID string
+	// Channel is email, pec, sms or post.
+	Channel string
+	To      string
+	Subject string
+	// Body may hold the placeholder {{secret}}, filled from Secret at delivery.
+	Body string
+	// Secret is sealed (a PIN half); it is erased once the message is sent.
+	Secret        []byte
+	FiscalNumber  string
+	Attempts      int
+	NextAttemptAt time.Time
+	// LeaseUntil keeps a claimed message from other senders until then.
+	LeaseUntil time.Time
+	LastError  string
+	SentAt     time.Time
+	CreatedAt  time.Time
+}
+
+// Outbox queues notifications. A message is enqueued in the same transaction as
+// the event it reports, so a crash loses none.
+type Outbox interface {
+	Enqueue(ctx context.Context, m Message) error
+	// ClaimDue leases up to limit unsent messages of channel due at now, until now+lease.
+	ClaimDue(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]Message, error)
+	// MarkSent records delivery and erases the secret.
+	MarkSent(ctx context.Context, id string, at time.Time) error
+	// MarkFailed records a failed attempt and when to retry.
+	MarkFailed(ctx context.Context, id string, next time.Time, reason string) error
+	// ListMessages returns the most recent messages, newest first (for the dev sender's page).
+	ListMessages(ctx context.Context, limit int) ([]Message, error)
+}
+
+// OneTimeCode is a single-use secret (a recovery link) stored by its hash.
+type OneTimeCode struct {
+	Hash         string
+	Purpose      string
+	FiscalNumber string
+	ExpiresAt    time.Time
+	CreatedAt    time.Time
+}
+
+// OneTimeCodes stores single-use codes.
+type OneTimeCodes interface {
+	CreateCode(ctx context.Context, c OneTimeCode) error
+	// ConsumeCode deletes and returns the live code; ErrNotFound if it is unknown,
+	// used or expired at now.
+	ConsumeCode(ctx context.Context, hash, purpose string, now time.Time) (OneTimeCode, error)
+}
+
+// ConversionStatus is the state of a request to make a PIN dispositivo.
+type ConversionStatus string
+
+// The conversion statuses.
+const (
+	ConversionPending  ConversionStatus = "pending"
+	ConversionApproved ConversionStatus = "approved"
+	ConversionRejected ConversionStatus = "rejected"
+)
+
+// Conversion is a citizen's request to convert an ordinary PIN to dispositivo,
+// with the signed form and the identity document (both sealed).
+type Conversion struct {
+	ID           string
+	FiscalNumber string
+	Form         []byte
+	FormType     string
+	Document     []byte
+	DocumentType string
+	Status       ConversionStatus
+	Reason       string
+	ReviewedBy   string
+	CreatedAt    time.Time
+	ReviewedAt   time.Time
+}
+
+// Conversions stores conversion requests.
+type Conversions interface {
+	CreateConversion(ctx context.Context, c Conversion) error
+	GetConversion(ctx context.Context, id string) (Conversion, error)
+	// ListConversions returns requests in a status, oldest first, without their documents.
+	ListConversions(ctx context.Context, status ConversionStatus) ([]Conversion, error)
+	// UpdateConversion applies fn atomically.
+	UpdateConversion(ctx context.Context, id string, fn func(Conversion) (Conversion, error)) error
+}
+
+// PINStore is everything the PIN adapter persists.
+type PINStore interface {
+	PINAccounts
+	Attempts
+	Audit
+	Outbox
+	OneTimeCodes
+	Conversions
+	Transactor
+}
