@@ -1,0 +1,164 @@
+// Package config loads Ponte's configuration: defaults, then an optional YAML
+// file, then PONTE_* environment variables, then validation that reports every
+// problem at once, each naming both its YAML path and its environment variable.
+package config
+
+import (
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of a Ponte node. Obtain it from Load,
+// which validates it; Default gives the values used for anything unset.
+type Config struct {
+	// Addr is the host:port the HTTP server listens on.
+	Addr string `yaml:"addr"`
+	// Issuer is the OpenID Provider's issuer URL, as relying parties see it.
+	Issuer string `yaml:"issuer"`
+	// DB is a SQLite file path, or a postgres:// (postgresql://) URL.
+	DB string `yaml:"db"`
+	// MasterKey is the base64 32-byte key everything at rest is sealed under.
+	MasterKey string `yaml:"master_key"`
+	// MasterKeyFile holds the master key in dev mode when MasterKey is empty;
+	// it is generated on first start.
+	MasterKeyFile string `yaml:"master_key_file"`
+	// Dev enables development mode (generated master key file).
+	Dev bool `yaml:"dev"`
+	// Log configures the process logger.
+	Log Log `yaml:"log"`
+	// TrustedProxies are the IPs or CIDRs whose forwarding headers are
+	// believed; none by default.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Tokens holds the lifetimes of issued codes and tokens.
+	Tokens Tokens `yaml:"tokens"`
+	// Session configures the end-user session at the provider.
+	Session Session `yaml:"session"`
+	// Login configures the login flow.
+	Login Login `yaml:"login"`
+	// Keys configures the signing keys.
+	Keys Keys `yaml:"keys"`
+	// Janitor configures the cleanup of expired records.
+	Janitor Janitor `yaml:"janitor"`
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or text.
+	Format string `yaml:"format"`
+}
+
+// Tokens holds the lifetimes of what the provider issues.
+type Tokens struct {
+	// AuthorizeCodeTTL is the lifetime of an authorization code (at most 10m).
+	AuthorizeCodeTTL Duration `yaml:"authorize_code_ttl"`
+	// AccessTokenTTL is the lifetime of an access token.
+	AccessTokenTTL Duration `yaml:"access_token_ttl"`
+	// RefreshTokenTTL is the lifetime of a refresh token.
+	RefreshTokenTTL Duration `yaml:"refresh_token_ttl"`
+	// IDTokenTTL is the lifetime of an ID token.
+	IDTokenTTL Duration `yaml:"id_token_ttl"`
+}
+
+// Session configures the end-user session at the provider.
+type Session struct {
+	// TTL is how long a session lasts.
+	TTL Duration `yaml:"ttl"`
+	// CookieName is the name of the session cookie.
+	CookieName string `yaml:"cookie_name"`
+	// CookieSecure forces the Secure attribute on or off; nil derives it from
+	// the issuer (see Config.CookieSecure).
+	CookieSecure *bool `yaml:"cookie_secure"`
+}
+
+// Login configures the login flow.
+type Login struct {
+	// ChallengeTTL is how long a pending login challenge stays valid.
+	ChallengeTTL Duration `yaml:"challenge_ttl"`
+}
+
+// Keys configures the signing keys.
+type Keys struct {
+	// Algorithm is the signing algorithm of new keys: ES256 or RS256.
+	Algorithm string `yaml:"algorithm"`
+	// PublishDelay is how long a new key is published in the JWKS before it
+	// signs anything; 0 signs at once.
+	PublishDelay Duration `yaml:"publish_delay"`
+	// RefreshInterval is how often a node reloads keys from the database.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+}
+
+// Janitor configures the cleanup of expired records.
+type Janitor struct {
+	// Interval is the time between two cleanup runs.
+	Interval Duration `yaml:"interval"`
+}
+
+// Default returns the configuration used for every setting left unset.
+// It is valid once a master key is given or Dev is set.
+func Default() Config {
+	return Config{
+		Addr:          "127.0.0.1:8080",
+		Issuer:        "http://127.0.0.1:8080",
+		DB:            "ponte.db",
+		MasterKeyFile: "ponte.master.key",
+		Log:           Log{Level: "info", Format: "json"},
+		Tokens: Tokens{
+			AuthorizeCodeTTL: Duration(60 * time.Second),
+			AccessTokenTTL:   Duration(15 * time.Minute),
+			RefreshTokenTTL:  Duration(720 * time.Hour),
+			IDTokenTTL:       Duration(time.Hour),
+		},
+		Session: Session{
+			TTL:        Duration(8 * time.Hour),
+			CookieName: "ponte_session",
+		},
+		Login: Login{ChallengeTTL: Duration(30 * time.Minute)},
+		Keys: Keys{
+			Algorithm:       "ES256",
+			PublishDelay:    Duration(5 * time.Minute),
+			RefreshInterval: Duration(30 * time.Second),
+		},
+		Janitor:         Janitor{Interval: Duration(10 * time.Minute)},
+		ShutdownTimeout: Duration(15 * time.Second),
+	}
+}
+
+// DBIsPostgres reports whether DB selects PostgreSQL (a postgres:// or
+// postgresql:// URL) rather than a SQLite file.
+func (c Config) DBIsPostgres() bool {
+	return isPostgresURL(c.DB)
+}
+
+// CookieSecure reports whether the session cookie carries the Secure
+// attribute: Session.CookieSecure if set, otherwise whether the issuer is https.
+func (c Config) CookieSecure() bool {
+	if c.Session.CookieSecure != nil {
+		return *c.Session.CookieSecure
+	}
+	u, err := url.Parse(c.Issuer)
+	return err == nil && strings.EqualFold(u.Scheme, "https")
+}
+
+// TrustedProxyPrefixes returns TrustedProxies as prefixes, a single address
+// becoming a /32 or /128. Entries that do not parse (Validate rejects them)
+// are skipped.
+func (c Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parseProxy(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func isPostgresURL(s string) bool {
+	l := strings.ToLower(s)
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}

@@ -1,0 +1,217 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ponte.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoad(t *testing.T) {
+	yes := true
+	tests := []struct {
+		name    string
+		file    string // YAML content; "" means no file
+		environ []string
+		want    func(c *Config) // edits to devDefault() expected
+	}{
+		{
+			name:    "no file, env only",
+			environ: []string{"PONTE_DEV=true"},
+			want:    func(c *Config) {},
+		},
+		{
+			name: "file overrides defaults",
+			file: "dev: true\nissuer: https://id.example.it\ntokens:\n  access_token_ttl: 5m\nlog:\n  format: text\n",
+			want: func(c *Config) {
+				c.Issuer = "https://id.example.it"
+				c.Tokens.AccessTokenTTL = Duration(5 * time.Minute)
+				c.Log.Format = "text"
+			},
+		},
+		{
+			name:    "env overrides file",
+			file:    "dev: true\naddr: 0.0.0.0:9000\ntokens:\n  access_token_ttl: 5m\n",
+			environ: []string{"PONTE_ADDR=:7000", "PONTE_ACCESS_TOKEN_TTL=2m", "HOME=/root"},
+			want: func(c *Config) {
+				c.Addr = ":7000"
+				c.Tokens.AccessTokenTTL = Duration(2 * time.Minute)
+			},
+		},
+		{
+			name:    "empty env value is unset",
+			file:    "dev: true\naddr: 0.0.0.0:9000\n",
+			environ: []string{"PONTE_ADDR="},
+			want:    func(c *Config) { c.Addr = "0.0.0.0:9000" },
+		},
+		{
+			name:    "first env entry wins",
+			environ: []string{"PONTE_DEV=1", "PONTE_LOG_LEVEL=debug", "PONTE_LOG_LEVEL=bogus"},
+			want:    func(c *Config) { c.Log.Level = "debug" },
+		},
+		{
+			name:    "every env variable",
+			environ: allEnv(),
+			want: func(c *Config) {
+				*c = Config{
+					Addr: ":9090", Issuer: "https://login.example.it/ponte", DB: "postgres://p:secret@db/ponte",
+					MasterKey: testKey, MasterKeyFile: "/tmp/k", Dev: false,
+					Log:            Log{Level: "debug", Format: "text"},
+					TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1"},
+					Tokens: Tokens{
+						AuthorizeCodeTTL: Duration(30 * time.Second), AccessTokenTTL: Duration(10 * time.Minute),
+						RefreshTokenTTL: Duration(48 * time.Hour), IDTokenTTL: Duration(20 * time.Minute),
+					},
+					Session: Session{TTL: Duration(time.Hour), CookieName: "__Host-ponte", CookieSecure: &yes},
+					Login:   Login{ChallengeTTL: Duration(10 * time.Minute)},
+					Keys: Keys{Algorithm: "RS256", PublishDelay: Duration(2 * time.Minute),
+						RefreshInterval: Duration(time.Minute)},
+					Janitor:         Janitor{Interval: Duration(time.Hour)},
+					ShutdownTimeout: Duration(5 * time.Second),
+				}
+			},
+		},
+		{
+			name:    "empty file",
+			file:    "# nothing\n",
+			environ: []string{"PONTE_DEV=true"},
+			want:    func(c *Config) {},
+		},
+		{
+			name: "null sections keep defaults",
+			file: "dev: true\nlog:\ntokens:\n  access_token_ttl:\ntrusted_proxies:\n",
+			want: func(c *Config) {},
+		},
+		{
+			name: "cookie_secure in file",
+			file: "dev: true\nsession:\n  cookie_secure: true\n",
+			want: func(c *Config) { c.Session.CookieSecure = &yes },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, tt.file)
+			}
+			got, err := Load(path, tt.environ)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := devDefault()
+			tt.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("Load =\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+// allEnv sets every variable to a non-default value.
+func allEnv() []string {
+	return []string{
+		"PONTE_ADDR=:9090",
+		"PONTE_ISSUER=https://login.example.it/ponte",
+		"PONTE_DB=postgres://p:secret@db/ponte",
+		"PONTE_MASTER_KEY=" + testKey,
+		"PONTE_MASTER_KEY_FILE=/tmp/k",
+		"PONTE_DEV=false",
+		"PONTE_LOG_LEVEL=debug",
+		"PONTE_LOG_FORMAT=text",
+		"PONTE_TRUSTED_PROXIES= 10.0.0.0/8, ,192.168.1.1 ",
+		"PONTE_AUTHORIZE_CODE_TTL=30s",
+		"PONTE_ACCESS_TOKEN_TTL=10m",
+		"PONTE_REFRESH_TOKEN_TTL=48h",
+		"PONTE_ID_TOKEN_TTL=20m",
+		"PONTE_SESSION_TTL=1h",
+		"PONTE_SESSION_COOKIE=__Host-ponte",
+		"PONTE_SESSION_COOKIE_SECURE=true",
+		"PONTE_CHALLENGE_TTL=10m",
+		"PONTE_KEYS_ALGORITHM=RS256",
+		"PONTE_KEYS_PUBLISH_DELAY=2m",
+		"PONTE_KEYS_REFRESH_INTERVAL=1m",
+		"PONTE_JANITOR_INTERVAL=1h",
+		"PONTE_SHUTDOWN_TIMEOUT=5s",
+	}
+}
+
+func TestAllEnvCoversEveryBinding(t *testing.T) {
+	set := map[string]bool{}
+	for _, kv := range allEnv() {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	for _, b := range bindings() {
+		if !set[b.env] {
+			t.Errorf("allEnv does not set %s", b.env)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		environ []string
+		want    []string // substrings of the error
+	}{
+		{"unknown top-level field", "dev: true\nissuerr: x\n", nil, []string{"line 2", `unknown field "issuerr"`}},
+		{"unknown nested field", "dev: true\nlog:\n  levle: debug\n", nil, []string{"line 3", `unknown field "levle"`}},
+		{"bad duration in file", "dev: true\ntokens:\n  id_token_ttl: 1 hour\n", nil, []string{"line 3", `invalid duration "1 hour"`}},
+		{"bare number duration", "dev: true\nshutdown_timeout: 15\n", nil, []string{"line 2", `invalid duration "15"`}},
+		{"mapping as duration", "dev: true\nshutdown_timeout: {a: 1}\n", nil, []string{"line 2", "want a duration"}},
+		{"wrong type", "dev: maybe\n", nil, []string{"line 1", "bool"}},
+		{"not a mapping", "- a\n- b\n", nil, []string{"line 1"}},
+		{"two documents", "dev: true\n---\ndev: false\n", nil, []string{"single YAML document"}},
+		{"bad YAML", "dev: [\n", nil, []string{"yaml"}},
+		{"bad env duration", "", []string{"PONTE_DEV=true", "PONTE_ACCESS_TOKEN_TTL=soon"},
+			[]string{"PONTE_ACCESS_TOKEN_TTL", "tokens.access_token_ttl", `invalid duration "soon"`}},
+		{"bad env bool", "", []string{"PONTE_DEV=yes please"}, []string{"PONTE_DEV", `invalid boolean "yes please"`}},
+		{"every bad env reported", "", []string{"PONTE_DEV=nope", "PONTE_SESSION_COOKIE_SECURE=x", "PONTE_JANITOR_INTERVAL=1"},
+			[]string{"PONTE_DEV", "PONTE_SESSION_COOKIE_SECURE", "PONTE_JANITOR_INTERVAL"}},
+		{"validation after env", "dev: true\n", []string{"PONTE_LOG_LEVEL=loud"}, []string{"log.level (PONTE_LOG_LEVEL)", `"loud"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, tt.file)
+			}
+			got, err := Load(path, tt.environ)
+			if err == nil {
+				t.Fatal("Load: want error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if tt.file != "" && !strings.Contains(err.Error(), path) && strings.Contains(tt.name, "field") {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if !reflect.DeepEqual(got, Config{}) {
+				t.Errorf("Load returned a non-zero Config on error")
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), []string{"PONTE_DEV=1"})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want a not-exist error", err)
+	}
+}

@@ -1,0 +1,223 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ponte-id/ponte/internal/seal"
+)
+
+// maxAuthorizeCodeTTL caps authorization codes, which must be short-lived
+// (OpenID Connect Core 1.0 and RFC 6749 section 4.1.2 recommend 10 minutes at most).
+const maxAuthorizeCodeTTL = 10 * time.Minute
+
+// FieldError is one invalid setting, named by its YAML path (with an index
+// for list items, e.g. "trusted_proxies[1]") and its environment variable.
+type FieldError struct {
+	// Field is the YAML path of the setting.
+	Field string
+	// Env is the environment variable that sets it.
+	Env string
+	// Err says what is wrong.
+	Err error
+}
+
+// Error formats the problem as "field (ENV): reason".
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s (%s): %v", e.Field, e.Env, e.Err)
+}
+
+// Unwrap returns the underlying reason.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate checks every setting and reports all problems together, each a
+// *FieldError, joined with errors.Join. Secrets are never echoed.
+func (c Config) Validate() error {
+	v := validator{env: map[string]string{}}
+	for _, b := range bindings() {
+		v.env[b.path] = b.env
+	}
+	v.check("addr", checkAddr(c.Addr))
+	v.check("issuer", checkIssuer(c.Issuer))
+	v.check("db", checkDB(c.DB))
+	c.validateMasterKey(&v)
+	v.check("log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error"))
+	v.check("log.format", oneOf(c.Log.Format, "json", "text"))
+	for i, p := range c.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			v.check(fmt.Sprintf("trusted_proxies[%d]", i), err)
+		}
+	}
+	v.check("tokens.authorize_code_ttl", positive(c.Tokens.AuthorizeCodeTTL))
+	if c.Tokens.AuthorizeCodeTTL.D() > maxAuthorizeCodeTTL {
+		v.check("tokens.authorize_code_ttl", fmt.Errorf("must be at most %v, got %v", maxAuthorizeCodeTTL, c.Tokens.AuthorizeCodeTTL))
+	}
+	v.check("tokens.access_token_ttl", positive(c.Tokens.AccessTokenTTL))
+	v.check("tokens.refresh_token_ttl", positive(c.Tokens.RefreshTokenTTL))
+	v.check("tokens.id_token_ttl", positive(c.Tokens.IDTokenTTL))
+	v.check("session.ttl", positive(c.Session.TTL))
+	v.check("session.cookie_name", checkCookieName(c.Session.CookieName, c.CookieSecure()))
+	v.check("login.challenge_ttl", positive(c.Login.ChallengeTTL))
+	v.check("keys.algorithm", oneOf(c.Keys.Algorithm, "ES256", "RS256"))
+	v.check("keys.refresh_interval", positive(c.Keys.RefreshInterval))
+	v.check("keys.publish_delay", checkPublishDelay(c.Keys.PublishDelay, c.Keys.RefreshInterval))
+	v.check("janitor.interval", positive(c.Janitor.Interval))
+	v.check("shutdown_timeout", positive(c.ShutdownTimeout))
+	return errors.Join(v.errs...)
+}
+
+// validator collects field errors.
+type validator struct {
+	env  map[string]string // YAML path → environment variable
+	errs []error
+}
+
+// check records err, if any, against the setting at path.
+func (v *validator) check(path string, err error) {
+	if err == nil {
+		return
+	}
+	base, _, _ := strings.Cut(path, "[")
+	v.errs = append(v.errs, &FieldError{Field: path, Env: v.env[base], Err: err})
+}
+
+func (c Config) validateMasterKey(v *validator) {
+	switch {
+	case c.MasterKey != "":
+		if _, err := seal.ParseMasterKey(c.MasterKey); err != nil {
+			v.check("master_key", err)
+		}
+	case !c.Dev:
+		v.check("master_key", errors.New("required outside dev mode: 32 random bytes in base64, e.g. from `openssl rand -base64 32`"))
+	case strings.TrimSpace(c.MasterKeyFile) == "":
+		v.check("master_key_file", errors.New("required in dev mode when master_key is empty"))
+	}
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return fmt.Errorf("must be host:port with a numeric port, e.g. 127.0.0.1:8080 or :8080, got %q", addr)
+	}
+	return nil
+}
+
+func checkIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#") {
+		return fmt.Errorf("must be an absolute http(s) URL without query or fragment, got %q", issuer)
+	}
+	if u.User != nil {
+		return errors.New("must not contain user info")
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		return fmt.Errorf("must not end with a slash, got %q", issuer)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("must use https unless the host is loopback (127.0.0.0/8, ::1, localhost), got %q", issuer)
+	}
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
+}
+
+// checkDB accepts a SQLite path (or file: URI) or a PostgreSQL URL. It never
+// echoes the value, which may carry a password.
+func checkDB(db string) error {
+	switch {
+	case strings.TrimSpace(db) == "":
+		return errors.New("must be a SQLite file path or a postgres:// URL")
+	case isPostgresURL(db):
+		if u, err := url.Parse(db); err != nil || u.Opaque != "" {
+			return errors.New("is not a valid PostgreSQL URL (postgres://user:password@host:5432/dbname)")
+		}
+	case strings.Contains(db, "://") && !strings.HasPrefix(strings.ToLower(db), "file:"):
+		scheme, _, _ := strings.Cut(db, "://")
+		return fmt.Errorf("unsupported URL scheme %q: use a file path for SQLite or a postgres:// URL for PostgreSQL", scheme)
+	}
+	return nil
+}
+
+func oneOf(got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), got)
+}
+
+func positive(d Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("must be a positive duration such as 15m, got %v", d)
+	}
+	return nil
+}
+
+// checkPublishDelay wants every node to have loaded a new key (within one
+// refresh interval) before the key starts signing; 0 signs at once, for a
+// single node.
+func checkPublishDelay(delay, refresh Duration) error {
+	switch {
+	case delay < 0:
+		return fmt.Errorf("must not be negative, got %v", delay)
+	case delay > 0 && refresh > 0 && delay < refresh:
+		return fmt.Errorf("must be at least keys.refresh_interval (%v), so every node loads a new key before it signs, or 0 to sign at once; got %v", refresh, delay)
+	}
+	return nil
+}
+
+// checkCookieName wants an RFC 6265 cookie name; the __Secure- and __Host-
+// prefixes also need the Secure attribute.
+func checkCookieName(name string, secure bool) error {
+	if name == "" {
+		return errors.New("must not be empty")
+	}
+	for _, r := range name {
+		if !isTokenChar(r) {
+			return fmt.Errorf("must be a cookie name (letters, digits and !#$%%&'*+-.^_`|~), got %q", name)
+		}
+	}
+	if !secure && (strings.HasPrefix(name, "__Secure-") || strings.HasPrefix(name, "__Host-")) {
+		return fmt.Errorf("%q needs a Secure cookie: use an https issuer or set session.cookie_secure", name)
+	}
+	return nil
+}
+
+func isTokenChar(r rune) bool {
+	return r < 0x7f && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+}
+
+// parseProxy reads an IP address or a CIDR as a prefix.
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a valid CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
