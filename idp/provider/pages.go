@@ -1,27 +1,20 @@
 package provider
 
 import (
-	"bytes"
 	"embed"
-	"html/template"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/ponte-id/ponte/internal/ui"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
 // pages holds one template set per page, each with the shared layout.
-var pages = func() map[string]*template.Template {
-	out := map[string]*template.Template{}
-	for _, name := range []string{"chooser", "error", "logout"} {
-		out[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
-	}
-	return out
-}()
+var pages = ui.Pages(templateFS, "templates", "chooser", "error", "logout")
 
 // text is the wording of the pages, in Italian and English.
 var text = map[string]map[string]string{
@@ -83,35 +76,10 @@ func msgBadRequest(e *fosite.RFC6749Error) message {
 	}
 }
 
-// pageData is what every page template sees.
-type pageData struct {
-	Lang  string
-	Title string
-	T     map[string]string
-	View  any
-}
-
-// render writes a page; it buffers so that a template error becomes a clean 500.
+// render writes a page in loc.
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, loc string, status int, page string, view any) {
 	t := text[loc]
-	title := t[page+"_title"]
-	if page == "logout" {
-		title = t["logout_title"]
-	}
-	var buf bytes.Buffer
-	if err := pages[page].ExecuteTemplate(&buf, "layout", pageData{Lang: loc, Title: title, T: t, View: view}); err != nil {
-		p.log.ErrorContext(r.Context(), "rendering page failed", "page", page, "err", err)
-		http.Error(w, msgInternal.in(loc), http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	ui.Render(w, r, p.log, pages[page], status, ui.Data{Lang: loc, Title: t[page+"_title"], T: t, View: view})
 }
 
 // errorPage shows a person a plain message.
@@ -120,19 +88,11 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 	p.render(w, r, loc, status, "error", m.in(loc))
 }
 
-// locale picks "it" or "en" from ui_locales, then Accept-Language; Italian by default.
+// locale picks "it" or "en" for a request, ui_locales first.
 func locale(r *http.Request, form url.Values) string {
-	prefs := r.URL.Query().Get("ui_locales")
-	if form != nil && form.Get("ui_locales") != "" {
-		prefs = form.Get("ui_locales")
+	prefs := []string{r.URL.Query().Get("ui_locales")}
+	if form != nil {
+		prefs = append([]string{form.Get("ui_locales")}, prefs...)
 	}
-	prefs += " " + strings.ReplaceAll(r.Header.Get("Accept-Language"), ",", " ")
-	for _, tag := range strings.Fields(prefs) {
-		tag, _, _ = strings.Cut(strings.ToLower(tag), ";")
-		lang, _, _ := strings.Cut(tag, "-")
-		if lang == "it" || lang == "en" {
-			return lang
-		}
-	}
-	return "it"
+	return ui.Locale(r, prefs...)
 }

@@ -1,0 +1,208 @@
+package pin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// Purposes of one-time codes.
+const (
+	purposeRecovery = "pin-recovery"
+	purposeChange   = "pin-change"
+)
+
+func hashCode(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return hex.EncodeToString(sum[:])
+}
+
+// newCode stores a random single-use code for cf and returns it.
+func (s *Service) newCode(ctx context.Context, purpose, cf string, ttl time.Duration) (string, error) {
+	code := base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	now := s.now().UTC()
+	err := s.store.CreateCode(ctx, storage.OneTimeCode{
+		Hash: hashCode(code), Purpose: purpose, FiscalNumber: cf, ExpiresAt: now.Add(ttl), CreatedAt: now,
+	})
+	return code, err
+}
+
+// consumeCode redeems a code once.
+func (s *Service) consumeCode(ctx context.Context, purpose, code string) (string, error) {
+	if code == "" || len(code) > 100 {
+		return "", ErrExpiredCode
+	}
+	c, err := s.store.ConsumeCode(ctx, hashCode(code), purpose, s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", ErrExpiredCode
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.FiscalNumber, nil
+}
+
+// ChangeTicket lets the change form act for a citizen who has just proved
+// their PIN but must change it (first access, expiry).
+func (s *Service) ChangeTicket(ctx context.Context, cf string) (string, error) {
+	return s.newCode(ctx, purposeChange, cf, s.cfg.TicketTTL)
+}
+
+// RedeemChangeTicket returns the codice fiscale of a live ticket, once.
+func (s *Service) RedeemChangeTicket(ctx context.Context, ticket string) (string, error) {
+	return s.consumeCode(ctx, purposeChange, ticket)
+}
+
+// Contacts are the contacts a citizen types to recover a PIN.
+type Contacts struct {
+	Mobile string
+	Email  string
+	PEC    string
+}
+
+// StartRecovery (ripristino): if the codice fiscale has an active PIN whose
+// first access is done and at least two of the given contacts match those on
+// record, a single-use link goes to the email on record. The caller answers the
+// same way whatever happened: nothing here tells whether anything matched.
+func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts) error {
+	cf = codicefiscale.Normalize(cf)
+	if !codicefiscale.Valid(cf) {
+		return nil
+	}
+	a, err := s.store.GetPINAccount(ctx, cf)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	matches := 0
+	if c.Mobile != "" && compactPhone(c.Mobile) == a.Mobile {
+		matches++
+	}
+	if c.Email != "" && strings.EqualFold(strings.TrimSpace(c.Email), a.Email) {
+		matches++
+	}
+	if c.PEC != "" && a.PEC != "" && strings.EqualFold(strings.TrimSpace(c.PEC), a.PEC) {
+		matches++
+	}
+	if matches < 2 || a.Status != storage.PINActive || !a.FirstAccessDone {
+		s.log.InfoContext(ctx, "PIN recovery refused", "cf", Mask(cf), "matches", matches)
+		return nil
+	}
+	return s.inTx(ctx, func(ctx context.Context) error {
+		code, err := s.newCode(ctx, purposeRecovery, cf, s.cfg.RecoveryTTL)
+		if err != nil {
+			return err
+		}
+		link := s.cfg.BaseURL + RecoverConfirmPath + "?code=" + url.QueryEscape(code)
+		if err := s.sendHalf(ctx, a, "email", link, msgRecoveryLink); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, cf, "recovery_requested", ChannelOnline, "", "")
+	})
+}
+
+// RecoverConfirmPath is where a recovery link points, below the provider's URL.
+const RecoverConfirmPath = "/login/pin/recover/confirm"
+
+// CompleteRecovery redeems a recovery link: a new 16-character provisional PIN,
+// half by SMS and half by email (or PEC), to be changed at the next login.
+func (s *Service) CompleteRecovery(ctx context.Context, code string) error {
+	cf, err := s.consumeCode(ctx, purposeRecovery, code)
+	if err != nil {
+		return err
+	}
+	pin16 := newPIN16()
+	h, err := s.hash.Hash(ctx, pin16)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(ctx context.Context) error {
+		var acct storage.PINAccount
+		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if a.Status != storage.PINActive {
+				return a, ErrRevoked
+			}
+			a.PreviousHash, a.Hash, a.MustChange, a.ChangedAt = a.Hash, h, true, s.now().UTC()
+			acct = a
+			return a, nil
+		})
+		if err != nil {
+			return err
+		}
+		first, second := "sms", "email"
+		if acct.Mobile == "" {
+			first = "email"
+			second = "pec"
+		}
+		if acct.PEC != "" && second == "email" && acct.Email == "" {
+			second = "pec"
+		}
+		if err := s.sendHalf(ctx, acct, first, pin16[:8], msgProvisionalFirst); err != nil {
+			return err
+		}
+		if err := s.sendHalf(ctx, acct, second, pin16[8:], msgProvisionalSecond); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, cf, "recovered", ChannelOnline, "", "")
+	})
+}
+
+// RevokeOnline (revoca) is for a citizen whose contacts are gone: re-entering
+// the data of the request (codice fiscale, names, birth date, sex) revokes the
+// PIN and ends every session and token. Like recovery, it reveals nothing.
+func (s *Service) RevokeOnline(ctx context.Context, req Request) error {
+	req = req.normalize()
+	a, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(a.GivenName, req.GivenName) || !strings.EqualFold(a.FamilyName, req.FamilyName) ||
+		a.Birthdate != req.Birthdate || a.Gender != req.Gender || a.Status == storage.PINRevoked {
+		s.log.InfoContext(ctx, "PIN revocation refused: data do not match", "cf", Mask(req.FiscalNumber))
+		return nil
+	}
+	return s.revoke(ctx, req.FiscalNumber, ChannelOnline, "")
+}
+
+// RevokeByOperator revokes at a branch office (MV35) or the contact center.
+func (s *Service) RevokeByOperator(ctx context.Context, cf, channel, operator string) error {
+	if operator == "" {
+		return errors.New("pin: an operator revocation names the operator")
+	}
+	cf = codicefiscale.Normalize(cf)
+	if _, err := s.store.GetPINAccount(ctx, cf); err != nil {
+		return err
+	}
+	return s.revoke(ctx, cf, channel, operator)
+}
+
+// revoke ends the PIN and, in the same transaction when the core shares the
+// store, every session and token of the citizen.
+func (s *Service) revoke(ctx context.Context, cf, channel, operator string) error {
+	return s.inTx(ctx, func(ctx context.Context) error {
+		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			a.Status, a.Hash, a.ActivationHash, a.MustChange = storage.PINRevoked, nil, nil, false
+			return a, nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, cf, "revoked", channel, operator, ""); err != nil {
+			return err
+		}
+		return s.revoker.RevokeCitizen(ctx, cf)
+	})
+}

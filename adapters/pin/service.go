@@ -1,0 +1,338 @@
+package pin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime"
+	"time"
+
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/seal"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// Errors of the PIN service. Messages for people are chosen by the web layer.
+var (
+	// ErrBadCredentials: wrong codice fiscale or PIN (never which of the two).
+	ErrBadCredentials = errors.New("pin: wrong codice fiscale or PIN")
+	// ErrRevoked: the PIN was right but has been revoked.
+	ErrRevoked = errors.New("pin: the PIN has been revoked")
+	// ErrNotActivated: the PIN was right but waits for activation.
+	ErrNotActivated = errors.New("pin: the PIN is not activated yet")
+	// ErrWeakPIN: a new PIN that breaks the rules.
+	ErrWeakPIN = errors.New("pin: the new PIN must be 8 letters or digits")
+	// ErrReusedPIN: a new PIN equal to the current or the previous one.
+	ErrReusedPIN = errors.New("pin: the new PIN must differ from the last ones")
+	// ErrInvalidRequest: a request form with wrong or missing data (see the joined field errors).
+	ErrInvalidRequest = errors.New("pin: the request data are not valid")
+	// ErrPolicy: the request channel is closed to this citizen by policy (the 2021 switch).
+	ErrPolicy = errors.New("pin: new PINs are issued only to residents abroad without an Italian identity document")
+	// ErrExists: the citizen already has a live PIN.
+	ErrExists = errors.New("pin: the citizen already has a PIN")
+	// ErrExpiredCode: an unknown, used or expired code or link.
+	ErrExpiredCode = errors.New("pin: the code is not valid or has expired")
+)
+
+// ThrottledError says a login was refused before checking the PIN.
+type ThrottledError struct {
+	Wait   time.Duration
+	Locked bool
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("pin: too many failed attempts, retry in %s", e.Wait.Round(time.Second))
+}
+
+// Config is the PIN policy; every rule a policy might change is here.
+type Config struct {
+	// Params are the argon2id parameters for new hashes.
+	Params Params
+	// HashConcurrency bounds hashes in flight (the number of cores if 0).
+	HashConcurrency int
+	// Expiry forces a change this long after the last one (6 months by law of
+	// its time; 0 switches it off, as NIST SP 800-63B recommends).
+	Expiry time.Duration
+	// RequestCutoff: from this instant online and phone requests are open only
+	// to residents abroad without an Italian identity document (INPS, 1 October 2021).
+	RequestCutoff time.Time
+	// RecoveryTTL is the life of a recovery link; TicketTTL of a first-access change form.
+	RecoveryTTL time.Duration
+	TicketTTL   time.Duration
+	// MaxUpload is the size limit of each conversion document.
+	MaxUpload int64
+	Throttle  Throttle
+	// BaseURL is the provider's public URL; links in messages are built from it,
+	// never from a request's Host header.
+	BaseURL string
+}
+
+// rome is the time zone of INPS's dated rules.
+var rome = func() *time.Location {
+	if l, err := time.LoadLocation("Europe/Rome"); err == nil {
+		return l
+	}
+	return time.FixedZone("CET", 3600)
+}()
+
+// DefaultConfig is the policy of SPEC §3.
+func DefaultConfig() Config {
+	return Config{
+		Params:        DefaultParams,
+		Expiry:        6 * 30 * 24 * time.Hour,
+		RequestCutoff: time.Date(2021, time.October, 1, 0, 0, 0, 0, rome),
+		RecoveryTTL:   15 * time.Minute,
+		TicketTTL:     10 * time.Minute,
+		MaxUpload:     5 << 20,
+		Throttle:      DefaultThrottle,
+	}
+}
+
+// Service is the PIN lifecycle, independent of HTTP.
+type Service struct {
+	cfg     Config
+	store   storage.PINStore
+	box     *seal.Box
+	revoker idp.Revoker
+	hash    *hasher
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// Deps are the collaborators of a Service.
+type Deps struct {
+	Store storage.PINStore
+	// Box seals PIN halves in the outbox and conversion documents.
+	Box *seal.Box
+	// Revoker ends a citizen's sessions and tokens on revocation.
+	Revoker idp.Revoker
+	Now     func() time.Time
+	Logger  *slog.Logger
+}
+
+// NewService validates the policy and returns the service.
+func NewService(cfg Config, d Deps) (*Service, error) {
+	var errs []error
+	if cfg.Params.MemoryKiB < 8*1024 || cfg.Params.Time < 1 || cfg.Params.Threads < 1 {
+		errs = append(errs, errors.New("pin: params: argon2id needs at least 8 MiB, 1 pass, 1 lane"))
+	}
+	if cfg.Expiry < 0 || cfg.RecoveryTTL <= 0 || cfg.RecoveryTTL > time.Hour || cfg.TicketTTL <= 0 {
+		errs = append(errs, errors.New("pin: expiry must be >= 0; recovery TTL in (0, 1h]; ticket TTL > 0"))
+	}
+	if cfg.Throttle.MaxAccountFailures < 1 || cfg.Throttle.MaxAccountFailures > 100 || cfg.Throttle.Lockout <= 0 {
+		errs = append(errs, errors.New("pin: throttle: at most 100 consecutive failures (NIST), and a lockout that ends"))
+	}
+	if cfg.BaseURL == "" {
+		errs = append(errs, errors.New("pin: base URL is required (links are never built from the Host header)"))
+	}
+	if cfg.MaxUpload <= 0 {
+		errs = append(errs, errors.New("pin: max upload must be positive"))
+	}
+	if d.Store == nil || d.Box == nil || d.Revoker == nil {
+		errs = append(errs, errors.New("pin: store, box and revoker are required"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if cfg.HashConcurrency <= 0 {
+		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, store: d.Store, box: d.Box, revoker: d.Revoker,
+		hash: newHasher(cfg.Params, cfg.HashConcurrency), now: d.Now, log: d.Logger}, nil
+}
+
+// ChangeReason says why a login leads to the change form.
+type ChangeReason string
+
+// The reasons for a forced change.
+const (
+	ChangeNone        ChangeReason = ""
+	ChangeFirstAccess ChangeReason = "first_access"
+	ChangeExpired     ChangeReason = "expired"
+)
+
+// LoginResult is a successful PIN check.
+type LoginResult struct {
+	Account storage.PINAccount
+	// Change, when set, means the PIN opens only the change form.
+	Change ChangeReason
+}
+
+// Identity is what a PIN login proves, at the level of the PIN.
+func (r LoginResult) Identity() idp.Identity {
+	a := r.Account
+	level := idp.LevelConsultazione
+	if a.Dispositivo {
+		level = idp.LevelDispositivo
+	}
+	phone := a.Mobile
+	if phone == "" {
+		phone = a.Phone
+	}
+	return idp.Identity{
+		FiscalNumber: a.FiscalNumber, GivenName: a.GivenName, FamilyName: a.FamilyName,
+		Birthdate: a.Birthdate, Gender: a.Gender, Email: a.Email, PhoneNumber: phone,
+		Level: level, Method: idp.MethodPIN, AMR: []string{"pin"},
+	}
+}
+
+// Login checks a codice fiscale and PIN: throttle first, then the argon2id
+// verification (against a fake hash when there is no account, so that timing
+// reveals nothing), then the state of the PIN.
+func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, error) {
+	cf = codicefiscale.Normalize(cf)
+	if !codicefiscale.Valid(cf) || len(pin) == 0 || len(pin) > 64 {
+		return LoginResult{}, ErrBadCredentials
+	}
+	now := s.now()
+	v, err := s.cfg.Throttle.check(ctx, s.store, cf, ip, now)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if v.wait > 0 {
+		return LoginResult{}, &ThrottledError{Wait: v.wait, Locked: v.locked}
+	}
+	acct, err := s.store.GetPINAccount(ctx, cf)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return LoginResult{}, err
+	}
+	ok, rehash, err := s.hash.Verify(ctx, acct.Hash, pin)
+	if err != nil && !errors.Is(err, errMalformedHash) {
+		return LoginResult{}, err
+	}
+	if !ok {
+		n, err := s.cfg.Throttle.fail(ctx, s.store, cf, ip, now)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		if n == s.cfg.Throttle.MaxAccountFailures && acct.FiscalNumber != "" {
+			s.audit(ctx, cf, "locked", "", "", fmt.Sprintf("%d consecutive failures", n))
+		}
+		return LoginResult{}, ErrBadCredentials
+	}
+	if err := s.cfg.Throttle.succeed(ctx, s.store, cf); err != nil {
+		return LoginResult{}, err
+	}
+	switch acct.Status {
+	case storage.PINRevoked:
+		return LoginResult{}, ErrRevoked
+	case storage.PINPending:
+		return LoginResult{}, ErrNotActivated
+	}
+	if rehash {
+		s.rehash(ctx, cf, pin)
+	}
+	res := LoginResult{Account: acct}
+	switch {
+	case acct.MustChange:
+		res.Change = ChangeFirstAccess
+	case s.cfg.Expiry > 0 && !now.Before(acct.ChangedAt.Add(s.cfg.Expiry)):
+		res.Change = ChangeExpired
+		s.audit(ctx, cf, "expired", "", "", "")
+	}
+	return res, nil
+}
+
+// rehash upgrades a hash made with weaker parameters; a failure only waits for the next login.
+func (s *Service) rehash(ctx context.Context, cf, pin string) {
+	h, err := s.hash.Hash(ctx, pin)
+	if err == nil {
+		err = s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			a.Hash = h
+			return a, nil
+		})
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "PIN rehash failed", "err", err)
+	}
+}
+
+// newPINShape is the citizen's own PIN: 8 letters or digits.
+var newPINShape = regexp.MustCompile(`^[A-Za-z0-9]{8}$`)
+
+// ChangePIN sets the citizen's own 8-character PIN. The caller has just checked
+// the current PIN (Login, or a change ticket issued after it).
+func (s *Service) ChangePIN(ctx context.Context, cf, newPIN string) (storage.PINAccount, error) {
+	if !newPINShape.MatchString(newPIN) {
+		return storage.PINAccount{}, ErrWeakPIN
+	}
+	acct, err := s.store.GetPINAccount(ctx, cf)
+	if err != nil {
+		return storage.PINAccount{}, err
+	}
+	for _, old := range [][]byte{acct.Hash, acct.PreviousHash} {
+		if len(old) == 0 {
+			continue
+		}
+		if same, _, err := s.hash.Verify(ctx, old, newPIN); err == nil && same {
+			return storage.PINAccount{}, ErrReusedPIN
+		}
+	}
+	h, err := s.hash.Hash(ctx, newPIN)
+	if err != nil {
+		return storage.PINAccount{}, err
+	}
+	event := "changed"
+	if acct.MustChange {
+		event = "first_access"
+	}
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if a.Status != storage.PINActive {
+				return a, ErrRevoked
+			}
+			a.PreviousHash, a.Hash = a.Hash, h
+			a.MustChange, a.FirstAccessDone, a.ChangedAt = false, true, s.now().UTC()
+			acct = a
+			return a, nil
+		})
+		if err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, cf, event, "online", "", "")
+	})
+	return acct, err
+}
+
+// inTx runs fn in one storage transaction.
+func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = s.store.Rollback(tx)
+		return err
+	}
+	return s.store.Commit(tx)
+}
+
+// audit appends an event outside any transaction, logging a failure.
+func (s *Service) audit(ctx context.Context, cf, event, channel, operator, detail string) {
+	if err := s.appendAudit(ctx, cf, event, channel, operator, detail); err != nil {
+		s.log.ErrorContext(ctx, "audit append failed", "event", event, "err", err)
+	}
+}
+
+func (s *Service) appendAudit(ctx context.Context, cf, event, channel, operator, detail string) error {
+	return s.store.AppendAudit(ctx, storage.AuditEvent{
+		At: s.now().UTC(), FiscalNumber: cf, Event: event, Channel: channel, Operator: operator, Detail: detail,
+	})
+}
+
+// Mask hides a codice fiscale in logs: the first 3 and the last character remain.
+func Mask(cf string) string {
+	if len(cf) != 16 {
+		return "****"
+	}
+	return cf[:3] + "************" + cf[15:]
+}
