@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -38,6 +39,11 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 		return nil, fmt.Errorf("edge: trusted proxies: %w", err)
 	}
 	e.Use(requestLog(log), recovery(log), securityHeaders)
+	if len(opts.TrustedProxies) > 0 {
+		// The handlers below are plain net/http: hand them the client address
+		// gin derived, which honours X-Forwarded-For from trusted proxies only.
+		e.Use(func(c *gin.Context) { c.Request.RemoteAddr = net.JoinHostPort(c.ClientIP(), "0") })
+	}
 	e.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c *gin.Context) {
 		if opts.Ready != nil {
