@@ -41,6 +41,8 @@ type Config struct {
 	Keys Keys `yaml:"keys"`
 	// Janitor configures the cleanup of expired records.
 	Janitor Janitor `yaml:"janitor"`
+	// PIN is the policy of the INPS PIN login method.
+	PIN PIN `yaml:"pin"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -93,6 +95,20 @@ type Keys struct {
 	RefreshInterval Duration `yaml:"refresh_interval"`
 }
 
+// PIN is the policy of the INPS PIN login method (SPEC §3).
+type PIN struct {
+	// Expiry forces a PIN change this long after the last one; 0 switches it off.
+	Expiry Duration `yaml:"expiry"`
+	// RequestCutoff (YYYY-MM-DD, Europe/Rome) is the day from which online and
+	// phone requests are open only to residents abroad without an Italian document.
+	RequestCutoff string `yaml:"request_cutoff"`
+	// HashConcurrency bounds argon2id hashes in flight; 0 means one per core.
+	HashConcurrency int `yaml:"hash_concurrency"`
+	// MaxFailures consecutive failures lock the PIN (at most 100); Lockout is how long.
+	MaxFailures int      `yaml:"max_failures"`
+	Lockout     Duration `yaml:"lockout"`
+}
+
 // Janitor configures the cleanup of expired records.
 type Janitor struct {
 	// Interval is the time between two cleanup runs.
@@ -124,7 +140,9 @@ func Default() Config {
 			PublishDelay:    Duration(5 * time.Minute),
 			RefreshInterval: Duration(30 * time.Second),
 		},
-		Janitor:         Janitor{Interval: Duration(10 * time.Minute)},
+		Janitor: Janitor{Interval: Duration(10 * time.Minute)},
+		PIN: PIN{Expiry: Duration(4320 * time.Hour), RequestCutoff: "2021-10-01", MaxFailures: 100,
+			Lockout: Duration(time.Hour)},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}
 }

@@ -38,6 +38,11 @@ func bindings() []binding {
 		{"keys.publish_delay", "PONTE_KEYS_PUBLISH_DELAY", setDuration(func(c *Config) *Duration { return &c.Keys.PublishDelay })},
 		{"keys.refresh_interval", "PONTE_KEYS_REFRESH_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Keys.RefreshInterval })},
 		{"janitor.interval", "PONTE_JANITOR_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Janitor.Interval })},
+		{"pin.expiry", "PONTE_PIN_EXPIRY", setDuration(func(c *Config) *Duration { return &c.PIN.Expiry })},
+		{"pin.request_cutoff", "PONTE_PIN_REQUEST_CUTOFF", setString(func(c *Config) *string { return &c.PIN.RequestCutoff })},
+		{"pin.hash_concurrency", "PONTE_PIN_HASH_CONCURRENCY", setInt(func(c *Config) *int { return &c.PIN.HashConcurrency })},
+		{"pin.max_failures", "PONTE_PIN_MAX_FAILURES", setInt(func(c *Config) *int { return &c.PIN.MaxFailures })},
+		{"pin.lockout", "PONTE_PIN_LOCKOUT", setDuration(func(c *Config) *Duration { return &c.PIN.Lockout })},
 		{"shutdown_timeout", "PONTE_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	}
 }
@@ -91,6 +96,17 @@ func setOptBool(field func(*Config) **bool) func(*Config, string) error {
 			return err
 		}
 		*field(c) = &b
+		return nil
+	}
+}
+
+func setInt(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", v)
+		}
+		*field(c) = n
 		return nil
 	}
 }

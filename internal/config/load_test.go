@@ -79,7 +79,9 @@ func TestLoad(t *testing.T) {
 					Login:   Login{ChallengeTTL: Duration(10 * time.Minute)},
 					Keys: Keys{Algorithm: "RS256", PublishDelay: Duration(2 * time.Minute),
 						RefreshInterval: Duration(time.Minute)},
-					Janitor:         Janitor{Interval: Duration(time.Hour)},
+					Janitor: Janitor{Interval: Duration(time.Hour)},
+					PIN: PIN{Expiry: 0, RequestCutoff: "2022-01-01", HashConcurrency: 4, MaxFailures: 50,
+						Lockout: Duration(30 * time.Minute)},
 					ShutdownTimeout: Duration(5 * time.Second),
 				}
 			},
@@ -144,6 +146,11 @@ func allEnv() []string {
 		"PONTE_KEYS_PUBLISH_DELAY=2m",
 		"PONTE_KEYS_REFRESH_INTERVAL=1m",
 		"PONTE_JANITOR_INTERVAL=1h",
+		"PONTE_PIN_EXPIRY=0s",
+		"PONTE_PIN_REQUEST_CUTOFF=2022-01-01",
+		"PONTE_PIN_HASH_CONCURRENCY=4",
+		"PONTE_PIN_MAX_FAILURES=50",
+		"PONTE_PIN_LOCKOUT=30m",
 		"PONTE_SHUTDOWN_TIMEOUT=5s",
 	}
 }

@@ -69,6 +69,19 @@ func (c Config) Validate() error {
 	v.check("keys.publish_delay", checkPublishDelay(c.Keys.PublishDelay, c.Keys.RefreshInterval))
 	v.check("janitor.interval", positive(c.Janitor.Interval))
 	v.check("shutdown_timeout", positive(c.ShutdownTimeout))
+	if c.PIN.Expiry.D() < 0 {
+		v.check("pin.expiry", errors.New("must not be negative (0 switches expiry off)"))
+	}
+	if _, err := c.PINRequestCutoff(); err != nil {
+		v.check("pin.request_cutoff", err)
+	}
+	if c.PIN.HashConcurrency < 0 || c.PIN.HashConcurrency > 256 {
+		v.check("pin.hash_concurrency", errors.New("must be between 0 (one per core) and 256"))
+	}
+	if c.PIN.MaxFailures < 1 || c.PIN.MaxFailures > 100 {
+		v.check("pin.max_failures", errors.New("must be between 1 and 100 (NIST SP 800-63B)"))
+	}
+	v.check("pin.lockout", positive(c.PIN.Lockout))
 	return errors.Join(v.errs...)
 }
 
@@ -220,4 +233,17 @@ func parseProxy(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// PINRequestCutoff parses pin.request_cutoff as midnight in Europe/Rome.
+func (c Config) PINRequestCutoff() (time.Time, error) {
+	loc, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		loc = time.FixedZone("CET", 3600)
+	}
+	t, err := time.ParseInLocation(time.DateOnly, c.PIN.RequestCutoff, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a date YYYY-MM-DD, got %q", c.PIN.RequestCutoff)
+	}
+	return t, nil
 }
