@@ -233,25 +233,34 @@ func (p *Provider) Handler() http.Handler {
 	return mux
 }
 
-// RevokeCitizen ends every browser session and deletes every token of the
-// citizen with that codice fiscale. It implements idp.Revoker.
-func (p *Provider) RevokeCitizen(ctx context.Context, fiscalNumber string) error {
-	subj, err := p.store.GetSubjectByFiscalNumber(ctx, fiscalNumber)
+// Revoker ends every browser session and deletes every token of a citizen,
+// found by codice fiscale. It implements idp.Revoker; called with a context that
+// carries a storage transaction, it joins it.
+type Revoker struct {
+	Store  storage.Store
+	Logger *slog.Logger
+}
+
+var _ idp.Revoker = Revoker{}
+
+// RevokeCitizen ends the citizen's sessions and tokens; an unknown citizen has none.
+func (rv Revoker) RevokeCitizen(ctx context.Context, fiscalNumber string) error {
+	subj, err := rv.Store.GetSubjectByFiscalNumber(ctx, fiscalNumber)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("provider: revoke: %w", err)
 	}
-	if _, err := p.store.DeleteSubjectSessions(ctx, subj.ID); err != nil {
+	if _, err := rv.Store.DeleteSubjectSessions(ctx, subj.ID); err != nil {
 		return fmt.Errorf("provider: revoke sessions: %w", err)
 	}
-	n, err := p.store.DeleteSubjectTokens(ctx, subj.ID)
+	n, err := rv.Store.DeleteSubjectTokens(ctx, subj.ID)
 	if err != nil {
 		return fmt.Errorf("provider: revoke tokens: %w", err)
 	}
-	p.log.InfoContext(ctx, "citizen revoked", "subject", subj.ID, "tokens", n)
+	if rv.Logger != nil {
+		rv.Logger.InfoContext(ctx, "citizen revoked", "subject", subj.ID, "tokens", n)
+	}
 	return nil
 }
-
-var _ idp.Revoker = (*Provider)(nil)
