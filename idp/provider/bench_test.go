@@ -17,22 +17,22 @@ func BenchmarkSSOCodeFlow(b *testing.B) {
 	for _, be := range storagetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			e := newEnv(b, be.Open(b))
-			r := e.newRP(clients.Spec{})
+			r := e.NewRP(clients.Spec{})
 			br := newBrowser(b)
-			r.codeFlow(br, citizenCF, idp.LevelConsultazione)
+			codeFlow(r, br, citizenCF, idp.LevelConsultazione)
 			b.ResetTimer()
 			for b.Loop() {
 				verifier := oauth2.GenerateVerifier()
-				resp, _ := br.get(r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)))
+				resp, _ := br.Get(r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)))
 				loc := rpRedirect(resp)
 				if loc == nil {
 					b.Fatalf("no code: %d", resp.StatusCode)
 				}
-				tok, err := r.conf.Exchange(r.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+				tok, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := r.provider.UserInfo(r.ctx(), oauth2.StaticTokenSource(tok)); err != nil {
+				if _, err := r.Provider.UserInfo(r.Ctx(), oauth2.StaticTokenSource(tok)); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -25,7 +25,7 @@ import (
 
 func TestLogout(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
-	r := e.newRP(clients.Spec{})
+	r := e.NewRP(clients.Spec{})
 	cases := []struct {
 		name       string
 		params     func(idToken string) url.Values
@@ -46,13 +46,13 @@ func TestLogout(t *testing.T) {
 		{name: "forged hint", wantStatus: http.StatusBadRequest,
 			params: func(h string) url.Values { return url.Values{"id_token_hint": {h[:len(h)-4] + "AAAA"}} }},
 		{name: "no hint asks to confirm", wantStatus: http.StatusOK,
-			params: func(string) url.Values { return url.Values{"client_id": {r.id}} }},
+			params: func(string) url.Values { return url.Values{"client_id": {r.ID}} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBrowser(t)
-			tok, _, _ := r.codeFlow(b, citizenCF, idp.LevelConsultazione)
-			resp, body := b.get(e.issuer + "/logout?" + tc.params(tok.Extra("id_token").(string)).Encode())
+			tok, _, _ := codeFlow(r, b, citizenCF, idp.LevelConsultazione)
+			resp, body := b.Get(e.Issuer + "/logout?" + tc.params(tok.Extra("id_token").(string)).Encode())
 			if tc.wantTarget != "" {
 				if loc := rpRedirect(resp); loc == nil || loc.String() != tc.wantTarget {
 					t.Fatalf("got %d %v, want redirect to %s", resp.StatusCode, loc, tc.wantTarget)
@@ -61,7 +61,7 @@ func TestLogout(t *testing.T) {
 				t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.wantStatus, body)
 			}
 			// Logged out means a prompt=none request now fails.
-			resp, _ = b.get(r.conf.AuthCodeURL(randomString(), oauth2.SetAuthURLParam("prompt", "none")))
+			resp, _ = b.Get(r.Conf.AuthCodeURL(randomString(), oauth2.SetAuthURLParam("prompt", "none")))
 			loc := rpRedirect(resp)
 			if gotOut := loc != nil && loc.Query().Get("error") == "login_required"; gotOut != tc.loggedOut {
 				t.Fatalf("logged out = %v, want %v", gotOut, tc.loggedOut)
@@ -71,14 +71,14 @@ func TestLogout(t *testing.T) {
 
 	t.Run("confirmed by the person", func(t *testing.T) {
 		b := newBrowser(t)
-		r.codeFlow(b, citizenCF, idp.LevelConsultazione)
-		resp, _ := b.post(e.issuer+"/logout", url.Values{"client_id": {r.id}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}, "confirm": {"yes"}})
+		codeFlow(r, b, citizenCF, idp.LevelConsultazione)
+		resp, _ := b.Post(e.Issuer+"/logout", url.Values{"client_id": {r.ID}, "post_logout_redirect_uri": {"http://127.0.0.1:9/bye"}, "confirm": {"yes"}})
 		if loc := rpRedirect(resp); loc == nil || loc.Path != "/bye" {
 			t.Fatalf("got %d %v", resp.StatusCode, loc)
 		}
 	})
 	t.Run("cross-site post refused", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/logout", strings.NewReader("confirm=yes"))
+		req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/logout", strings.NewReader("confirm=yes"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
 		resp, err := http.DefaultClient.Do(req)
@@ -96,13 +96,13 @@ func TestLogout(t *testing.T) {
 // the new key is published before it signs, and RS256 clients get RS256.
 func TestKeyRotation(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
-	r := e.newRP(clients.Spec{})
-	rs := e.newRP(clients.Spec{SigningAlg: "RS256"})
+	r := e.NewRP(clients.Spec{})
+	rs := e.NewRP(clients.Spec{SigningAlg: "RS256"})
 	b := newBrowser(t)
-	before, _, _ := r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+	before, _, _ := codeFlow(r, b, citizenCF, idp.LevelConsultazione)
 	oldKid := kid(t, before.Extra("id_token").(string))
 
-	rec, err := e.keys.Rotate(context.Background(), keys.ES256)
+	rec, err := e.Keys.Rotate(context.Background(), keys.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,17 +110,17 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal("after rotation, both keys must be published")
 	}
 	// Within the publish delay the old key still signs.
-	after, _, _ := r.codeFlow(b, "", idp.LevelConsultazione)
+	after, _, _ := codeFlow(r, b, "", idp.LevelConsultazione)
 	if got := kid(t, after.Extra("id_token").(string)); got != oldKid {
 		t.Errorf("signed with %s during the publish delay, want the old key %s", got, oldKid)
 	}
 	// The token issued before rotation verifies with a fresh verifier (fresh JWKS fetch).
-	fresh := e.newRP(clients.Spec{})
-	fresh.verifier = fresh.provider.Verifier(&oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{"ES256", "RS256"}})
-	if _, err := fresh.verifier.Verify(fresh.ctx(), before.Extra("id_token").(string)); err != nil {
+	fresh := e.NewRP(clients.Spec{})
+	fresh.Verifier = fresh.Provider.Verifier(&oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: []string{"ES256", "RS256"}})
+	if _, err := fresh.Verifier.Verify(fresh.Ctx(), before.Extra("id_token").(string)); err != nil {
 		t.Errorf("pre-rotation token no longer verifies: %v", err)
 	}
-	tokRS, _, _ := rs.codeFlow(b, "", idp.LevelConsultazione)
+	tokRS, _, _ := codeFlow(rs, b, "", idp.LevelConsultazione)
 	if alg := header(t, tokRS.Extra("id_token").(string))["alg"]; alg != "RS256" {
 		t.Errorf("RS256 client got %v", alg)
 	}
@@ -130,18 +130,18 @@ func TestKeyRotation(t *testing.T) {
 // sector identifier sees a pairwise subject that differs from the public one.
 func TestPARAndPairwise(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
-	public := e.newRP(clients.Spec{})
-	pairwise := e.newRP(clients.Spec{SectorIdentifier: "https://sector.example.it"})
+	public := e.NewRP(clients.Spec{})
+	pairwise := e.NewRP(clients.Spec{SectorIdentifier: "https://sector.example.it"})
 	b := newBrowser(t)
-	_, idt, _ := public.codeFlow(b, citizenCF, idp.LevelConsultazione)
+	_, idt, _ := codeFlow(public, b, citizenCF, idp.LevelConsultazione)
 
 	verifier := oauth2.GenerateVerifier()
-	form := url.Values{"response_type": {"code"}, "client_id": {pairwise.id}, "redirect_uri": {redirectURI},
+	form := url.Values{"response_type": {"code"}, "client_id": {pairwise.ID}, "redirect_uri": {redirectURI},
 		"scope": {"openid"}, "state": {randomString()}, "nonce": {randomString()}, "prompt": {"login"},
 		"code_challenge": {s256(verifier)}, "code_challenge_method": {"S256"}}
-	req, _ := http.NewRequest(http.MethodPost, e.issuer+"/par", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/par", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(pairwise.id), url.QueryEscape(pairwise.secret))
+	req.SetBasicAuth(url.QueryEscape(pairwise.ID), url.QueryEscape(pairwise.Secret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -154,12 +154,12 @@ func TestPARAndPairwise(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || par.RequestURI == "" {
 		t.Fatalf("PAR: %d %+v", resp.StatusCode, par)
 	}
-	loc := b.login(e.issuer, e.issuer+"/authorize?"+url.Values{"client_id": {pairwise.id}, "request_uri": {par.RequestURI}}.Encode(), citizenCF, idp.LevelConsultazione)
-	tok, err := pairwise.conf.Exchange(pairwise.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	loc := login(b, e.Issuer, e.Issuer+"/authorize?"+url.Values{"client_id": {pairwise.ID}, "request_uri": {par.RequestURI}}.Encode(), citizenCF, idp.LevelConsultazione)
+	tok, err := pairwise.Conf.Exchange(pairwise.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("exchange after PAR: %v", err)
 	}
-	pidt, err := pairwise.verifier.Verify(pairwise.ctx(), tok.Extra("id_token").(string))
+	pidt, err := pairwise.Verifier.Verify(pairwise.Ctx(), tok.Extra("id_token").(string))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,18 +173,18 @@ func TestPrivateKeyJWT(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "rp1", Algorithm: "ES256", Use: "sig"}}})
-	r := e.newRP(clients.Spec{AuthMethod: clients.AuthPrivateKeyJWT, JWKS: set})
+	r := e.NewRP(clients.Spec{AuthMethod: clients.AuthPrivateKeyJWT, JWKS: set})
 	b := newBrowser(t)
 	verifier := oauth2.GenerateVerifier()
-	loc := b.login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+	loc := login(b, e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
 
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "rp1"))
 	assertion, _ := josejwt.Signed(signer).Claims(josejwt.Claims{
-		Issuer: r.id, Subject: r.id, Audience: josejwt.Audience{e.issuer + "/token"}, ID: randomString(),
+		Issuer: r.ID, Subject: r.ID, Audience: josejwt.Audience{e.Issuer + "/token"}, ID: randomString(),
 		Expiry: josejwt.NewNumericDate(time.Now().Add(time.Minute)), IssuedAt: josejwt.NewNumericDate(time.Now()),
 	}).Serialize()
 	post := func(code string) int {
-		resp, err := http.PostForm(e.issuer+"/token", url.Values{
+		resp, err := http.PostForm(e.Issuer+"/token", url.Values{
 			"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
 			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
 		})
@@ -197,7 +197,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	if got := post(loc.Query().Get("code")); got != http.StatusOK {
 		t.Fatalf("private_key_jwt exchange: %d", got)
 	}
-	loc = b.login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), "", idp.LevelConsultazione)
+	loc = login(b, e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), "", idp.LevelConsultazione)
 	if got := post(loc.Query().Get("code")); got == http.StatusOK {
 		t.Fatal("a replayed client assertion was accepted")
 	}
@@ -220,7 +220,7 @@ func header(t *testing.T, token string) map[string]any {
 
 func jwksHas(t *testing.T, e *env, kid string) bool {
 	t.Helper()
-	resp, err := http.Get(e.issuer + "/jwks.json")
+	resp, err := http.Get(e.Issuer + "/jwks.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,40 +30,40 @@ type idClaims struct {
 }
 
 // codeFlow runs authorize → login → callback → token exchange → ID token verification.
-func (r *rp) codeFlow(b *browser, cf string, level idp.Level, opts ...oauth2.AuthCodeOption) (*oauth2.Token, *oidc.IDToken, idClaims) {
-	r.e.t.Helper()
+func codeFlow(r *rp, b *browser, cf string, level idp.Level, opts ...oauth2.AuthCodeOption) (*oauth2.Token, *oidc.IDToken, idClaims) {
+	r.Env.T.Helper()
 	verifier := oauth2.GenerateVerifier()
 	state, nonce := randomString(), randomString()
 	opts = append(opts, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
-	loc := b.login(r.e.issuer, r.conf.AuthCodeURL(state, opts...), cf, level)
+	loc := login(b, r.Env.Issuer, r.Conf.AuthCodeURL(state, opts...), cf, level)
 	q := loc.Query()
 	if q.Get("error") != "" {
-		r.e.t.Fatalf("authorization error: %s: %s", q.Get("error"), q.Get("error_description"))
+		r.Env.T.Fatalf("authorization error: %s: %s", q.Get("error"), q.Get("error_description"))
 	}
 	if q.Get("state") != state {
-		r.e.t.Fatalf("state %q, want %q", q.Get("state"), state)
+		r.Env.T.Fatalf("state %q, want %q", q.Get("state"), state)
 	}
-	if q.Get("iss") != r.e.issuer {
-		r.e.t.Fatalf("iss %q, want %q (RFC 9207)", q.Get("iss"), r.e.issuer)
+	if q.Get("iss") != r.Env.Issuer {
+		r.Env.T.Fatalf("iss %q, want %q (RFC 9207)", q.Get("iss"), r.Env.Issuer)
 	}
-	tok, err := r.conf.Exchange(r.ctx(), q.Get("code"), oauth2.VerifierOption(verifier))
+	tok, err := r.Conf.Exchange(r.Ctx(), q.Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
-		r.e.t.Fatalf("exchange: %v", err)
+		r.Env.T.Fatalf("exchange: %v", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := r.verifier.Verify(r.ctx(), raw)
+	idt, err := r.Verifier.Verify(r.Ctx(), raw)
 	if err != nil {
-		r.e.t.Fatalf("verify ID token: %v", err)
+		r.Env.T.Fatalf("verify ID token: %v", err)
 	}
 	var c idClaims
 	if err := idt.Claims(&c); err != nil {
-		r.e.t.Fatal(err)
+		r.Env.T.Fatal(err)
 	}
 	if c.Nonce != nonce {
-		r.e.t.Fatalf("nonce %q, want %q", c.Nonce, nonce)
+		r.Env.T.Fatalf("nonce %q, want %q", c.Nonce, nonce)
 	}
 	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-		r.e.t.Fatalf("at_hash: %v", err)
+		r.Env.T.Fatalf("at_hash: %v", err)
 	}
 	return tok, idt, c
 }
@@ -71,9 +71,9 @@ func (r *rp) codeFlow(b *browser, cf string, level idp.Level, opts ...oauth2.Aut
 func TestCodeFlow(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
-		r := e.newRP(clients.Spec{Name: "Cassetto previdenziale"})
+		r := e.NewRP(clients.Spec{Name: "Cassetto previdenziale"})
 		b := newBrowser(t)
-		tok, idt, c := r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+		tok, idt, c := codeFlow(r, b, citizenCF, idp.LevelConsultazione)
 		if c.ACR != idp.ACRConsultazione || c.AuthMethod != "pin" || c.AuthTime == 0 || len(c.AMR) == 0 {
 			t.Errorf("claims %+v: want acr consultazione, auth_method pin, auth_time, amr", c)
 		}
@@ -83,7 +83,7 @@ func TestCodeFlow(t *testing.T) {
 		if tok.RefreshToken == "" {
 			t.Error("no refresh token for offline_access")
 		}
-		ui, err := r.provider.UserInfo(r.ctx(), oauth2.StaticTokenSource(tok))
+		ui, err := r.Provider.UserInfo(r.Ctx(), oauth2.StaticTokenSource(tok))
 		if err != nil {
 			t.Fatalf("userinfo: %v", err)
 		}
@@ -92,9 +92,9 @@ func TestCodeFlow(t *testing.T) {
 		}
 
 		// SSO: a second client is served without a new login, same subject.
-		r2 := e.newRP(clients.Spec{Name: "Second", Scopes: []string{"openid", "fiscal_number"}})
-		r2.conf.Scopes = []string{"openid", "fiscal_number"}
-		_, idt2, c2 := r2.codeFlow(b, "", idp.LevelConsultazione)
+		r2 := e.NewRP(clients.Spec{Name: "Second", Scopes: []string{"openid", "fiscal_number"}})
+		r2.Conf.Scopes = []string{"openid", "fiscal_number"}
+		_, idt2, c2 := codeFlow(r2, b, "", idp.LevelConsultazione)
 		if idt2.Subject != idt.Subject || c2.FiscalNumber != citizenCF {
 			t.Errorf("SSO: sub %q fiscal %q, want %q %q", idt2.Subject, c2.FiscalNumber, idt.Subject, citizenCF)
 		}
@@ -104,25 +104,25 @@ func TestCodeFlow(t *testing.T) {
 func TestRefreshRotationAndReuse(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
-		r := e.newRP(clients.Spec{})
-		tok, _, _ := r.codeFlow(newBrowser(t), citizenCF, idp.LevelConsultazione)
+		r := e.NewRP(clients.Spec{})
+		tok, _, _ := codeFlow(r, newBrowser(t), citizenCF, idp.LevelConsultazione)
 		first := tok.RefreshToken
 
-		refreshed, err := r.conf.TokenSource(r.ctx(), &oauth2.Token{RefreshToken: first}).Token()
+		refreshed, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: first}).Token()
 		if err != nil {
 			t.Fatalf("refresh: %v", err)
 		}
 		if refreshed.RefreshToken == "" || refreshed.RefreshToken == first {
 			t.Fatal("refresh token was not rotated")
 		}
-		if _, err := r.verifier.Verify(r.ctx(), refreshed.Extra("id_token").(string)); err != nil {
+		if _, err := r.Verifier.Verify(r.Ctx(), refreshed.Extra("id_token").(string)); err != nil {
 			t.Errorf("refreshed ID token: %v", err)
 		}
 		// Reusing the old refresh token revokes the whole family.
-		if _, err := r.conf.TokenSource(r.ctx(), &oauth2.Token{RefreshToken: first}).Token(); !isOAuthError(err, "invalid_grant") {
+		if _, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: first}).Token(); !isOAuthError(err, "invalid_grant") {
 			t.Fatalf("reuse: got %v, want invalid_grant", err)
 		}
-		if _, err := r.conf.TokenSource(r.ctx(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err == nil {
+		if _, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: refreshed.RefreshToken}).Token(); err == nil {
 			t.Fatal("after reuse, the newest refresh token still works")
 		}
 		if active := introspect(t, r, refreshed.AccessToken); active {
@@ -134,14 +134,14 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 func TestRevocationAndIntrospection(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
-		r := e.newRP(clients.Spec{})
-		tok, _, _ := r.codeFlow(newBrowser(t), citizenCF, idp.LevelConsultazione)
+		r := e.NewRP(clients.Spec{})
+		tok, _, _ := codeFlow(r, newBrowser(t), citizenCF, idp.LevelConsultazione)
 		if !introspect(t, r, tok.AccessToken) {
 			t.Fatal("fresh access token is not active")
 		}
-		req, _ := http.NewRequest(http.MethodPost, e.issuer+"/revoke", strings.NewReader(url.Values{"token": {tok.RefreshToken}}.Encode()))
+		req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/revoke", strings.NewReader(url.Values{"token": {tok.RefreshToken}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(url.QueryEscape(r.id), url.QueryEscape(r.secret))
+		req.SetBasicAuth(url.QueryEscape(r.ID), url.QueryEscape(r.Secret))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +150,7 @@ func TestRevocationAndIntrospection(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("revoke: %d", resp.StatusCode)
 		}
-		if _, err := r.conf.TokenSource(r.ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+		if _, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 			t.Fatal("revoked refresh token still works")
 		}
 		if introspect(t, r, tok.AccessToken) {
@@ -158,8 +158,8 @@ func TestRevocationAndIntrospection(t *testing.T) {
 		}
 
 		// A public client may not introspect.
-		pub := e.newRP(clients.Spec{AuthMethod: clients.AuthNone})
-		resp, err = http.PostForm(e.issuer+"/introspect", url.Values{"token": {tok.AccessToken}, "client_id": {pub.id}})
+		pub := e.NewRP(clients.Spec{AuthMethod: clients.AuthNone})
+		resp, err = http.PostForm(e.Issuer+"/introspect", url.Values{"token": {tok.AccessToken}, "client_id": {pub.ID}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,9 +173,9 @@ func TestRevocationAndIntrospection(t *testing.T) {
 // introspect asks whether token is active, as the confidential client r.
 func introspect(t *testing.T, r *rp, token string) bool {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, r.e.issuer+"/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, r.Env.Issuer+"/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(r.id), url.QueryEscape(r.secret))
+	req.SetBasicAuth(url.QueryEscape(r.ID), url.QueryEscape(r.Secret))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -20,18 +20,18 @@ import (
 // unmet_authentication_requirements when it was essential.
 func TestStepUp(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
-	r := e.newRP(clients.Spec{Scopes: []string{"openid", "inps.consultazione", "inps.dispositivo"}})
-	r.conf.Scopes = []string{"openid", "inps.consultazione"}
+	r := e.NewRP(clients.Spec{Scopes: []string{"openid", "inps.consultazione", "inps.dispositivo"}})
+	r.Conf.Scopes = []string{"openid", "inps.consultazione"}
 	b := newBrowser(t)
-	_, _, c := r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+	_, _, c := codeFlow(r, b, citizenCF, idp.LevelConsultazione)
 	if c.ACR != idp.ACRConsultazione {
 		t.Fatalf("acr %q", c.ACR)
 	}
 
 	// The elevated scope: the SSO session is not enough; the chooser explains the step-up.
-	r.conf.Scopes = []string{"openid", "inps.dispositivo"}
-	authURL := r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
-	resp, body := b.get(authURL)
+	r.Conf.Scopes = []string{"openid", "inps.dispositivo"}
+	authURL := r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	resp, body := b.Get(authURL)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/login") || !strings.Contains(body, "PIN ordinario") {
 		t.Fatalf("expected the step-up chooser, got %s: %.300s", resp.Request.URL, body)
 	}
@@ -39,7 +39,7 @@ func TestStepUp(t *testing.T) {
 		t.Error("voluntary step-up offers no way to continue at the base level")
 	}
 	// Logging in again at the dispositivo level grants the elevated scope.
-	tok, _, c := r.codeFlow(b, citizenCF, idp.LevelDispositivo)
+	tok, _, c := codeFlow(r, b, citizenCF, idp.LevelDispositivo)
 	if c.ACR != idp.ACRDispositivo || !strings.Contains(tok.Extra("scope").(string), "inps.dispositivo") {
 		t.Fatalf("after step-up: acr %q scope %q", c.ACR, tok.Extra("scope"))
 	}
@@ -63,23 +63,23 @@ func TestStepUp(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBrowser(t)
-			r.conf.Scopes = []string{"openid", "inps.consultazione"}
-			r.codeFlow(b, citizenCF, idp.LevelConsultazione)
-			r.conf.Scopes = []string{"openid", "inps.consultazione", "inps.dispositivo"}
+			r.Conf.Scopes = []string{"openid", "inps.consultazione"}
+			codeFlow(r, b, citizenCF, idp.LevelConsultazione)
+			r.Conf.Scopes = []string{"openid", "inps.consultazione", "inps.dispositivo"}
 			verifier := oauth2.GenerateVerifier()
 			state := randomString()
-			resp, body := b.get(r.conf.AuthCodeURL(state, append(tc.opts, oauth2.S256ChallengeOption(verifier))...))
+			resp, body := b.Get(r.Conf.AuthCodeURL(state, append(tc.opts, oauth2.S256ChallengeOption(verifier))...))
 			m := challengeRE.FindStringSubmatch(body)
 			if m == nil {
 				t.Fatalf("no chooser: %s %.300s", resp.Request.URL, body)
 			}
-			resp, _ = b.post(e.issuer+"/login/abort", url.Values{"challenge": {m[1]}, "action": {tc.action}})
+			resp, _ = b.Post(e.Issuer+"/login/abort", url.Values{"challenge": {m[1]}, "action": {tc.action}})
 			loc := rpRedirect(resp)
 			if loc == nil {
 				t.Fatalf("no redirect to the RP: %d", resp.StatusCode)
 			}
 			q := loc.Query()
-			if q.Get("state") != state || q.Get("iss") != e.issuer {
+			if q.Get("state") != state || q.Get("iss") != e.Issuer {
 				t.Errorf("state/iss missing from the response: %v", q)
 			}
 			if tc.wantError != "" {
@@ -88,14 +88,14 @@ func TestStepUp(t *testing.T) {
 				}
 				return
 			}
-			tok, err := r.conf.Exchange(r.ctx(), q.Get("code"), oauth2.VerifierOption(verifier))
+			tok, err := r.Conf.Exchange(r.Ctx(), q.Get("code"), oauth2.VerifierOption(verifier))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if strings.Contains(tok.Extra("scope").(string), "inps.dispositivo") {
 				t.Fatal("elevated scope granted to an ordinary session: a silent upgrade")
 			}
-			idt, err := r.verifier.Verify(r.ctx(), tok.Extra("id_token").(string))
+			idt, err := r.Verifier.Verify(r.Ctx(), tok.Extra("id_token").(string))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +110,7 @@ func TestStepUp(t *testing.T) {
 
 func TestPrompts(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
-	r := e.newRP(clients.Spec{})
+	r := e.NewRP(clients.Spec{})
 	cases := []struct {
 		name      string
 		loggedIn  bool
@@ -131,10 +131,10 @@ func TestPrompts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBrowser(t)
 			if tc.loggedIn {
-				r.codeFlow(b, citizenCF, idp.LevelConsultazione)
+				codeFlow(r, b, citizenCF, idp.LevelConsultazione)
 			}
 			verifier := oauth2.GenerateVerifier()
-			resp, body := b.get(r.conf.AuthCodeURL(randomString(), append(tc.opts, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", randomString()))...))
+			resp, body := b.Get(r.Conf.AuthCodeURL(randomString(), append(tc.opts, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", randomString()))...))
 			loc := rpRedirect(resp)
 			switch {
 			case tc.wantLogin:
@@ -143,11 +143,11 @@ func TestPrompts(t *testing.T) {
 				}
 				// Logging in answers the request (prompt=login is satisfied by this login).
 				m := challengeRE.FindStringSubmatch(body)
-				resp, _ = b.post(e.issuer+"/login/test/", url.Values{"challenge": {m[1]}, "cf": {citizenCF}, "level": {"1"}})
+				resp, _ = b.Post(e.Issuer+"/login/test/", url.Values{"challenge": {m[1]}, "cf": {citizenCF}, "level": {"1"}})
 				if loc = rpRedirect(resp); loc == nil || loc.Query().Get("code") == "" {
 					t.Fatalf("after login: %d %v", resp.StatusCode, loc)
 				}
-				if _, err := r.conf.Exchange(r.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+				if _, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 					t.Fatalf("exchange after re-login: %v", err)
 				}
 			case tc.wantError != "":
@@ -158,7 +158,7 @@ func TestPrompts(t *testing.T) {
 				if loc == nil || loc.Query().Get("code") == "" {
 					t.Fatalf("want a code without login, got %d %s", resp.StatusCode, resp.Request.URL)
 				}
-				if _, err := r.conf.Exchange(r.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+				if _, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); err != nil {
 					t.Fatalf("exchange: %v", err)
 				}
 			}
@@ -171,11 +171,11 @@ func TestPrompts(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
-		conf := e.newRP(clients.Spec{})
-		pub := e.newRP(clients.Spec{AuthMethod: clients.AuthNone})
+		conf := e.NewRP(clients.Spec{})
+		pub := e.NewRP(clients.Spec{AuthMethod: clients.AuthNone})
 		verifier := oauth2.GenerateVerifier()
 		base := func(c *rp, extra url.Values) string {
-			v := url.Values{"response_type": {"code"}, "client_id": {c.id}, "redirect_uri": {redirectURI},
+			v := url.Values{"response_type": {"code"}, "client_id": {c.ID}, "redirect_uri": {redirectURI},
 				"scope": {"openid"}, "state": {randomString()}, "nonce": {randomString()}}
 			for k, vals := range extra {
 				v[k] = vals
@@ -185,7 +185,7 @@ func TestBadRequests(t *testing.T) {
 					delete(v, k)
 				}
 			}
-			return e.issuer + "/authorize?" + v.Encode()
+			return e.Issuer + "/authorize?" + v.Encode()
 		}
 		cases := []struct {
 			name       string
@@ -193,7 +193,7 @@ func TestBadRequests(t *testing.T) {
 			wantStatus int    // a page for the person
 			wantError  string // a redirect to the RP
 		}{
-			{name: "unknown client", url: base(&rp{id: "nobody"}, nil), wantStatus: http.StatusUnauthorized},
+			{name: "unknown client", url: base(&rp{ID: "nobody"}, nil), wantStatus: http.StatusUnauthorized},
 			{name: "wrong redirect_uri", url: base(conf, url.Values{"redirect_uri": {"https://evil.example/cb"}}), wantStatus: http.StatusBadRequest},
 			{name: "redirect_uri prefix", url: base(conf, url.Values{"redirect_uri": {redirectURI + "/x"}}), wantStatus: http.StatusBadRequest},
 			{name: "public client without PKCE", url: base(pub, nil), wantError: "invalid_request"},
@@ -206,7 +206,7 @@ func TestBadRequests(t *testing.T) {
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				resp, body := newBrowser(t).get(tc.url)
+				resp, body := newBrowser(t).Get(tc.url)
 				loc := rpRedirect(resp)
 				if tc.wantStatus != 0 {
 					if loc != nil || resp.StatusCode != tc.wantStatus {
@@ -230,25 +230,25 @@ func TestBadRequests(t *testing.T) {
 
 func TestTokenEndpointErrors(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t))
-	r := e.newRP(clients.Spec{})
+	r := e.NewRP(clients.Spec{})
 	b := newBrowser(t)
 	verifier := oauth2.GenerateVerifier()
-	loc := b.login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+	loc := login(b, e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
 	code := loc.Query().Get("code")
 
-	bad := r.conf
+	bad := r.Conf
 	bad.ClientSecret = "wrong"
-	if _, err := bad.Exchange(r.ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_client") {
+	if _, err := bad.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_client") {
 		t.Fatalf("bad secret: %v", err)
 	}
-	if _, err := r.conf.Exchange(r.ctx(), code, oauth2.VerifierOption("wrong-verifier-wrong-verifier-wrong-verifier-x")); !isOAuthError(err, "invalid_grant") {
+	if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption("wrong-verifier-wrong-verifier-wrong-verifier-x")); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("bad verifier: %v", err)
 	}
 	// The code was consumed by neither failure? A failed PKCE check still burns it (RFC 6749 §10.5: single use).
-	tok, err := r.conf.Exchange(r.ctx(), code, oauth2.VerifierOption(verifier))
+	tok, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier))
 	if err == nil {
 		// Reuse after success must fail and revoke what it issued.
-		if _, err := r.conf.Exchange(r.ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
 			t.Fatalf("code reuse: %v", err)
 		}
 		if introspect(t, r, tok.AccessToken) {
@@ -256,7 +256,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		}
 	}
 
-	resp, err := http.PostForm(e.issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {r.id}, "client_secret": {r.secret}})
+	resp, err := http.PostForm(e.Issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {r.ID}, "client_secret": {r.Secret}})
 	if err != nil {
 		t.Fatal(err)
 	}

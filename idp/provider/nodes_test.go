@@ -21,9 +21,9 @@ import (
 func TestConcurrentCodeRedemption(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
-		r := e.newRP(clients.Spec{})
+		r := e.NewRP(clients.Spec{})
 		verifier := oauth2.GenerateVerifier()
-		loc := newBrowser(t).login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+		loc := login(newBrowser(t), e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
 		code := loc.Query().Get("code")
 		const n = 6
 		var ok atomic.Int32
@@ -34,7 +34,7 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if _, err := r.conf.Exchange(r.ctx(), code, oauth2.VerifierOption(verifier)); err == nil {
+				if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); err == nil {
 					ok.Add(1)
 				}
 			}()
@@ -50,11 +50,11 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 // TestCodeExpiry: a code redeemed after its lifetime is refused.
 func TestCodeExpiry(t *testing.T) {
 	e := newEnv(t, storagetest.SQLite(t), func(c *provider.Config) { c.AuthorizeCodeTTL = time.Second })
-	r := e.newRP(clients.Spec{})
+	r := e.NewRP(clients.Spec{})
 	verifier := oauth2.GenerateVerifier()
-	loc := newBrowser(t).login(e.issuer, r.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+	loc := login(newBrowser(t), e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
 	time.Sleep(1100 * time.Millisecond) // fosite reads the wall clock for code expiry
-	if _, err := r.conf.Exchange(r.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+	if _, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("expired code: %v, want invalid_grant", err)
 	}
 }
@@ -66,38 +66,38 @@ func TestTwoNodes(t *testing.T) {
 	dsn := storagetest.PostgresDSN(t)
 	a := newEnv(t, storagetest.OpenMigrated(t, dsn))
 	b := newEnv(t, storagetest.OpenMigrated(t, dsn))
-	ra := a.newRP(clients.Spec{})
+	ra := a.NewRP(clients.Spec{})
 	rb := *ra
-	rb.e = b
-	rb.conf.Endpoint.TokenURL = b.issuer + "/token"
+	rb.Env = b
+	rb.Conf.Endpoint.TokenURL = b.Issuer + "/token"
 
 	verifier := oauth2.GenerateVerifier()
-	loc := newBrowser(t).login(a.issuer, ra.conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
-	tok, err := rb.conf.Exchange(rb.ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	loc := login(newBrowser(t), a.Issuer, ra.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+	tok, err := rb.Conf.Exchange(rb.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
 	if err != nil {
 		t.Fatalf("code from A redeemed at B: %v", err)
 	}
 	// The ID token B signed verifies against A's JWKS: one provider.
-	if _, err := ra.verifier.Verify(ra.ctx(), tok.Extra("id_token").(string)); err != nil {
+	if _, err := ra.Verifier.Verify(ra.Ctx(), tok.Extra("id_token").(string)); err != nil {
 		t.Fatalf("B's ID token against A's keys: %v", err)
 	}
-	rotated, err := ra.conf.TokenSource(ra.ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	rotated, err := ra.Conf.TokenSource(ra.Ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	if err != nil {
 		t.Fatalf("refresh at A: %v", err)
 	}
-	if _, err := rb.conf.TokenSource(rb.ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+	if _, err := rb.Conf.TokenSource(rb.Ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("reuse at B: %v, want invalid_grant", err)
 	}
-	if _, err := ra.conf.TokenSource(ra.ctx(), &oauth2.Token{RefreshToken: rotated.RefreshToken}).Token(); err == nil {
+	if _, err := ra.Conf.TokenSource(ra.Ctx(), &oauth2.Token{RefreshToken: rotated.RefreshToken}).Token(); err == nil {
 		t.Fatal("after reuse at B, the family still refreshes at A")
 	}
 
 	// A rotation made on A reaches B's JWKS after B reloads its keys.
-	rec, err := a.keys.Rotate(context.Background(), "ES256")
+	rec, err := a.Keys.Rotate(context.Background(), "ES256")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.keys.Load(context.Background()); err != nil {
+	if err := b.Keys.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if !jwksHas(t, b, rec.ID) {
