@@ -194,7 +194,7 @@ func (s *Service) RevokeByOperator(ctx context.Context, cf, channel, operator st
 func (s *Service) revoke(ctx context.Context, cf, channel, operator string) error {
 	return s.inTx(ctx, func(ctx context.Context) error {
 		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
-			a.Status, a.Hash, a.ActivationHash, a.MustChange = storage.PINRevoked, nil, nil, false
+			a.Status, a.ActivationHash = storage.PINRevoked, nil // the hash stays: the right PIN is told it was revoked
 			return a, nil
 		})
 		if err != nil {

@@ -23,26 +23,26 @@ const (
 
 // Request is the data of a PIN request (SPEC §3), whoever types it in.
 type Request struct {
-	FiscalNumber string
-	GivenName    string
-	FamilyName   string
+	FiscalNumber string `json:"fiscal_number"`
+	GivenName    string `json:"given_name"`
+	FamilyName   string `json:"family_name"`
 	// Gender is M or F; Birthdate YYYY-MM-DD; both must agree with the codice fiscale.
-	Gender          string
-	Birthdate       string
-	BirthPlace      string
-	ResidenceAbroad bool
+	Gender          string `json:"gender"`
+	Birthdate       string `json:"birthdate"`
+	BirthPlace      string `json:"birth_place"`
+	ResidenceAbroad bool   `json:"residence_abroad"`
 	// HasItalianID: the citizen holds an Italian identity document (and so can get SPID).
-	HasItalianID   bool
-	Residence      storage.Address
-	Mobile         string
-	Phone          string
-	Email          string
-	PEC            string
-	PreferredPhone string
-	CallbackSlot   string
+	HasItalianID   bool            `json:"has_italian_id"`
+	Residence      storage.Address `json:"residence"`
+	Mobile         string          `json:"mobile"`
+	Phone          string          `json:"phone"`
+	Email          string          `json:"email"`
+	PEC            string          `json:"pec"`
+	PreferredPhone string          `json:"preferred_phone"`
+	CallbackSlot   string          `json:"callback_slot"`
 	// FirstHalfVia is where the first 8 characters go: sms, email, pec, or post
 	// (then the PIN waits for activation with the health-card data).
-	FirstHalfVia string
+	FirstHalfVia string `json:"first_half_via"`
 }
 
 // FieldError names a request field that is wrong.

@@ -66,9 +66,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\nDemo client %q; messages the PIN lifecycle sends show at %s/demo/mailbox.\n\n", demo.ClientID, cfg.Issuer)
 	rp := demo.New(cfg.Issuer, secret, a.log)
-	return a.serve(ctx, methods, func(string) []provider.Route {
-		return []provider.Route{{Path: demo.Path, Prefix: true, Handler: rp.Handler()}}
-	})
+	routes, err := a.operatorRoutes(pins)
+	if err != nil {
+		return err
+	}
+	routes = append(routes, provider.Route{Path: demo.Path, Prefix: true, Handler: rp.Handler()})
+	return a.serve(ctx, methods, routes)
 }
 
 // demoClient registers the demo relying party, or gives it a new secret.

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/edge"
 	"github.com/ponte-id/ponte/storage"
@@ -28,16 +30,34 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	methods, err := a.authenticators()
+	methods, pins, err := a.authenticators()
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, methods, nil)
+	routes, err := a.operatorRoutes(pins)
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx, methods, routes)
 }
 
-// serve runs the provider until ctx ends, then shuts down gracefully.
-// extra routes (the demo relying party) are mounted beside the provider's.
-func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra func(issuer string) []provider.Route) error {
+// operatorRoutes mounts the methods' operator APIs behind operator
+// authentication, when operators are configured.
+func (a *app) operatorRoutes(pins *pin.Service) ([]provider.Route, error) {
+	if len(a.cfg.Operators) == 0 {
+		return nil, nil
+	}
+	reg, err := operators.Parse(a.cfg.Operators)
+	if err != nil {
+		return nil, err
+	}
+	const prefix = "/operator/pin"
+	return []provider.Route{{Path: prefix, Prefix: true, Handler: reg.Require(http.StripPrefix(prefix, pins.OperatorHandler()))}}, nil
+}
+
+// serve runs the provider until ctx ends, then shuts down gracefully. Extra
+// routes (operator APIs, the demo relying party) are mounted beside the provider's.
+func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []provider.Route) error {
 	cfg := a.cfg
 	if err := a.keys.EnsureKeys(ctx, keys.ES256, keys.RS256); err != nil {
 		return err
@@ -55,10 +75,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra func
 	if err != nil {
 		return err
 	}
-	routes := p.Routes()
-	if extra != nil {
-		routes = append(routes, extra(cfg.Issuer)...)
-	}
+	routes := append(p.Routes(), extra...)
 	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log})
 	if err != nil {
 		return err

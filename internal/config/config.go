@@ -43,6 +43,8 @@ type Config struct {
 	Janitor Janitor `yaml:"janitor"`
 	// PIN is the policy of the INPS PIN login method.
 	PIN PIN `yaml:"pin"`
+	// Operators are the operator API's credentials, "id=<hex SHA-256 of the token>".
+	Operators []string `yaml:"operators"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -143,6 +145,7 @@ func Default() Config {
 		Janitor: Janitor{Interval: Duration(10 * time.Minute)},
 		PIN: PIN{Expiry: Duration(4320 * time.Hour), RequestCutoff: "2021-10-01", MaxFailures: 100,
 			Lockout: Duration(time.Hour)},
+		Operators:       []string{},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}
 }

@@ -43,6 +43,7 @@ func bindings() []binding {
 		{"pin.hash_concurrency", "PONTE_PIN_HASH_CONCURRENCY", setInt(func(c *Config) *int { return &c.PIN.HashConcurrency })},
 		{"pin.max_failures", "PONTE_PIN_MAX_FAILURES", setInt(func(c *Config) *int { return &c.PIN.MaxFailures })},
 		{"pin.lockout", "PONTE_PIN_LOCKOUT", setDuration(func(c *Config) *Duration { return &c.PIN.Lockout })},
+		{"operators", "PONTE_OPERATORS", setList(func(c *Config) *[]string { return &c.Operators })},
 		{"shutdown_timeout", "PONTE_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	}
 }

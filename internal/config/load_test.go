@@ -82,6 +82,7 @@ func TestLoad(t *testing.T) {
 					Janitor: Janitor{Interval: Duration(time.Hour)},
 					PIN: PIN{Expiry: 0, RequestCutoff: "2022-01-01", HashConcurrency: 4, MaxFailures: 50,
 						Lockout: Duration(30 * time.Minute)},
+					Operators:       []string{"op-1=" + strings.Repeat("ab", 32)},
 					ShutdownTimeout: Duration(5 * time.Second),
 				}
 			},
@@ -151,6 +152,7 @@ func allEnv() []string {
 		"PONTE_PIN_HASH_CONCURRENCY=4",
 		"PONTE_PIN_MAX_FAILURES=50",
 		"PONTE_PIN_LOCKOUT=30m",
+		"PONTE_OPERATORS=op-1=" + strings.Repeat("ab", 32),
 		"PONTE_SHUTDOWN_TIMEOUT=5s",
 	}
 }

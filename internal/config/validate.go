@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,12 @@ func (c Config) Validate() error {
 		v.check("pin.max_failures", errors.New("must be between 1 and 100 (NIST SP 800-63B)"))
 	}
 	v.check("pin.lockout", positive(c.PIN.Lockout))
+	for _, e := range c.Operators {
+		if !operatorEntry.MatchString(e) {
+			v.check("operators", errors.New("each entry is id=<64 hex digits of SHA-256(token)>"))
+			break
+		}
+	}
 	return errors.Join(v.errs...)
 }
 
@@ -234,6 +241,9 @@ func parseProxy(s string) (netip.Prefix, error) {
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+// operatorEntry is "id=<hex SHA-256>".
+var operatorEntry = regexp.MustCompile(`^[A-Za-z0-9._-]+=[0-9a-f]{64}$`)
 
 // PINRequestCutoff parses pin.request_cutoff as midnight in Europe/Rome.
 func (c Config) PINRequestCutoff() (time.Time, error) {

@@ -1,0 +1,82 @@
+package pin
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// testParams keep the hash cheap in tests; the real ones are DefaultParams.
+var testParams = Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+
+func TestHasher(t *testing.T) {
+	ctx := context.Background()
+	h := newHasher(testParams, 2)
+	enc, err := h.Hash(ctx, "Abcd1234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		hasher     *hasher
+		encoded    []byte
+		pin        string
+		ok, rehash bool
+		err        bool
+	}{
+		{name: "right PIN", hasher: h, encoded: enc, pin: "Abcd1234", ok: true},
+		{name: "wrong PIN", hasher: h, encoded: enc, pin: "Abcd1235"},
+		{name: "case matters", hasher: h, encoded: enc, pin: "abcd1234"},
+		{name: "no account verifies the fake hash and fails", hasher: h, encoded: nil, pin: "ponte-fake-pin"},
+		{name: "stronger params ask to rehash", hasher: newHasher(Params{MemoryKiB: 16 * 1024, Time: 1, Threads: 1}, 1), encoded: enc, pin: "Abcd1234", ok: true, rehash: true},
+		{name: "malformed", hasher: h, encoded: []byte("$argon2id$v=19$m=1,t=1,p=1$xx$yy"), pin: "x", err: true},
+		{name: "not argon2id", hasher: h, encoded: []byte("$2a$10$abcdefghijklmnopqrstuv"), pin: "x", err: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ok, rehash, err := tc.hasher.Verify(ctx, tc.encoded, tc.pin)
+			if (err != nil) != tc.err || ok != tc.ok || (err == nil && rehash != tc.rehash) {
+				t.Fatalf("Verify = %v, %v, %v; want ok=%v rehash=%v err=%v", ok, rehash, err, tc.ok, tc.rehash, tc.err)
+			}
+		})
+	}
+}
+
+// TestHasherBound: with every slot taken, a hash waits and gives up when its context ends.
+func TestHasherBound(t *testing.T) {
+	h := newHasher(testParams, 1)
+	release, err := h.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := h.Hash(ctx, "x"); err == nil {
+		t.Fatal("a hash ran past the bound")
+	}
+}
+
+func TestDelay(t *testing.T) {
+	cases := []struct {
+		n, free int
+		want    time.Duration
+	}{
+		{0, 5, 0}, {4, 5, 0}, {5, 5, time.Second}, {6, 5, 2 * time.Second}, {10, 5, 32 * time.Second},
+		{15, 5, 15 * time.Minute}, {99, 5, 15 * time.Minute},
+	}
+	for _, tc := range cases {
+		if got := delay(tc.n, tc.free, 15*time.Minute); got != tc.want {
+			t.Errorf("delay(%d, %d) = %v, want %v", tc.n, tc.free, got, tc.want)
+		}
+	}
+}
+
+// FuzzDecode: the stored-hash parser never panics on any input.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"))
+	f.Add([]byte("$argon2id$v=19$m=4294967295,t=2,p=1$$"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _, _, _ = decode(b)
+	})
+}

@@ -1,0 +1,216 @@
+package pin
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// OperatorHandler is the JSON API of the operators (contact center, branch
+// offices, reviewers of conversions). The core mounts it behind operator
+// authentication, which puts the operator in the request context
+// (idp.OperatorFrom); every action is audited under that operator.
+//
+//	POST /requests                      register a request (channel contact_center or sede)
+//	POST /revocations                   revoke a PIN (channel sede or contact_center)
+//	GET  /conversions                   the review queue
+//	GET  /conversions/{id}/{form|document}
+//	POST /conversions/{id}/review       {"approve": bool, "reason": "..."}
+//	GET  /audit/{fiscal_number}         a citizen's lifecycle events
+func (s *Service) OperatorHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /requests", s.opRequest)
+	mux.HandleFunc("POST /revocations", s.opRevoke)
+	mux.HandleFunc("GET /conversions", s.opConversions)
+	mux.HandleFunc("GET /conversions/{id}/{part}", s.opConversionDocument)
+	mux.HandleFunc("POST /conversions/{id}/review", s.opReview)
+	mux.HandleFunc("GET /audit/{cf}", s.opAudit)
+	return http.MaxBytesHandler(requireOperator(mux), 64<<10)
+}
+
+func requireOperator(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if idp.OperatorFrom(r.Context()) == "" {
+			writeError(w, http.StatusUnauthorized, "operator authentication required", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// opRequestBody is a request registered by an operator.
+type opRequestBody struct {
+	Channel string `json:"channel"`
+	// Document is the identity document the operator checked (sede, MV35).
+	Document string  `json:"document"`
+	Request  Request `json:"request"`
+}
+
+func (s *Service) opRequest(w http.ResponseWriter, r *http.Request) {
+	var body opRequestBody
+	if !readJSON(w, r, &body) {
+		return
+	}
+	op := idp.OperatorFrom(r.Context())
+	var (
+		out map[string]string
+		err error
+	)
+	switch body.Channel {
+	case ChannelContactCenter:
+		var first string
+		first, err = s.RequestPIN(r.Context(), body.Request, ChannelContactCenter, op)
+		out = map[string]string{"first_half": first}
+	case ChannelBranch:
+		var pin16 string
+		pin16, err = s.IssueAtBranch(r.Context(), body.Request, op, body.Document)
+		out = map[string]string{"pin": pin16}
+	default:
+		writeError(w, http.StatusBadRequest, "channel must be contact_center or sede", nil)
+		return
+	}
+	switch {
+	case err == nil:
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSONBody(w, http.StatusCreated, out)
+	case errors.Is(err, ErrInvalidRequest):
+		writeError(w, http.StatusUnprocessableEntity, "invalid request data", fieldErrors(err))
+	case errors.Is(err, ErrPolicy), errors.Is(err, ErrExists):
+		writeError(w, http.StatusConflict, err.Error(), nil)
+	default:
+		s.opFailed(w, r, err)
+	}
+}
+
+func (s *Service) opRevoke(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		FiscalNumber string `json:"fiscal_number"`
+		Channel      string `json:"channel"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.Channel != ChannelBranch && body.Channel != ChannelContactCenter {
+		writeError(w, http.StatusBadRequest, "channel must be sede or contact_center", nil)
+		return
+	}
+	err := s.RevokeByOperator(r.Context(), body.FiscalNumber, body.Channel, idp.OperatorFrom(r.Context()))
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no PIN for that codice fiscale", nil)
+	default:
+		s.opFailed(w, r, err)
+	}
+}
+
+// conversionItem is a queue entry, without the documents.
+type conversionItem struct {
+	ID           string    `json:"id"`
+	FiscalNumber string    `json:"fiscal_number"`
+	FormType     string    `json:"form_type"`
+	DocumentType string    `json:"document_type"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func (s *Service) opConversions(w http.ResponseWriter, r *http.Request) {
+	list, err := s.PendingConversions(r.Context())
+	if err != nil {
+		s.opFailed(w, r, err)
+		return
+	}
+	out := make([]conversionItem, 0, len(list))
+	for _, c := range list {
+		out = append(out, conversionItem{ID: c.ID, FiscalNumber: c.FiscalNumber, FormType: c.FormType, DocumentType: c.DocumentType, CreatedAt: c.CreatedAt})
+	}
+	writeJSONBody(w, http.StatusOK, out)
+}
+
+func (s *Service) opConversionDocument(w http.ResponseWriter, r *http.Request) {
+	part := r.PathValue("part")
+	if part != "form" && part != "document" {
+		writeError(w, http.StatusNotFound, "no such part", nil)
+		return
+	}
+	form, doc, err := s.ConversionDocuments(r.Context(), r.PathValue("id"))
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such conversion", nil)
+		return
+	}
+	if err != nil {
+		s.opFailed(w, r, err)
+		return
+	}
+	data := form
+	if part == "document" {
+		data = doc
+	}
+	h := w.Header()
+	h.Set("Content-Type", sniff(data))
+	h.Set("Content-Disposition", "attachment")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(data)
+}
+
+func (s *Service) opReview(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Approve bool   `json:"approve"`
+		Reason  string `json:"reason"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	err := s.ReviewConversion(r.Context(), r.PathValue("id"), idp.OperatorFrom(r.Context()), body.Approve, body.Reason)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no such conversion", nil)
+	default:
+		writeError(w, http.StatusConflict, err.Error(), nil)
+	}
+}
+
+func (s *Service) opAudit(w http.ResponseWriter, r *http.Request) {
+	events, err := s.store.ListAudit(r.Context(), r.PathValue("cf"))
+	if err != nil {
+		s.opFailed(w, r, err)
+		return
+	}
+	writeJSONBody(w, http.StatusOK, events)
+}
+
+func (s *Service) opFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "operator API failed", "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error", nil)
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "malformed JSON: "+err.Error(), nil)
+		return false
+	}
+	return true
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, fields []string) {
+	body := map[string]any{"error": msg}
+	if len(fields) > 0 {
+		body["fields"] = fields
+	}
+	writeJSONBody(w, status, body)
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
