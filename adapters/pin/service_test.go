@@ -50,7 +50,7 @@ func newFixture(t testing.TB, store *sqlstore.Store, at time.Time, tweak ...func
 	}
 	c := &clock{t: at}
 	cfg := pin.DefaultConfig()
-	cfg.Params = pin.Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+	cfg.Params = testParams
 	cfg.BaseURL = "https://login.example.it"
 	for _, f := range tweak {
 		f(&cfg)
@@ -61,6 +61,9 @@ func newFixture(t testing.TB, store *sqlstore.Store, at time.Time, tweak ...func
 	}
 	return &fixture{t: t, svc: svc, store: store, box: box, clock: c}
 }
+
+// testParams keep hashing cheap in tests; benchmarks use pin.DefaultParams.
+var testParams = pin.Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
 
 var (
 	before2021 = time.Date(2020, 5, 4, 10, 0, 0, 0, time.UTC)

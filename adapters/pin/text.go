@@ -3,7 +3,6 @@ package pin
 // text is the wording of the PIN pages, Italian and English.
 var text = map[string]map[string]string{
 	"it": {
-		"brand": "Accesso ai servizi online", "skip": "Vai al contenuto", "footer": "Istituto Nazionale della Previdenza Sociale",
 		"login_title": "Entra con il PIN INPS", "login_for": "Stai accedendo a", "cf": "Codice fiscale", "pin": "PIN",
 		"login_button": "Entra", "forgot": "Hai dimenticato il PIN?", "request_link": "Richiedi il PIN",
 		"activate_link": "Attiva il PIN ricevuto per posta", "convert_link": "Converti in PIN dispositivo",
@@ -54,7 +53,6 @@ var text = map[string]map[string]string{
 		"f_form": "Modulo firmato", "f_doc": "Documento di identità (fronte/retro)",
 	},
 	"en": {
-		"brand": "Access to online services", "skip": "Skip to content", "footer": "Italian National Social Security Institute",
 		"login_title": "Log in with the INPS PIN", "login_for": "You are logging in to", "cf": "Tax code (codice fiscale)", "pin": "PIN",
 		"login_button": "Log in", "forgot": "Forgot your PIN?", "request_link": "Request a PIN",
 		"activate_link": "Activate a PIN received by post", "convert_link": "Convert to a dispositivo PIN",

@@ -25,10 +25,11 @@ type site struct {
 	env *oidctest.Env
 }
 
-func newSite(t *testing.T, store *sqlstore.Store) *site {
+func newSite(t testing.TB, store *sqlstore.Store, tweaks ...func(*pin.Config)) *site {
 	s := &site{}
 	s.env = oidctest.Start(t, store, oidctest.Options{Methods: func(issuer string) []idp.Authenticator {
-		s.fixture = newFixture(t, store, before2021, func(c *pin.Config) { c.BaseURL = issuer })
+		tweaks = append(tweaks, func(c *pin.Config) { c.BaseURL = issuer })
+		s.fixture = newFixture(t, store, before2021, tweaks...)
 		return []idp.Authenticator{s.svc.Authenticator()}
 	}})
 	return s
@@ -39,7 +40,7 @@ var (
 	ticketField    = regexp.MustCompile(`name="ticket" value="([^"]*)"`)
 )
 
-func field(t *testing.T, re *regexp.Regexp, body string) string {
+func field(t testing.TB, re *regexp.Regexp, body string) string {
 	t.Helper()
 	m := re.FindStringSubmatch(body)
 	if m == nil {
@@ -51,7 +52,7 @@ func field(t *testing.T, re *regexp.Regexp, body string) string {
 // pinLogin starts an authorization, picks the PIN on the chooser and submits
 // the PIN form; it returns the last response.
 func (s *site) pinLogin(b *oidctest.Browser, authURL, fiscal, secret string) (*http.Response, string) {
-	t := s.t.(*testing.T)
+	t := s.t
 	resp, body := b.Get(authURL)
 	if loc := oidctest.RPRedirect(resp); loc != nil {
 		return resp, body
@@ -68,7 +69,7 @@ func (s *site) pinLogin(b *oidctest.Browser, authURL, fiscal, secret string) (*h
 }
 
 func (s *site) exchange(r *oidctest.RP, loc *url.URL, verifier string) (*oauth2.Token, map[string]any) {
-	t := s.t.(*testing.T)
+	t := s.t
 	if loc == nil || loc.Query().Get("code") == "" {
 		t.Fatalf("no code: %v", loc)
 	}
@@ -190,16 +191,8 @@ func TestBranchPINReachesDispositivo(t *testing.T) {
 func TestPINPagesRefuseCrossSitePosts(t *testing.T) {
 	s := newSite(t, storagetest.SQLite(t))
 	for _, path := range []string{"/login/pin/", "/login/pin/change", "/login/pin/request", "/login/pin/recover", "/login/pin/revoke", "/login/pin/activate", "/login/pin/convert"} {
-		req, _ := http.NewRequest(http.MethodPost, s.env.Issuer+path, strings.NewReader("fiscal_number="+cf))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Sec-Fetch-Site", "cross-site")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden {
-			t.Errorf("cross-site POST %s: %d, want 403", path, resp.StatusCode)
+		if got := oidctest.CrossSitePost(t, s.env.Issuer+path, url.Values{"fiscal_number": {cf}}); got != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: %d, want 403", path, got)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
@@ -78,16 +79,8 @@ func TestLogout(t *testing.T) {
 		}
 	})
 	t.Run("cross-site post refused", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, e.Issuer+"/logout", strings.NewReader("confirm=yes"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Sec-Fetch-Site", "cross-site")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("cross-site logout post: %d, want 403", resp.StatusCode)
+		if got := oidctest.CrossSitePost(t, e.Issuer+"/logout", url.Values{"confirm": {"yes"}}); got != http.StatusForbidden {
+			t.Fatalf("cross-site logout post: %d, want 403", got)
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
 )
 
 // loginHost is the provider as a login method sees it.
@@ -86,14 +87,8 @@ type methodLink struct {
 // dispositivo, and (when the level is only asked, not demanded) how to go on without it.
 func (p *Provider) chooser(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("challenge")
-	_, ar, err := p.replayChallenge(r, id)
-	if err != nil {
-		p.challengeError(w, r, ar, err)
-		return
-	}
-	req, err := requirementOf(ar)
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
+	_, ar, req, ok := p.pending(w, r, id)
+	if !ok {
 		return
 	}
 	loc := locale(r, ar.GetRequestForm())
@@ -121,14 +116,8 @@ func (p *Provider) chooser(w http.ResponseWriter, r *http.Request) {
 // abortLogin handles the chooser's two ways out: go on at the level the
 // citizen has (only when the higher level was voluntary), or cancel.
 func (p *Provider) abortLogin(w http.ResponseWriter, r *http.Request) {
-	ch, ar, err := p.replayChallenge(r, r.PostFormValue("challenge"))
-	if err != nil {
-		p.challengeError(w, r, ar, err)
-		return
-	}
-	req, err := requirementOf(ar)
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
+	ch, ar, req, ok := p.pending(w, r, r.PostFormValue("challenge"))
+	if !ok {
 		return
 	}
 	if r.PostFormValue("action") == "continue" && !req.essential {
@@ -141,6 +130,22 @@ func (p *Provider) abortLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The citizen cancelled the login."))
+}
+
+// pending replays a challenge and reads its requirement; on failure it has
+// answered the request and ok is false.
+func (p *Provider) pending(w http.ResponseWriter, r *http.Request, id string) (storage.Challenge, fosite.AuthorizeRequester, requirement, bool) {
+	ch, ar, err := p.replayChallenge(r, id)
+	if err != nil {
+		p.challengeError(w, r, ar, err)
+		return ch, ar, requirement{}, false
+	}
+	req, err := requirementOf(ar)
+	if err != nil {
+		p.authorizeError(w, r, ar, err)
+		return ch, ar, req, false
+	}
+	return ch, ar, req, true
 }
 
 func clientName(ar fosite.AuthorizeRequester) string {

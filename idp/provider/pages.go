@@ -19,7 +19,6 @@ var pages = ui.Pages(templateFS, "templates", "chooser", "error", "logout")
 // text is the wording of the pages, in Italian and English.
 var text = map[string]map[string]string{
 	"it": {
-		"brand": "Accesso ai servizi online", "skip": "Vai al contenuto", "footer": "Istituto Nazionale della Previdenza Sociale",
 		"chooser_title": "Scegli come entrare", "chooser_for": "Stai accedendo a", "methods": "Modalità di accesso",
 		"needs_dispositivo": "Questo servizio richiede un accesso di livello dispositivo: PIN dispositivo, SPID o CNS.",
 		"stepup":            "Hai effettuato l'accesso con un PIN ordinario, ma questa operazione richiede il livello dispositivo. Entra con PIN dispositivo, SPID o CNS.",
@@ -31,7 +30,6 @@ var text = map[string]map[string]string{
 		"logout_button": "Esci", "logged_out_title": "Sei uscito", "logged_out": "La sessione è stata chiusa. Puoi chiudere questa finestra.",
 	},
 	"en": {
-		"brand": "Access to online services", "skip": "Skip to content", "footer": "Italian National Social Security Institute",
 		"chooser_title": "Choose how to log in", "chooser_for": "You are logging in to", "methods": "Login methods",
 		"needs_dispositivo": "This service needs a dispositivo-level login: dispositivo PIN, SPID or CNS.",
 		"stepup":            "You logged in with an ordinary PIN, but this operation needs the dispositivo level. Log in with a dispositivo PIN, SPID or CNS.",

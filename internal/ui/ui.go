@@ -32,14 +32,26 @@ func Pages(fsys fs.FS, dir string, names ...string) map[string]*template.Templat
 type Data struct {
 	Lang  string
 	Title string
-	// T is the wording in Lang.
+	// T is the page's wording in Lang.
 	T    map[string]string
 	View any
+	// Layout is the layout's own wording, set by Render.
+	Layout map[string]string
+}
+
+// layoutText is the wording of the layout itself, shared by every page.
+var layoutText = map[string]map[string]string{
+	"it": {"brand": "Accesso ai servizi online", "skip": "Vai al contenuto", "footer": "Istituto Nazionale della Previdenza Sociale"},
+	"en": {"brand": "Access to online services", "skip": "Skip to content", "footer": "Italian National Social Security Institute"},
 }
 
 // Render writes a page with the headers every page carries. It renders into a
 // buffer first, so that a template error becomes a clean 500.
 func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, t *template.Template, status int, d Data) {
+	if d.Lang != "en" {
+		d.Lang = "it"
+	}
+	d.Layout = layoutText[d.Lang]
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {
 		log.ErrorContext(r.Context(), "rendering page failed", "err", err)

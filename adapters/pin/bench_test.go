@@ -1,0 +1,64 @@
+package pin_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/oauth2"
+
+	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/internal/oidctest"
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+// BenchmarkPINLogin measures whole PIN logins — authorize, chooser, PIN form,
+// argon2id check, resume, code — from fresh browsers in parallel, with the
+// production argon2id parameters, and reports them against the bound measured
+// in the same run: cores / time of one hash. The goal is >= 90% of the bound.
+func BenchmarkPINLogin(b *testing.B) {
+	p := pin.DefaultParams
+	salt := []byte("0123456789abcdef")
+	const samples = 20
+	start := time.Now()
+	for range samples {
+		argon2.IDKey([]byte("Abcd1234"), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	}
+	perHash := time.Since(start) / samples
+	bound := float64(runtime.GOMAXPROCS(0)) / perHash.Seconds()
+
+	s := newSite(b, storagetest.SQLite(b), func(c *pin.Config) { c.Params = pin.DefaultParams })
+	if err := s.svc.Seed(context.Background(), storage.PINAccount{FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi"}, "Abcd1234"); err != nil {
+		b.Fatal(err)
+	}
+	r := s.env.NewRP(clients.Spec{})
+	authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			br := oidctest.NewBrowser(b)
+			resp, body := br.Get(authURL)
+			challenge := field(b, challengeField, body)
+			resp, _ = br.Get(s.env.Issuer + "/login/pin/?challenge=" + url.QueryEscape(challenge))
+			if resp.StatusCode != http.StatusOK {
+				b.Fatalf("PIN form: %d", resp.StatusCode)
+			}
+			resp, _ = br.Post(s.env.Issuer+"/login/pin/", url.Values{"challenge": {challenge}, "fiscal_number": {cf}, "pin": {"Abcd1234"}})
+			if loc := oidctest.RPRedirect(resp); loc == nil || !strings.Contains(loc.RawQuery, "code=") {
+				b.Fatalf("no code: %d", resp.StatusCode)
+			}
+		}
+	})
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "logins/s")
+	b.ReportMetric(bound, "bound/s")
+	b.ReportMetric(100*rate/bound, "%bound")
+	b.ReportMetric(float64(perHash.Microseconds())/1000, "ms/hash")
+}
