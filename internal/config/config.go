@@ -43,6 +43,8 @@ type Config struct {
 	Janitor Janitor `yaml:"janitor"`
 	// PIN is the policy of the INPS PIN login method.
 	PIN PIN `yaml:"pin"`
+	// Delivery configures the senders of notifications (PIN halves, links).
+	Delivery Delivery `yaml:"delivery"`
 	// Operators are the operator API's credentials, "id=<hex SHA-256 of the token>".
 	Operators []string `yaml:"operators"`
 	// ShutdownTimeout bounds the graceful shutdown.
@@ -111,6 +113,32 @@ type PIN struct {
 	Lockout     Duration `yaml:"lockout"`
 }
 
+// Delivery configures the outbox's senders. A channel without a sender keeps
+// its messages queued; in dev mode unconfigured channels go to the development
+// mailbox.
+type Delivery struct {
+	// Interval is how often the outbox is polled.
+	Interval Duration `yaml:"interval"`
+	Email    SMTP     `yaml:"email"`
+	PEC      SMTP     `yaml:"pec"`
+	// SMSURL is the SMS gateway's endpoint; SMSToken its bearer token.
+	SMSURL   string `yaml:"sms_url"`
+	SMSToken string `yaml:"sms_token"`
+	// PostDir receives the daily print batch of letters.
+	PostDir string `yaml:"post_dir"`
+}
+
+// SMTP is one outgoing mail server.
+type SMTP struct {
+	// Addr is host:port; empty means not configured.
+	Addr     string `yaml:"addr"`
+	From     string `yaml:"from"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLS is starttls, implicit, or none (loopback only).
+	TLS string `yaml:"tls"`
+}
+
 // Janitor configures the cleanup of expired records.
 type Janitor struct {
 	// Interval is the time between two cleanup runs.
@@ -145,6 +173,7 @@ func Default() Config {
 		Janitor: Janitor{Interval: Duration(10 * time.Minute)},
 		PIN: PIN{Expiry: Duration(4320 * time.Hour), RequestCutoff: "2021-10-01", MaxFailures: 100,
 			Lockout: Duration(time.Hour)},
+		Delivery:        Delivery{Interval: Duration(10 * time.Second), Email: SMTP{TLS: "starttls"}, PEC: SMTP{TLS: "starttls"}},
 		Operators:       []string{},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}

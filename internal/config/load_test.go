@@ -82,6 +82,10 @@ func TestLoad(t *testing.T) {
 					Janitor: Janitor{Interval: Duration(time.Hour)},
 					PIN: PIN{Expiry: 0, RequestCutoff: "2022-01-01", HashConcurrency: 4, MaxFailures: 50,
 						Lockout: Duration(30 * time.Minute)},
+					Delivery: Delivery{Interval: Duration(time.Minute),
+						Email:  SMTP{Addr: "smtp.example.it:587", From: "pin@inps.example.it", Username: "u", Password: "p", TLS: "starttls"},
+						PEC:    SMTP{Addr: "pec.example.it:465", From: "pin@pec.inps.example.it", Username: "u2", Password: "p2", TLS: "implicit"},
+						SMSURL: "https://sms.example.it/send", SMSToken: "tok", PostDir: "/var/spool/ponte"},
 					Operators:       []string{"op-1=" + strings.Repeat("ab", 32)},
 					ShutdownTimeout: Duration(5 * time.Second),
 				}
@@ -153,6 +157,10 @@ func allEnv() []string {
 		"PONTE_PIN_MAX_FAILURES=50",
 		"PONTE_PIN_LOCKOUT=30m",
 		"PONTE_OPERATORS=op-1=" + strings.Repeat("ab", 32),
+		"PONTE_DELIVERY_INTERVAL=1m",
+		"PONTE_SMTP_ADDR=smtp.example.it:587", "PONTE_SMTP_FROM=pin@inps.example.it", "PONTE_SMTP_USERNAME=u", "PONTE_SMTP_PASSWORD=p", "PONTE_SMTP_TLS=starttls",
+		"PONTE_PEC_ADDR=pec.example.it:465", "PONTE_PEC_FROM=pin@pec.inps.example.it", "PONTE_PEC_USERNAME=u2", "PONTE_PEC_PASSWORD=p2", "PONTE_PEC_TLS=implicit",
+		"PONTE_SMS_URL=https://sms.example.it/send", "PONTE_SMS_TOKEN=tok", "PONTE_POST_DIR=/var/spool/ponte",
 		"PONTE_SHUTDOWN_TIMEOUT=5s",
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -83,6 +84,24 @@ func (c Config) Validate() error {
 		v.check("pin.max_failures", errors.New("must be between 1 and 100 (NIST SP 800-63B)"))
 	}
 	v.check("pin.lockout", positive(c.PIN.Lockout))
+	v.check("delivery.interval", positive(c.Delivery.Interval))
+	for name, m := range map[string]SMTP{"delivery.email": c.Delivery.Email, "delivery.pec": c.Delivery.PEC} {
+		if m.Addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
+			v.check(name+".addr", errors.New("must be host:port"))
+		}
+		if _, err := mail.ParseAddress(m.From); err != nil {
+			v.check(name+".from", errors.New("must be an email address"))
+		}
+		v.check(name+".tls", oneOf(m.TLS, "starttls", "implicit", "none"))
+	}
+	if u := c.Delivery.SMSURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			v.check("delivery.sms_url", errors.New("must be an http(s) URL"))
+		}
+	}
 	for _, e := range c.Operators {
 		if !operatorEntry.MatchString(e) {
 			v.check("operators", errors.New("each entry is id=<64 hex digits of SHA-256(token)>"))
