@@ -26,7 +26,8 @@ const (
 // scheduled: it stays in the outbox for an operator.
 const parkFor = 100 * 365 * 24 * time.Hour
 
-// maxReason caps the failure reason stored with a message.
+// maxReason caps, in bytes, the failure reason stored with a message (the
+// store keeps no more).
 const maxReason = 500
 
 // Config configures a Dispatcher.
@@ -277,7 +278,7 @@ func scrub(reason, to, body string, secret []byte) string {
 		}
 	}
 	if len(reason) > maxReason {
-		cut := maxReason
+		cut := maxReason - len("…")
 		for cut > 0 && !utf8.RuneStart(reason[cut]) {
 			cut--
 		}
