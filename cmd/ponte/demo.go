@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/demo"
@@ -70,8 +71,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	routes = append(routes, provider.Route{Path: demo.Path, Prefix: true, Handler: rp.Handler()})
-	return a.serve(ctx, methods, routes)
+	mailbox := delivery.NewDev(delivery.DefaultDevMessages)
+	outbox, err := a.dispatcher(mailbox)
+	if err != nil {
+		return err
+	}
+	routes = append(routes, provider.Route{Path: demo.Path, Prefix: true, Handler: rp.Handler(mailbox.Handler())})
+	return a.serve(ctx, methods, routes, outbox)
 }
 
 // demoClient registers the demo relying party, or gives it a new secret.

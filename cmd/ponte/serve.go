@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/operators"
@@ -38,7 +39,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, methods, routes)
+	outbox, err := a.dispatcher(delivery.NewDev(delivery.DefaultDevMessages))
+	if err != nil {
+		return err
+	}
+	return a.serve(ctx, methods, routes, outbox)
 }
 
 // operatorRoutes mounts the methods' operator APIs behind operator
@@ -57,7 +62,7 @@ func (a *app) operatorRoutes(pins *pin.Service) ([]provider.Route, error) {
 
 // serve runs the provider until ctx ends, then shuts down gracefully. Extra
 // routes (operator APIs, the demo relying party) are mounted beside the provider's.
-func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []provider.Route) error {
+func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []provider.Route, outbox *delivery.Dispatcher) error {
 	cfg := a.cfg
 	if err := a.keys.EnsureKeys(ctx, keys.ES256, keys.RS256); err != nil {
 		return err
@@ -97,6 +102,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	defer stop()
 	go a.keys.Refresh(bg, cfg.Keys.RefreshInterval.D())
 	go storage.RunJanitor(bg, a.store, cfg.Janitor.Interval.D(), time.Now, a.log)
+	go outbox.Run(bg, cfg.Delivery.Interval.D())
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -53,9 +53,11 @@ func New(issuer, secret string, log *slog.Logger) *RP {
 // RedirectURI is the callback the demo client must register.
 func RedirectURI(issuer string) string { return issuer + Path + "/callback" }
 
-// Handler serves the demo pages below Path.
-func (rp *RP) Handler() http.Handler {
+// Handler serves the demo pages below Path, and mailbox (the development
+// mailbox of sent messages) at Path/mailbox.
+func (rp *RP) Handler(mailbox http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET "+Path+"/mailbox", mailbox)
 	mux.HandleFunc("GET "+Path+"/{$}", rp.home)
 	mux.HandleFunc("GET "+Path+"/login", rp.login)
 	mux.HandleFunc("GET "+Path+"/callback", rp.callback)
