@@ -44,9 +44,9 @@ func BenchmarkPINLogin(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			br := oidctest.NewBrowser(b)
-			resp, body := br.Get(authURL)
+			_, body := br.Get(authURL)
 			challenge := field(b, challengeField, body)
-			resp, _ = br.Get(s.env.Issuer + "/login/pin/?challenge=" + url.QueryEscape(challenge))
+			resp, _ := br.Get(s.env.Issuer + "/login/pin/?challenge=" + url.QueryEscape(challenge))
 			if resp.StatusCode != http.StatusOK {
 				b.Fatalf("PIN form: %d", resp.StatusCode)
 			}

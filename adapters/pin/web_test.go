@@ -122,14 +122,14 @@ func TestOnlinePathThroughHTTP(t *testing.T) {
 			verifier := oauth2.GenerateVerifier()
 			authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(verifier))
 
-			resp, body = s.pinLogin(b, authURL, cf, "WRONGPIN")
+			_, body = s.pinLogin(b, authURL, cf, "WRONGPIN")
 			if !strings.Contains(body, "non corretti") {
 				t.Fatalf("wrong PIN: %.300s", body)
 			}
-			resp, body = s.pinLogin(b, authURL, strings.ToLower(cf), initial)
+			_, body = s.pinLogin(b, authURL, strings.ToLower(cf), initial)
 			ticket := field(t, ticketField, body)
 			challenge := field(t, challengeField, body)
-			resp, body = b.Post(s.env.Issuer+"/login/pin/change", url.Values{"ticket": {ticket}, "challenge": {challenge}, "new_pin": {"Nuovo123"}, "confirm_pin": {"Nuovo124"}})
+			_, body = b.Post(s.env.Issuer+"/login/pin/change", url.Values{"ticket": {ticket}, "challenge": {challenge}, "new_pin": {"Nuovo123"}, "confirm_pin": {"Nuovo124"}})
 			if !strings.Contains(body, "non coincidono") {
 				t.Fatalf("mismatched confirmation: %.300s", body)
 			}
