@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,8 +65,10 @@ func TestCodeExpiry(t *testing.T) {
 // reused at B, which revokes the family for both.
 func TestTwoNodes(t *testing.T) {
 	dsn := storagetest.PostgresDSN(t)
-	a := newEnv(t, storagetest.OpenMigrated(t, dsn))
-	b := newEnv(t, storagetest.OpenMigrated(t, dsn))
+	master := make([]byte, 32) // the nodes of one provider share the master key
+	_, _ = rand.Read(master)
+	a := newEnvWithKey(t, storagetest.OpenMigrated(t, dsn), master)
+	b := newEnvWithKey(t, storagetest.OpenMigrated(t, dsn), master)
 	ra := a.NewRP(clients.Spec{})
 	rb := *ra
 	rb.Env = b
