@@ -37,7 +37,8 @@ type Config struct {
 	// Box opens the sealed secrets (associated data "outbox:"+ID).
 	Box *seal.Box
 	// Senders maps a channel (email, pec, sms, post) to its sender. Messages
-	// of a channel without a sender stay queued.
+	// of a channel without a sender stay queued (with no senders at all, the
+	// dispatcher does nothing).
 	Senders map[string]Sender
 	// Batch is how many messages of a channel one claim takes (default 20).
 	Batch int
@@ -78,9 +79,6 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.Box == nil {
 		return nil, bad("Box", "required")
-	}
-	if len(cfg.Senders) == 0 {
-		return nil, bad("Senders", "at least one sender is required")
 	}
 	var chans []string
 	for _, ch := range channels {
@@ -164,14 +162,15 @@ func (d *Dispatcher) runOnce(ctx context.Context) (sent, failed int, more bool, 
 
 // runChannel claims and delivers one batch of a channel.
 func (d *Dispatcher) runChannel(ctx context.Context, ch string) (sent, failed int, full bool, err error) {
+	// Sending stops before the lease runs out, so that no other dispatcher
+	// claims a message this one is still sending. The lease counts from the
+	// claim, so the budget does too.
+	budget, cancel := context.WithTimeout(ctx, d.cfg.Lease-d.cfg.Lease/10)
+	defer cancel()
 	msgs, err := d.cfg.Outbox.ClaimDue(ctx, ch, d.cfg.Now(), d.cfg.Batch, d.cfg.Lease)
 	if err != nil {
 		return 0, 0, false, fmt.Errorf("delivery: claim %s: %w", ch, err)
 	}
-	// Sending stops before the lease runs out, so that no other dispatcher
-	// claims a message this one is still sending.
-	budget, cancel := context.WithTimeout(ctx, d.cfg.Lease-d.cfg.Lease/10)
-	defer cancel()
 	sender := d.cfg.Senders[ch]
 	var errs []error
 	for i, m := range msgs {
@@ -264,13 +263,14 @@ func (d *Dispatcher) fail(ctx context.Context, m storage.Message, cause error, b
 // scrub keeps the recipient, the body and the secret out of a failure reason
 // (a server may quote them back) and caps its length.
 func scrub(reason, to, body string, secret []byte) string {
-	if body != "" {
+	// Values too short to be told from ordinary words are left alone.
+	if len(body) >= 12 {
 		reason = strings.ReplaceAll(reason, body, "[body]")
 	}
-	if len(secret) > 0 {
+	if len(secret) >= 4 {
 		reason = strings.ReplaceAll(reason, string(secret), "[secret]")
 	}
-	if to != "" {
+	if len(to) >= 6 {
 		masked := maskRecipient(to)
 		reason = strings.ReplaceAll(reason, to, masked)
 		if c := compactPhone(to); c != to && c != "" {

@@ -13,10 +13,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
 func TestNewValidates(t *testing.T) {
-	ob, box, s := newMemOutbox(), testBox(t), &recorder{}
+	ob, box, s := storagetest.SQLite(t), testBox(t), &recorder{}
 	tests := []struct {
 		name  string
 		cfg   Config
@@ -24,7 +25,6 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"no outbox", Config{Box: box, Senders: map[string]Sender{"sms": s}}, "Outbox"},
 		{"no box", Config{Outbox: ob, Senders: map[string]Sender{"sms": s}}, "Box"},
-		{"no senders", Config{Outbox: ob, Box: box}, "Senders"},
 		{"unknown channel", Config{Outbox: ob, Box: box, Senders: map[string]Sender{"fax": s}}, "Senders"},
 		{"nil sender", Config{Outbox: ob, Box: box, Senders: map[string]Sender{"sms": nil}}, "Senders"},
 		{"negative batch", Config{Outbox: ob, Box: box, Senders: map[string]Sender{"sms": s}, Batch: -1}, "Batch"},
@@ -36,6 +36,13 @@ func TestNewValidates(t *testing.T) {
 				t.Fatalf("New: err = %v, want one naming %s", err, tt.field)
 			}
 		})
+	}
+	idle, err := New(Config{Outbox: ob, Box: box})
+	if err != nil {
+		t.Fatalf("New without senders: %v", err)
+	}
+	if sent, failed, err := idle.RunOnce(context.Background()); sent+failed != 0 || err != nil {
+		t.Errorf("RunOnce without senders = %d, %d, %v", sent, failed, err)
 	}
 	d, err := New(Config{Outbox: ob, Box: box, Senders: map[string]Sender{"post": s, "email": s}})
 	if err != nil {
@@ -93,6 +100,9 @@ func TestScrub(t *testing.T) {
 	got := scrub("550 <mario.rossi@example.it> rejected, text ABCD1234, body \"PIN: ABCD1234\"", "mario.rossi@example.it", "PIN: ABCD1234", []byte("ABCD1234"))
 	if want := "550 <***ssi@example.it> rejected, text [secret], body \"[body]\""; got != want {
 		t.Errorf("scrub = %q, want %q", got, want)
+	}
+	if got := scrub("context deadline exceeded", "xe", "x", []byte("e")); got != "context deadline exceeded" {
+		t.Errorf("short values scrubbed: %q", got)
 	}
 	long := scrub(strings.Repeat("è", 400), "", "", nil)
 	if len(long) > maxReason || !utf8.ValidString(long) || !strings.HasSuffix(long, "…") || !strings.HasPrefix(long, "è") {
@@ -302,10 +312,15 @@ func TestDispatcherUnopenableSecret(t *testing.T) {
 }
 
 // blocker blocks each Send until its context ends.
-type blocker struct{ calls int }
+type blocker struct {
+	calls     int
+	deadlines []time.Time
+}
 
 func (b *blocker) Send(ctx context.Context, _ Outgoing) error {
 	b.calls++
+	dl, _ := ctx.Deadline()
+	b.deadlines = append(b.deadlines, dl)
 	<-ctx.Done()
 	return ctx.Err()
 }
@@ -325,8 +340,8 @@ func TestDispatcherStopsBeforeLeaseEnds(t *testing.T) {
 		clk.Advance(time.Second)
 		start := time.Now()
 		sent, failed, err := d.RunOnce(ctx)
-		if el := time.Since(start); el > lease {
-			t.Errorf("RunOnce took %v, longer than the lease %v", el, lease)
+		if len(s.deadlines) != 1 || s.deadlines[0].IsZero() || !s.deadlines[0].Before(start.Add(lease)) {
+			t.Errorf("send deadlines %v: want one before the lease ends at %v", s.deadlines, start.Add(lease))
 		}
 		if err != nil || sent != 0 || failed != 1 || s.calls != 1 {
 			t.Fatalf("RunOnce = %d, %d, %v with %d sends; want 0, 1, nil with 1 send", sent, failed, err, s.calls)

@@ -5,14 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
 // backend is an outbox the dispatcher tests run against.
@@ -20,24 +21,39 @@ type backend struct {
 	name string
 	// open returns a fresh outbox.
 	open func(t *testing.T) storage.Outbox
-	// shared returns n outboxes over one database (separate connection pools,
-	// as on separate nodes), for the concurrency test.
+	// shared returns n outboxes over one database (separate stores with their
+	// own connection pools, as on separate nodes), for the concurrency test.
 	shared func(t *testing.T, n int) []storage.Outbox
 }
 
-// backends lists the outboxes; store_test.go adds the real ones.
-var backends = []backend{{
-	name: "memory",
-	open: func(*testing.T) storage.Outbox { return newMemOutbox() },
-	shared: func(_ *testing.T, n int) []storage.Outbox {
-		m := newMemOutbox()
-		out := make([]storage.Outbox, n)
-		for i := range out {
-			out[i] = m
-		}
-		return out
+// backends lists the real stores: SQLite always, PostgreSQL when
+// PONTE_TEST_POSTGRES_DSN is set (skipped otherwise).
+var backends = []backend{
+	{
+		name: "sqlite",
+		open: func(t *testing.T) storage.Outbox { return storagetest.SQLite(t) },
+		shared: func(t *testing.T, n int) []storage.Outbox {
+			path := filepath.Join(t.TempDir(), "ponte.db")
+			out := make([]storage.Outbox, n)
+			for i := range out {
+				out[i] = storagetest.OpenMigrated(t, path)
+			}
+			return out
+		},
 	},
-}}
+	{
+		name: "postgres",
+		open: func(t *testing.T) storage.Outbox { return storagetest.Postgres(t) },
+		shared: func(t *testing.T, n int) []storage.Outbox {
+			dsn := storagetest.PostgresDSN(t)
+			out := make([]storage.Outbox, n)
+			for i := range out {
+				out[i] = storagetest.OpenMigrated(t, dsn)
+			}
+			return out
+		},
+	},
+}
 
 // forEachBackend runs f as a subtest per backend.
 func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
@@ -45,88 +61,6 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { f(t, b) })
 	}
-}
-
-// memOutbox is a hand-written in-memory storage.Outbox with the semantics
-// the dispatcher relies on (leases, MarkSent erasing the secret, MarkFailed
-// counting the attempt). It stays as the quickest backend and a reference.
-type memOutbox struct {
-	mu   sync.Mutex
-	msgs map[string]*storage.Message
-}
-
-func newMemOutbox() *memOutbox { return &memOutbox{msgs: map[string]*storage.Message{}} }
-
-func (o *memOutbox) Enqueue(_ context.Context, m storage.Message) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, ok := o.msgs[m.ID]; ok {
-		return storage.ErrConflict
-	}
-	m.Secret = slices.Clone(m.Secret)
-	o.msgs[m.ID] = &m
-	return nil
-}
-
-func (o *memOutbox) ClaimDue(_ context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]storage.Message, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var due []*storage.Message
-	for _, m := range o.msgs {
-		if m.Channel == channel && m.SentAt.IsZero() && !m.NextAttemptAt.After(now) && !m.LeaseUntil.After(now) {
-			due = append(due, m)
-		}
-	}
-	sort.Slice(due, func(i, j int) bool {
-		if !due[i].NextAttemptAt.Equal(due[j].NextAttemptAt) {
-			return due[i].NextAttemptAt.Before(due[j].NextAttemptAt)
-		}
-		return due[i].ID < due[j].ID
-	})
-	var out []storage.Message
-	for _, m := range due[:min(limit, len(due))] {
-		m.LeaseUntil = now.Add(lease)
-		c := *m
-		c.Secret = slices.Clone(m.Secret)
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-func (o *memOutbox) MarkSent(_ context.Context, id string, at time.Time) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	m, ok := o.msgs[id]
-	if !ok {
-		return storage.ErrNotFound
-	}
-	m.SentAt, m.Secret, m.LeaseUntil = at, nil, time.Time{}
-	return nil
-}
-
-func (o *memOutbox) MarkFailed(_ context.Context, id string, next time.Time, reason string) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	m, ok := o.msgs[id]
-	if !ok {
-		return storage.ErrNotFound
-	}
-	m.Attempts++
-	m.NextAttemptAt, m.LastError, m.LeaseUntil = next, reason, time.Time{}
-	return nil
-}
-
-func (o *memOutbox) ListMessages(_ context.Context, limit int) ([]storage.Message, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []storage.Message
-	for _, m := range o.msgs {
-		c := *m
-		c.Secret = slices.Clone(m.Secret)
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
-	return out[:min(limit, len(out))], nil
 }
 
 // clock is a settable test clock.
