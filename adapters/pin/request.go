@@ -57,7 +57,7 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 func (e *FieldError) Is(target error) bool { return target == ErrInvalidRequest }
 
 var (
-	phoneShape = regexp.MustCompile(`^\+?[0-9]{6,15}$`)
+	phoneShape = regexp.MustCompile(`^\+?[0-9]{8,15}$`) // as the SMS gateway takes them
 	capShape   = regexp.MustCompile(`^[0-9]{5}$`)
 )
 
