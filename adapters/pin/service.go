@@ -219,8 +219,10 @@ func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, e
 		}
 		return LoginResult{}, ErrBadCredentials
 	}
-	if err := s.cfg.Throttle.succeed(ctx, s.store, cf); err != nil {
-		return LoginResult{}, err
+	if v.failures > 0 {
+		if err := s.cfg.Throttle.succeed(ctx, s.store, cf); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	switch acct.Status {
 	case storage.PINRevoked:

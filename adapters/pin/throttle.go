@@ -35,6 +35,8 @@ type verdict struct {
 	// wait is how long the caller must wait before trying (zero: go ahead).
 	wait   time.Duration
 	locked bool
+	// failures is the account's consecutive count.
+	failures int
 }
 
 func accountKey(cf string) string { return "cf:" + cf }
@@ -65,11 +67,11 @@ func (t Throttle) check(ctx context.Context, s storage.Attempts, cf, ip string, 
 	}
 	if n >= t.MaxAccountFailures {
 		if until := last.Add(t.Lockout); now.Before(until) {
-			return verdict{wait: until.Sub(now), locked: true}, nil
+			return verdict{wait: until.Sub(now), locked: true, failures: n}, nil
 		}
-		return verdict{}, nil // the lockout has ended by itself
+		return verdict{failures: n}, nil // the lockout has ended by itself
 	}
-	v := verdict{}
+	v := verdict{failures: n}
 	if until := last.Add(delay(n, t.FreeAccountFailures, t.MaxDelay)); n > 0 && now.Before(until) {
 		v.wait = until.Sub(now)
 	}

@@ -112,7 +112,7 @@ func (s *Store) LinkSubject(ctx context.Context, in storage.Subject) (storage.Su
 // refreshSubject overwrites the attributes of row that are non-empty in in,
 // and UpdatedAt.
 func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, now time.Time) (storage.Subject, error) {
-	set := map[string]any{"updated_at": newTime(now)}
+	set := map[string]any{}
 	for col, v := range map[string]struct {
 		val string
 		dst *string
@@ -124,11 +124,15 @@ func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, 
 		"email":        {in.Email, &row.Email},
 		"phone_number": {in.PhoneNumber, &row.PhoneNumber},
 	} {
-		if v.val != "" {
+		if v.val != "" && v.val != *v.dst {
 			set[col] = v.val
 			*v.dst = v.val
 		}
 	}
+	if len(set) == 0 {
+		return row.subject(), nil // nothing new: a login costs no write
+	}
+	set["updated_at"] = newTime(now)
 	res := db.Model(&subjectRow{}).Where("id = ?", row.ID).Updates(set)
 	if res.Error != nil {
 		return storage.Subject{}, wrap("link subject", res.Error)
