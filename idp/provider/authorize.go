@@ -53,7 +53,6 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 // otherwise sends the browser to the login chooser (or the client an error for prompt=none).
 // acceptLower is the citizen's choice to continue below a voluntary level.
 func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ch *storage.Challenge, acceptLower bool) {
-	ctx := r.Context()
 	req, err := requirementOf(ar)
 	if err == nil {
 		err = p.precheck(ar)
@@ -68,12 +67,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		requestedAt = ch.CreatedAt
 	}
 	if ok && p.satisfies(sso, subj, req, ch, acceptLower || req.promptNone) {
-		p.grant(w, r, ar, sso, subj, requestedAt)
-		if ch != nil {
-			if err := p.store.DeleteChallenge(ctx, ch.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				p.log.ErrorContext(ctx, "deleting login challenge failed", "err", err)
-			}
-		}
+		p.grant(w, r, ar, sso, subj, requestedAt, ch)
 		return
 	}
 	if req.promptNone {
@@ -129,9 +123,10 @@ func (p *Provider) precheck(ar fosite.AuthorizeRequester) error {
 }
 
 // grant issues the authorization response for the session's citizen. The
-// elevated scope is granted only at the dispositivo level.
-func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, sso storage.Session, subj storage.Subject, requestedAt time.Time) {
-	ctx := r.Context()
+// elevated scope is granted only at the dispositivo level. The code, its PKCE
+// and OpenID Connect records and the end of the challenge are written in one
+// transaction: one commit per authorization.
+func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, sso storage.Session, subj storage.Subject, requestedAt time.Time, ch *storage.Challenge) {
 	c, ok := ar.GetClient().(*client)
 	if !ok {
 		p.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
@@ -145,7 +140,22 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		ar.GrantScope(s)
 	}
 	sess := p.buildSession(c, sso, subj, ar.GetGrantedScopes(), requestedAt)
+	ctx, err := p.store.BeginTx(r.Context())
+	if err != nil {
+		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	if err == nil && ch != nil {
+		if err = p.store.DeleteChallenge(ctx, ch.ID); errors.Is(err, storage.ErrNotFound) {
+			err = fosite.ErrInvalidRequest.WithHint("The login request was already used.")
+		}
+	}
+	if err == nil {
+		err = p.store.Commit(ctx)
+	} else {
+		_ = p.store.Rollback(ctx)
+	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -57,16 +58,44 @@ func (p *Provider) currentSession(r *http.Request) (storage.Session, storage.Sub
 // startSession replaces the browser's SSO session with a new one for id's citizen
 // (a new cookie value on every login: no session fixation).
 func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, id idp.Identity) (storage.Session, storage.Subject, error) {
-	ctx := r.Context()
+	ctx, err := p.store.BeginTx(r.Context())
+	if err != nil {
+		return storage.Session{}, storage.Subject{}, err
+	}
+	s, subj, err := p.createSession(ctx, r, id)
+	if err != nil {
+		_ = p.store.Rollback(ctx)
+		return storage.Session{}, storage.Subject{}, err
+	}
+	if err := p.store.Commit(ctx); err != nil {
+		return storage.Session{}, storage.Subject{}, err
+	}
+	p.setCookie(w, p.cfg.CookieName, s.value, 0)
+	return s.Session, subj, nil
+}
+
+// ssoSession is a stored session with the cookie value that names it.
+type ssoSession struct {
+	storage.Session
+	value string
+}
+
+// createSession links the citizen and replaces the browser's session, in the
+// transaction carried by ctx.
+func (p *Provider) createSession(ctx context.Context, r *http.Request, id idp.Identity) (ssoSession, storage.Subject, error) {
 	subj, err := p.store.LinkSubject(ctx, storage.Subject{
 		ID: randomToken()[:22], FiscalNumber: id.FiscalNumber, GivenName: id.GivenName,
 		FamilyName: id.FamilyName, Birthdate: id.Birthdate, Gender: id.Gender,
 		Email: id.Email, PhoneNumber: id.PhoneNumber,
 	})
 	if err != nil {
-		return storage.Session{}, storage.Subject{}, fmt.Errorf("link subject: %w", err)
+		return ssoSession{}, storage.Subject{}, fmt.Errorf("link subject: %w", err)
 	}
-	p.endSession(w, r)
+	if c, err := r.Cookie(p.cfg.CookieName); err == nil && c.Value != "" {
+		if err := p.store.DeleteSession(ctx, hashKey(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return ssoSession{}, storage.Subject{}, fmt.Errorf("end old session: %w", err)
+		}
+	}
 	value := randomToken()
 	now := p.now().UTC()
 	s := storage.Session{
@@ -74,10 +103,9 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, id idp.I
 		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
 	}
 	if err := p.store.CreateSession(ctx, s); err != nil {
-		return storage.Session{}, storage.Subject{}, fmt.Errorf("create session: %w", err)
+		return ssoSession{}, storage.Subject{}, fmt.Errorf("create session: %w", err)
 	}
-	p.setCookie(w, p.cfg.CookieName, value, 0)
-	return s, subj, nil
+	return ssoSession{Session: s, value: value}, subj, nil
 }
 
 // endSession deletes the browser's SSO session, if any, and its cookie.
