@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/sqlstore"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
@@ -23,10 +25,14 @@ import (
 // argon2id check, resume, code — from fresh browsers in parallel, with the
 // production argon2id parameters, and reports them against the bound measured
 // in the same run: cores / time of one hash. The goal is >= 90% of the bound.
+// The bound is measured on an idle machine before the logins start.
 func BenchmarkPINLogin(b *testing.B) {
 	p := pin.DefaultParams
 	salt := []byte("0123456789abcdef")
-	const samples = 20
+	const samples = 40
+	for range 5 { // warm up: the first 19 MiB allocations fault pages in
+		argon2.IDKey([]byte("Abcd1234"), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+	}
 	start := time.Now()
 	for range samples {
 		argon2.IDKey([]byte("Abcd1234"), salt, p.Time, p.MemoryKiB, p.Threads, 32)
@@ -34,12 +40,35 @@ func BenchmarkPINLogin(b *testing.B) {
 	perHash := time.Since(start) / samples
 	bound := float64(runtime.GOMAXPROCS(0)) / perHash.Seconds()
 
-	s := newSite(b, storagetest.SQLite(b), func(c *pin.Config) { c.Params = pin.DefaultParams })
+	// What the cores reach hashing and nothing else, one hash per core at a
+	// time: argon2id is memory-bound, so parallel hashes slow each other.
+	var wg sync.WaitGroup
+	start = time.Now()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for range samples {
+				argon2.IDKey([]byte("Abcd1234"), salt, p.Time, p.MemoryKiB, p.Threads, 32)
+			}
+		})
+	}
+	wg.Wait()
+	hashOnly := float64(runtime.GOMAXPROCS(0)*samples) / time.Since(start).Seconds()
+
+	for _, be := range storagetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) { benchmarkPINLogin(b, be.Open(b), bound, hashOnly, perHash) })
+	}
+}
+
+func benchmarkPINLogin(b *testing.B, store *sqlstore.Store, bound, hashOnly float64, perHash time.Duration) {
+	s := newSite(b, store, func(c *pin.Config) { c.Params = pin.DefaultParams })
 	if err := s.svc.Seed(context.Background(), storage.PINAccount{FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi"}, "Abcd1234"); err != nil {
 		b.Fatal(err)
 	}
 	r := s.env.NewRP(clients.Spec{})
 	authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	// More browsers than cores, as in a login surge: while some wait on the
+	// database or the network, others keep the hash slots busy.
+	b.SetParallelism(2)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -61,4 +90,5 @@ func BenchmarkPINLogin(b *testing.B) {
 	b.ReportMetric(bound, "bound/s")
 	b.ReportMetric(100*rate/bound, "%bound")
 	b.ReportMetric(float64(perHash.Microseconds())/1000, "ms/hash")
+	b.ReportMetric(hashOnly, "hash-only/s")
 }
