@@ -244,16 +244,26 @@ func TestTokenEndpointErrors(t *testing.T) {
 	if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption("wrong-verifier-wrong-verifier-wrong-verifier-x")); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("bad verifier: %v", err)
 	}
-	// The code was consumed by neither failure? A failed PKCE check still burns it (RFC 6749 §10.5: single use).
-	tok, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier))
-	if err == nil {
-		// Reuse after success must fail and revoke what it issued.
-		if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
-			t.Fatalf("code reuse: %v", err)
-		}
-		if introspect(t, r, tok.AccessToken) {
-			t.Fatal("tokens of a reused code are still active")
-		}
+	// A code used once (even by a failed PKCE check) is spent: RFC 6749 §10.5.
+	if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("code after a failed redemption: %v", err)
+	}
+
+	// A code reused after success fails and revokes what it issued (RFC 6749 §4.1.2).
+	verifier = oauth2.GenerateVerifier()
+	loc = login(b, e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), "", idp.LevelConsultazione)
+	tok, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("code reuse: %v", err)
+	}
+	if introspect(t, r, tok.AccessToken) {
+		t.Fatal("tokens of a reused code are still active")
+	}
+	if _, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+		t.Fatal("the refresh token of a reused code still works")
 	}
 
 	resp, err := http.PostForm(e.Issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {r.ID}, "client_secret": {r.Secret}})
