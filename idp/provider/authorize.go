@@ -27,6 +27,13 @@ var errUnmetAuthenticationRequirements = &fosite.RFC6749Error{
 type challengeData struct {
 	Form    url.Values `json:"form"`
 	Browser string     `json:"browser"`
+	// What the chooser and the login methods need, read once when the challenge
+	// is made; the resume parses Form again, through fosite, before any code.
+	Level      idp.Level `json:"level"`
+	Essential  bool      `json:"essential"`
+	LoginHint  string    `json:"login_hint,omitempty"`
+	IDPHint    string    `json:"idp_hint,omitempty"`
+	ClientName string    `json:"client_name"`
 }
 
 // authorize is the authorization endpoint.
@@ -75,7 +82,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 		return
 	}
 	if ch == nil {
-		c, err := p.newChallenge(w, r, ar)
+		c, err := p.newChallenge(w, r, ar, req)
 		if err != nil {
 			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
@@ -166,10 +173,12 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 }
 
 // newChallenge stores the pending authorization, bound to this browser.
-func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) (storage.Challenge, error) {
+func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, req requirement) (storage.Challenge, error) {
 	data, err := json.Marshal(challengeData{
 		Form:    formWithout(ar.GetRequestForm(), "request_uri"),
 		Browser: hashKey(p.browserID(w, r)),
+		Level:   req.level, Essential: req.essential, LoginHint: req.loginHint, IDPHint: req.idpHint,
+		ClientName: clientName(ar),
 	})
 	if err != nil {
 		return storage.Challenge{}, err

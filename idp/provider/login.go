@@ -19,21 +19,17 @@ var _ idp.Host = loginHost{}
 
 // LoginRequest returns what the pending authorization asks of the login.
 func (h loginHost) LoginRequest(r *http.Request, challenge string) (idp.LoginRequest, error) {
-	_, ar, err := h.p.replayChallenge(r, challenge)
+	_, data, err := h.p.loadChallenge(r, challenge)
 	if err != nil {
 		if !errors.Is(err, idp.ErrUnknownChallenge) {
-			h.p.log.InfoContext(r.Context(), "login challenge no longer valid", "err", err)
+			h.p.log.ErrorContext(r.Context(), "reading login challenge failed", "err", err)
 		}
 		return idp.LoginRequest{}, idp.ErrUnknownChallenge
 	}
-	req, err := requirementOf(ar)
-	if err != nil {
-		return idp.LoginRequest{}, idp.ErrUnknownChallenge
-	}
-	_, idpHint, _ := strings.Cut(req.idpHint, ":")
+	_, idpHint, _ := strings.Cut(data.IDPHint, ":")
 	return idp.LoginRequest{
-		Challenge: challenge, MinLevel: req.level, LoginHint: req.loginHint, IDPHint: idpHint,
-		Locale: locale(r, ar.GetRequestForm()), ClientName: clientName(ar),
+		Challenge: challenge, MinLevel: data.Level, LoginHint: data.LoginHint, IDPHint: idpHint,
+		Locale: locale(r, data.Form), ClientName: data.ClientName,
 	}, nil
 }
 
@@ -87,20 +83,21 @@ type methodLink struct {
 // dispositivo, and (when the level is only asked, not demanded) how to go on without it.
 func (p *Provider) chooser(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("challenge")
-	_, ar, req, ok := p.pending(w, r, id)
-	if !ok {
+	_, data, err := p.loadChallenge(r, id)
+	if err != nil {
+		p.challengeError(w, r, nil, err)
 		return
 	}
-	loc := locale(r, ar.GetRequestForm())
+	loc := locale(r, data.Form)
 	sso, _, loggedIn := p.currentSession(r)
-	stepUp := loggedIn && levelOf(sso.Level) < req.level
+	stepUp := loggedIn && levelOf(sso.Level) < data.Level
 	view := chooserView{
-		Challenge: id, ClientName: clientName(ar), StepUp: stepUp,
-		CanContinue: stepUp && !req.essential, Dispositivo: req.level >= idp.LevelDispositivo,
+		Challenge: id, ClientName: data.ClientName, StepUp: stepUp,
+		CanContinue: stepUp && !data.Essential, Dispositivo: data.Level >= idp.LevelDispositivo,
 	}
-	method, _, _ := strings.Cut(req.idpHint, ":")
+	method, _, _ := strings.Cut(data.IDPHint, ":")
 	for _, a := range p.cfg.Authenticators {
-		if a.MaxLevel() < req.level {
+		if a.MaxLevel() < data.Level {
 			continue
 		}
 		link := methodLink{Label: a.Label(loc), URL: PathLogin + "/" + string(a.Method()) + "/?challenge=" + url.QueryEscape(id)}
