@@ -215,24 +215,6 @@ func (p *Provider) Routes() []Route {
 	return routes
 }
 
-// Handler serves every route with the standard library's mux (for tests and
-// for embedding without the gin edge).
-func (p *Provider) Handler() http.Handler {
-	mux := http.NewServeMux()
-	for _, r := range p.Routes() {
-		pattern := r.Path
-		if r.Prefix {
-			mux.Handle(pattern+"/", r.Handler)
-			continue
-		}
-		if r.Method != "" {
-			pattern = r.Method + " " + pattern
-		}
-		mux.Handle(pattern, r.Handler)
-	}
-	return mux
-}
-
 // Revoker ends every browser session and deletes every token of a citizen,
 // found by codice fiscale. It implements idp.Revoker; called with a context that
 // carries a storage transaction, it joins it.

@@ -42,7 +42,6 @@ type Env struct {
 	Issuer   string
 	Server   *httptest.Server
 	Store    storage.Store
-	Box      *seal.Box
 	Keys     *keys.Manager
 	Registry *clients.Registry
 	Provider *provider.Provider
@@ -104,7 +103,7 @@ func Start(t testing.TB, store storage.Store, opts Options) *Env {
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Issuer: issuer, Server: srv, Store: store, Box: box, Keys: km,
+	return &Env{T: t, Issuer: issuer, Server: srv, Store: store, Keys: km,
 		Registry: clients.NewRegistry(store, hasher, nil), Provider: p}
 }
 
