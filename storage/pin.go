@@ -17,6 +17,9 @@ const (
 	PINActive PINStatus = "active"
 	// PINRevoked: the PIN opens nothing; a new one goes through the request path.
 	PINRevoked PINStatus = "revoked"
+	// PINCallback: requested with a residence other than the one on record; no PIN
+	// exists yet, and an operator calls the citizen back before one is issued.
+	PINCallback PINStatus = "callback"
 )
 
 // Address is a postal address.

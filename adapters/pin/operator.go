@@ -17,6 +17,7 @@ import (
 //
 //	POST /requests                      register a request (channel contact_center or sede)
 //	POST /revocations                   revoke a PIN (channel sede or contact_center)
+//	POST /callbacks                     {"fiscal_number", "confirmed"}: the outcome of a callback
 //	GET  /conversions                   the review queue
 //	GET  /conversions/{id}/{form|document}
 //	POST /conversions/{id}/review       {"approve": bool, "reason": "..."}
@@ -25,6 +26,7 @@ func (s *Service) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /requests", s.opRequest)
 	mux.HandleFunc("POST /revocations", s.opRevoke)
+	mux.HandleFunc("POST /callbacks", s.opCallback)
 	mux.HandleFunc("GET /conversions", s.opConversions)
 	mux.HandleFunc("GET /conversions/{id}/{part}", s.opConversionDocument)
 	mux.HandleFunc("POST /conversions/{id}/review", s.opReview)
@@ -106,6 +108,25 @@ func (s *Service) opRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no PIN for that codice fiscale", nil)
 	default:
 		s.opFailed(w, r, err)
+	}
+}
+
+func (s *Service) opCallback(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		FiscalNumber string `json:"fiscal_number"`
+		Confirmed    bool   `json:"confirmed"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	err := s.ConfirmCallback(r.Context(), body.FiscalNumber, idp.OperatorFrom(r.Context()), body.Confirmed)
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no request for that codice fiscale", nil)
+	default:
+		writeError(w, http.StatusConflict, err.Error(), nil)
 	}
 }
 

@@ -99,6 +99,9 @@ func TestOperatorAPI(t *testing.T) {
 	if code, _ := call(t, "POST", srv.URL+"/conversions/"+c.ID+"/review", "token-7", map[string]any{"approve": true}); code != http.StatusNoContent {
 		t.Fatalf("approve: %d", code)
 	}
+	if code, _ := call(t, "POST", srv.URL+"/callbacks", "token-7", map[string]any{"fiscal_number": cf, "confirmed": true}); code != http.StatusConflict {
+		t.Fatalf("a callback for a request that waits for none: %d", code)
+	}
 	if code, _ := call(t, "POST", srv.URL+"/revocations", "token-7", map[string]any{"fiscal_number": cf, "channel": "sede"}); code != http.StatusNoContent {
 		t.Fatalf("revoke: %d", code)
 	}

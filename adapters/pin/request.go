@@ -242,20 +242,28 @@ func (s *Service) issue(ctx context.Context, req Request, channel, operator stri
 			return "", err
 		}
 	}
+	callback := false
 	err = s.inTx(ctx, func(ctx context.Context) error {
 		old, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
 			return err
-		case old.Status != storage.PINRevoked && !branch:
+		case old.Status != storage.PINRevoked && old.Status != storage.PINCallback && !branch:
 			return ErrExists
+		case !branch && channel == ChannelOnline && old.Residence != (storage.Address{}) && !sameAddress(old.Residence, req.Residence):
+			// SPEC §3: a residence other than the one on record waits for a callback.
+			callback = true
+			acct.Status, acct.Hash, acct.ActivationHash, acct.Residence = storage.PINCallback, nil, nil, req.Residence
 		}
 		if err := s.store.ReplacePINAccount(ctx, acct); err != nil {
 			return err
 		}
 		if err := s.appendAudit(ctx, acct.FiscalNumber, "requested", channel, operator, ""); err != nil {
 			return err
+		}
+		if callback {
+			return s.appendAudit(ctx, acct.FiscalNumber, "callback_pending", channel, operator, "residence differs from the one on record")
 		}
 		if !branch {
 			if err := s.sendHalf(ctx, acct, req.FirstHalfVia, pin16[:8], msgFirstHalf); err != nil {
@@ -267,10 +275,59 @@ func (s *Service) issue(ctx context.Context, req Request, channel, operator stri
 		}
 		return s.appendAudit(ctx, acct.FiscalNumber, "issued", channel, operator, issuedDetail(acct))
 	})
-	if err != nil {
+	if err != nil || callback {
 		return "", err
 	}
 	return pin16, nil
+}
+
+// sameAddress compares two residences as people type them.
+func sameAddress(a, b storage.Address) bool {
+	norm := func(s string) string { return strings.Join(strings.Fields(strings.ToUpper(s)), " ") }
+	return norm(a.Street) == norm(b.Street) && norm(a.Number) == norm(b.Number) &&
+		norm(a.PostalCode) == norm(b.PostalCode) && norm(a.City) == norm(b.City) && norm(a.Country) == norm(b.Country)
+}
+
+// ConfirmCallback records the outcome of an operator's callback to a citizen
+// whose request waits for it: confirmed, the initial PIN is issued to the
+// contacts and residence given (first half by SMS or email, second by post);
+// refused, the request is dropped.
+func (s *Service) ConfirmCallback(ctx context.Context, cf, operator string, confirmed bool) error {
+	if operator == "" {
+		return errors.New("pin: a callback names its operator")
+	}
+	a, err := s.store.GetPINAccount(ctx, cf)
+	if err != nil {
+		return err
+	}
+	if a.Status != storage.PINCallback {
+		return fmt.Errorf("pin: %s does not wait for a callback", Mask(cf))
+	}
+	if !confirmed {
+		return s.inTx(ctx, func(ctx context.Context) error {
+			err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+				a.Status = storage.PINRevoked
+				return a, nil
+			})
+			if err != nil {
+				return err
+			}
+			return s.appendAudit(ctx, cf, "callback_refused", ChannelContactCenter, operator, "")
+		})
+	}
+	via := "email"
+	if a.Mobile != "" {
+		via = "sms"
+	}
+	req := Request{FiscalNumber: a.FiscalNumber, GivenName: a.GivenName, FamilyName: a.FamilyName, Gender: a.Gender,
+		Birthdate: a.Birthdate, BirthPlace: a.BirthPlace, ResidenceAbroad: a.ResidenceAbroad, Residence: a.Residence,
+		Mobile: a.Mobile, Phone: a.Phone, Email: a.Email, PEC: a.PEC, PreferredPhone: a.PreferredPhone,
+		CallbackSlot: a.CallbackSlot, FirstHalfVia: via}
+	if err := s.appendAudit(ctx, cf, "callback_confirmed", ChannelContactCenter, operator, ""); err != nil {
+		return err
+	}
+	_, err = s.issue(ctx, req, ChannelContactCenter, operator, false)
+	return err
 }
 
 func issuedDetail(a storage.PINAccount) string {

@@ -574,3 +574,59 @@ func mario2Account() storage.PINAccount {
 	return storage.PINAccount{FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi", Gender: "M", Birthdate: "1980-01-01",
 		Mobile: "+393331234567", Email: "mario@example.it"}
 }
+
+// TestCallbackWhenResidenceDiffers: a new request whose residence differs from
+// the one on record waits for an operator's callback; nothing is sent until
+// the operator confirms, and a refusal drops it.
+func TestCallbackWhenResidenceDiffers(t *testing.T) {
+	for _, confirmed := range []bool{true, false} {
+		f := newFixture(t, storagetest.SQLite(t), before2021)
+		ctx := context.Background()
+		old := mario2Account()
+		old.Residence = storage.Address{Street: "Via Vecchia", Number: "9", PostalCode: "00100", City: "Roma", Province: "RM"}
+		old.Status = storage.PINRevoked
+		if err := f.store.CreatePINAccount(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+			t.Fatal(err)
+		}
+		if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINCallback || a.Hash != nil {
+			t.Fatalf("want a request waiting for a callback, got %s", a.Status)
+		}
+		if msgs, _ := f.store.ListMessages(ctx, 10); len(msgs) != 0 {
+			t.Fatalf("nothing may be sent before the callback: %d messages", len(msgs))
+		}
+		if err := f.svc.ConfirmCallback(ctx, cf, "", confirmed); err == nil {
+			t.Fatal("a callback without operator")
+		}
+		if err := f.svc.ConfirmCallback(ctx, cf, "op-5", confirmed); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := f.store.GetPINAccount(ctx, cf)
+		s := f.secrets()
+		if confirmed && (a.Status != storage.PINActive || len(s["sms"]) != 1 || len(s["post"]) != 1 || a.Residence.Street != "Via Roma") {
+			t.Fatalf("confirmed: %s %v %+v", a.Status, s, a.Residence)
+		}
+		if !confirmed && (a.Status != storage.PINRevoked || len(s) != 0) {
+			t.Fatalf("refused: %s %v", a.Status, s)
+		}
+		if err := f.svc.ConfirmCallback(ctx, cf, "op-5", true); err == nil {
+			t.Fatal("a second callback outcome was accepted")
+		}
+	}
+	// The same residence needs no callback.
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	same := mario2Account()
+	same.Residence, same.Status = storage.Address{Street: "via  roma", Number: "1", PostalCode: "00100", City: "ROMA", Province: "RM"}, storage.PINRevoked
+	if err := f.store.CreatePINAccount(ctx, same); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINActive {
+		t.Fatalf("same residence: %s", a.Status)
+	}
+}
