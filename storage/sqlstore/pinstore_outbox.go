@@ -1,11 +1,14 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/ponte-id/ponte/storage"
 )
@@ -53,38 +56,41 @@ func (s *Store) Enqueue(ctx context.Context, m storage.Message) error {
 	return wrap("enqueue", s.conn(ctx).Create(&row).Error)
 }
 
-// ClaimDue leases up to limit unsent, due messages of channel until now+lease.
-// It selects and leases in one transaction (rows locked with SKIP LOCKED on
-// PostgreSQL; the write lock held from the start on SQLite), so concurrent
-// claimers never get the same message.
+// ClaimDue leases up to limit unsent, due messages of channel until now+lease,
+// and returns them by next attempt (then ID). Selecting and leasing is one
+// UPDATE ... WHERE id IN (SELECT ...) RETURNING statement: on PostgreSQL the
+// subquery locks its rows FOR UPDATE SKIP LOCKED, and SQLite takes the write
+// lock before the statement reads; either way concurrent claimers never get the
+// same message. A limit of zero or less claims nothing.
 func (s *Store) ClaimDue(ctx context.Context, channel string, now time.Time, limit int, lease time.Duration) ([]storage.Message, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	var out []storage.Message
-	err := s.atomic(ctx, func(tx *gorm.DB) error {
-		q := tx.Where("channel = ? AND sent_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)",
-			channel, newTime(now), newTime(now)).Order("next_attempt_at").Limit(limit)
-		if s.dialect == DialectPostgres {
-			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate, Options: clause.LockingOptionsSkipLocked})
-		}
-		var rows []messageRow
-		if err := q.Find(&rows).Error; err != nil {
-			return wrap("claim due", err)
-		}
-		until := now.Add(lease)
-		for _, r := range rows {
-			res := tx.Model(&messageRow{}).Where("id = ?", r.ID).Update("lease_until", newTime(until))
-			if res.Error != nil {
-				return wrap("claim due", res.Error)
-			}
-			r.LeaseUntil = newTime(until)
-			out = append(out, r.message())
-		}
-		return nil
+	lock := ""
+	if s.dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	var rows []messageRow
+	err := s.conn(ctx).Raw(`UPDATE outbox_messages SET lease_until = ?
+WHERE id IN (SELECT id FROM outbox_messages
+    WHERE channel = ? AND sent_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
+    ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
+RETURNING `+messageColumns, newTime(now.Add(lease)), channel, newTime(now), newTime(now), limit).Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("claim due", err)
+	}
+	slices.SortFunc(rows, func(a, b messageRow) int {
+		return cmp.Or(a.NextAttemptAt.t.Compare(b.NextAttemptAt.t), strings.Compare(a.ID, b.ID))
 	})
-	return out, err
+	out := make([]storage.Message, len(rows))
+	for i, r := range rows {
+		out[i] = r.message()
+	}
+	return out, nil
 }
+
+// messageColumns lists the columns of messageRow, for RETURNING.
+const messageColumns = "id, channel, recipient, subject, body, secret, fiscal_number, attempts, next_attempt_at, lease_until, last_error, sent_at, created_at"
 
 // MarkSent records delivery, erases the secret and drops the lease.
 func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
@@ -104,10 +110,10 @@ func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
 const maxErrorLen = 500
 
 // MarkFailed counts a failed attempt, schedules the next and drops the lease.
+// The reason is stored as valid UTF-8 (invalid bytes become U+FFFD) and cut
+// to at most maxErrorLen bytes on a character boundary.
 func (s *Store) MarkFailed(ctx context.Context, id string, next time.Time, reason string) error {
-	if len(reason) > maxErrorLen {
-		reason = reason[:maxErrorLen]
-	}
+	reason = truncateUTF8(strings.ToValidUTF8(reason, "\uFFFD"), maxErrorLen)
 	res := s.conn(ctx).Model(&messageRow{}).Where("id = ?", id).Updates(map[string]any{
 		"attempts": gorm.Expr("attempts + 1"), "next_attempt_at": newTime(next), "last_error": reason,
 		"lease_until": newTime(time.Time{}),
@@ -121,8 +127,23 @@ func (s *Store) MarkFailed(ctx context.Context, id string, next time.Time, reaso
 	return nil
 }
 
-// ListMessages returns the newest messages first, sent or not.
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// ListMessages returns up to limit messages, newest first (by CreatedAt, then
+// ID), sent or not; a limit of zero or less returns none.
 func (s *Store) ListMessages(ctx context.Context, limit int) ([]storage.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
 	var rows []messageRow
 	if err := s.conn(ctx).Order("created_at DESC, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("list messages", err)
@@ -153,26 +174,31 @@ func (s *Store) CreateCode(ctx context.Context, c storage.OneTimeCode) error {
 	return wrap("create code", s.conn(ctx).Create(&row).Error)
 }
 
-// ConsumeCode deletes the code and returns it if it is live for purpose at
-// now; only one of concurrent consumers gets it (the delete decides).
+// ConsumeCode deletes the code and returns it if it is live for purpose at now
+// (ExpiresAt strictly after now; a code with a zero ExpiresAt is never live).
+// It is one DELETE ... RETURNING statement, so of concurrent consumers only
+// one gets the code, and a refused call (wrong purpose, expired) leaves the
+// row as it was, in a transaction or not.
 func (s *Store) ConsumeCode(ctx context.Context, hash, purpose string, now time.Time) (storage.OneTimeCode, error) {
-	var out storage.OneTimeCode
-	err := s.atomic(ctx, func(tx *gorm.DB) error {
-		var row codeRow
-		if err := tx.Where("hash = ?", hash).Take(&row).Error; err != nil {
-			return wrap("consume code", err)
-		}
-		res := tx.Where("hash = ?", hash).Delete(&codeRow{})
-		if res.Error != nil {
-			return wrap("consume code", res.Error)
-		}
-		if res.RowsAffected == 0 || row.Purpose != purpose || !now.Before(row.ExpiresAt.t) {
-			return notFound("consume code")
-		}
-		out = storage.OneTimeCode{Hash: row.Hash, Purpose: row.Purpose, FiscalNumber: row.FiscalNumber, ExpiresAt: row.ExpiresAt.t, CreatedAt: row.Created.t}
-		return nil
-	})
-	return out, err
+	var rows []codeRow
+	err := s.conn(ctx).Raw(`DELETE FROM one_time_codes WHERE hash = ? AND purpose = ? AND expires_at > ?
+RETURNING hash, purpose, fiscal_number, expires_at, created_at`, hash, purpose, newTime(now)).Scan(&rows).Error
+	if err != nil {
+		return storage.OneTimeCode{}, wrap("consume code", err)
+	}
+	if len(rows) == 0 {
+		return storage.OneTimeCode{}, notFound("consume code")
+	}
+	r := rows[0]
+	return storage.OneTimeCode{Hash: r.Hash, Purpose: r.Purpose, FiscalNumber: r.FiscalNumber, ExpiresAt: r.ExpiresAt.t, CreatedAt: r.Created.t}, nil
+}
+
+// DeleteExpiredCodes deletes the one-time codes that can no longer be
+// consumed at before (ExpiresAt strictly before it, or zero) and returns how
+// many. It is not part of storage.PINStore; storage.Sweep does not call it.
+func (s *Store) DeleteExpiredCodes(ctx context.Context, before time.Time) (int64, error) {
+	res := s.conn(ctx).Where("expires_at < ? OR expires_at IS NULL", newTime(before)).Delete(&codeRow{})
+	return res.RowsAffected, wrap("delete expired codes", res.Error)
 }
 
 type conversionRow struct {
