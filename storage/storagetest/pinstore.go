@@ -17,7 +17,7 @@ import (
 // promise that an event and its messages commit or roll back together. open
 // must return a fresh, empty, migrated store; it is called once per subtest.
 func RunPINTests(t *testing.T, open func(t *testing.T) storage.PINStore) {
-	for _, tc := range pinTests {
+	for _, tc := range slices.Concat(pinTests, pinEdgeTests) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t, open(t))
