@@ -67,17 +67,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\nDemo client %q; messages the PIN lifecycle sends show at %s/demo/mailbox.\n\n", demo.ClientID, cfg.Issuer)
 	rp := demo.New(cfg.Issuer, secret, a.log)
-	routes, err := a.operatorRoutes(pins)
-	if err != nil {
-		return err
-	}
 	mailbox := delivery.NewDev(delivery.DefaultDevMessages)
-	outbox, err := a.dispatcher(mailbox)
-	if err != nil {
-		return err
-	}
-	routes = append(routes, provider.Route{Path: demo.Path, Prefix: true, Handler: rp.Handler(mailbox.Handler())})
-	return a.serve(ctx, methods, routes, outbox)
+	return a.serve(ctx, methods, pins, mailbox,
+		[]provider.Route{{Path: demo.Path, Prefix: true, Handler: rp.Handler(mailbox.Handler())}})
 }
 
 // demoClient registers the demo relying party, or gives it a new secret.

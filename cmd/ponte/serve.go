@@ -35,15 +35,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	routes, err := a.operatorRoutes(pins)
-	if err != nil {
-		return err
-	}
-	outbox, err := a.dispatcher(delivery.NewDev(delivery.DefaultDevMessages))
-	if err != nil {
-		return err
-	}
-	return a.serve(ctx, methods, routes, outbox)
+	return a.serve(ctx, methods, pins, delivery.NewDev(delivery.DefaultDevMessages), nil)
 }
 
 // operatorRoutes mounts the methods' operator APIs behind operator
@@ -60,10 +52,20 @@ func (a *app) operatorRoutes(pins *pin.Service) ([]provider.Route, error) {
 	return []provider.Route{{Path: prefix, Prefix: true, Handler: reg.Require(http.StripPrefix(prefix, pins.OperatorHandler()))}}, nil
 }
 
-// serve runs the provider until ctx ends, then shuts down gracefully. Extra
-// routes (operator APIs, the demo relying party) are mounted beside the provider's.
-func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []provider.Route, outbox *delivery.Dispatcher) error {
+// serve runs the provider until ctx ends, then shuts down gracefully. Beside
+// the provider's routes it mounts the operator APIs (when operators are
+// configured) and extra (the demo relying party); it delivers the outbox, to dev
+// for channels without a sender in dev mode.
+func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.Service, dev *delivery.DevSender, extra []provider.Route) error {
 	cfg := a.cfg
+	opRoutes, err := a.operatorRoutes(pins)
+	if err != nil {
+		return err
+	}
+	outbox, err := a.dispatcher(dev)
+	if err != nil {
+		return err
+	}
 	if err := a.keys.EnsureKeys(ctx, keys.ES256, keys.RS256); err != nil {
 		return err
 	}
@@ -80,7 +82,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err != nil {
 		return err
 	}
-	routes := append(p.Routes(), extra...)
+	routes := append(append(p.Routes(), opRoutes...), extra...)
 	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log})
 	if err != nil {
 		return err

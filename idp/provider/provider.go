@@ -57,14 +57,13 @@ type Config struct {
 
 // Provider serves the OpenID Connect endpoints and the login pages.
 type Provider struct {
-	cfg         Config
-	oauth       fosite.OAuth2Provider
-	store       storage.Store
-	methods     map[idp.Method]idp.Authenticator
-	pairwiseKey []byte
-	log         *slog.Logger
-	now         func() time.Time
-	csrf        *http.CrossOriginProtection
+	cfg     Config
+	oauth   fosite.OAuth2Provider
+	store   storage.Store
+	methods map[idp.Method]idp.Authenticator
+	log     *slog.Logger
+	now     func() time.Time
+	csrf    *http.CrossOriginProtection
 }
 
 // Paths of the endpoints, relative to the issuer.
@@ -122,7 +121,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Now = time.Now
 	}
 	p := &Provider{
-		cfg: cfg, store: cfg.Store, methods: methods, pairwiseKey: cfg.PairwiseKey,
+		cfg: cfg, store: cfg.Store, methods: methods,
 		log: cfg.Logger, now: cfg.Now, csrf: http.NewCrossOriginProtection(),
 	}
 	p.oauth = p.compose()

@@ -105,7 +105,7 @@ func (p *Provider) publicSubject(c *client, internal string) string {
 	if c.SectorIdentifier == "" {
 		return internal
 	}
-	m := hmac.New(sha256.New, p.pairwiseKey)
+	m := hmac.New(sha256.New, p.cfg.PairwiseKey)
 	m.Write([]byte(c.SectorIdentifier))
 	m.Write([]byte{0})
 	m.Write([]byte(internal))

@@ -283,22 +283,16 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 
 // Commit commits the transaction carried by ctx.
 func (s *Store) Commit(ctx context.Context) error {
-	st := s.txFrom(ctx)
-	if st == nil {
-		return ErrNoTx
-	}
-	if st.done {
-		return ErrTxDone
-	}
-	st.done = true
-	if err := st.db.Commit().Error; err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	return nil
+	return s.endTx(ctx, "commit", (*gorm.DB).Commit)
 }
 
 // Rollback aborts the transaction carried by ctx.
 func (s *Store) Rollback(ctx context.Context) error {
+	return s.endTx(ctx, "rollback", (*gorm.DB).Rollback)
+}
+
+// endTx ends the transaction carried by ctx with end, once.
+func (s *Store) endTx(ctx context.Context, op string, end func(*gorm.DB) *gorm.DB) error {
 	st := s.txFrom(ctx)
 	if st == nil {
 		return ErrNoTx
@@ -307,8 +301,8 @@ func (s *Store) Rollback(ctx context.Context) error {
 		return ErrTxDone
 	}
 	st.done = true
-	if err := st.db.Rollback().Error; err != nil {
-		return fmt.Errorf("sqlstore: rollback: %w", err)
+	if err := end(st.db).Error; err != nil {
+		return fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
 	return nil
 }
