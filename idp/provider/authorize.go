@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -129,15 +130,30 @@ func (p *Provider) precheck(ar fosite.AuthorizeRequester) error {
 	return nil
 }
 
-// grant issues the authorization response for the session's citizen. The
-// elevated scope is granted only at the dispositivo level. The code, its PKCE
-// and OpenID Connect records and the end of the challenge are written in one
-// transaction: one commit per authorization.
+// grant issues the authorization response for the session's citizen, in a
+// transaction of its own.
 func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, sso storage.Session, subj storage.Subject, requestedAt time.Time, ch *storage.Challenge) {
+	ctx, err := p.store.BeginTx(r.Context())
+	if err != nil {
+		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	resp, err := p.issue(ctx, ar, sso, subj, requestedAt, ch)
+	if err = p.endTx(ctx, err); err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	p.respond(ctx, w, ar, resp, sso, subj)
+}
+
+// issue makes the authorization response for the session's citizen in the
+// transaction carried by ctx: the code, its PKCE and OpenID Connect records
+// and the end of the challenge are one commit. The elevated scope is granted
+// only at the dispositivo level.
+func (p *Provider) issue(ctx context.Context, ar fosite.AuthorizeRequester, sso storage.Session, subj storage.Subject, requestedAt time.Time, ch *storage.Challenge) (fosite.AuthorizeResponder, error) {
 	c, ok := ar.GetClient().(*client)
 	if !ok {
-		p.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
-		return
+		return nil, fosite.ErrServerError.WithDebug("unexpected client type")
 	}
 	level := levelOf(sso.Level)
 	for _, s := range ar.GetRequestedScopes() {
@@ -146,29 +162,24 @@ func (p *Provider) grant(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		}
 		ar.GrantScope(s)
 	}
-	sess := p.buildSession(c, sso, subj, ar.GetGrantedScopes(), requestedAt)
-	ctx, err := p.store.BeginTx(r.Context())
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, p.buildSession(c, sso, subj, ar.GetGrantedScopes(), requestedAt))
 	if err != nil {
-		p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-		return
+		return nil, err
 	}
-	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
-	if err == nil && ch != nil {
-		if err = p.store.DeleteChallenge(ctx, ch.ID); errors.Is(err, storage.ErrNotFound) {
-			err = fosite.ErrInvalidRequest.WithHint("The login request was already used.")
+	if ch != nil {
+		if err := p.store.DeleteChallenge(ctx, ch.ID); errors.Is(err, storage.ErrNotFound) {
+			return nil, fosite.ErrInvalidRequest.WithHint("The login request was already used.")
+		} else if err != nil {
+			return nil, err
 		}
 	}
-	if err == nil {
-		err = p.store.Commit(ctx)
-	} else {
-		_ = p.store.Rollback(ctx)
-	}
-	if err != nil {
-		p.authorizeError(w, r, ar, err)
-		return
-	}
 	resp.AddParameter("iss", p.cfg.Issuer) // RFC 9207
-	p.log.InfoContext(ctx, "authorization granted", "client", c.ID, "subject", subj.ID, "acr", sso.Level, "method", sso.Method)
+	return resp, nil
+}
+
+// respond sends the committed authorization response to the client.
+func (p *Provider) respond(ctx context.Context, w http.ResponseWriter, ar fosite.AuthorizeRequester, resp fosite.AuthorizeResponder, sso storage.Session, subj storage.Subject) {
+	p.log.InfoContext(ctx, "authorization granted", "client", ar.GetClient().GetID(), "subject", subj.ID, "acr", sso.Level, "method", sso.Method)
 	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

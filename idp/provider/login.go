@@ -33,9 +33,12 @@ func (h loginHost) LoginRequest(r *http.Request, challenge string) (idp.LoginReq
 	}, nil
 }
 
-// CompleteLogin starts the SSO session for id and resumes the authorization.
-// It does not check the browser binding: a method that left the site comes back
-// cross-site (SAML POST), where the binding cookie is not sent; the resume does check it.
+// CompleteLogin starts the SSO session for id's citizen. When the browser that
+// made the challenge completes it, the authorization is granted in the same
+// transaction and the client gets its code without a further round trip.
+// Otherwise the browser goes to the resume, which checks the binding: a method
+// that left the site comes back cross-site (SAML POST), where the binding
+// cookie is not sent.
 func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
 	p := h.p
 	ctx := r.Context()
@@ -44,18 +47,71 @@ func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challen
 		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
+	ch, ar, err := p.replayChallenge(r, challenge)
+	var req requirement
+	if err == nil {
+		req, err = requirementOf(ar)
+	}
+	if err == nil {
+		err = p.precheck(ar)
+	}
+	if err != nil {
+		h.completeAndResume(w, r, challenge, id)
+		return
+	}
+	tx, err := p.store.BeginTx(ctx)
+	if err != nil {
+		p.loginFailed(w, r, err)
+		return
+	}
+	sso, subj, err := p.createSession(tx, r, id)
+	if err != nil {
+		_ = p.store.Rollback(tx)
+		p.loginFailed(w, r, err)
+		return
+	}
+	// A login below the level the request needs goes back to the chooser,
+	// which explains the step up.
+	granted := p.satisfies(sso.Session, subj, req, &ch, false)
+	var resp fosite.AuthorizeResponder
+	if granted {
+		resp, err = p.issue(tx, ar, sso.Session, subj, ch.CreatedAt, &ch)
+	}
+	if err = p.endTx(tx, err); err != nil {
+		p.authorizeError(w, r, ar, err)
+		return
+	}
+	p.setCookie(w, p.cfg.CookieName, sso.value, 0)
+	p.log.InfoContext(ctx, "citizen logged in", "subject", sso.Subject, "method", id.Method, "acr", sso.Level)
+	if !granted {
+		http.Redirect(w, r, h.LoginURL(challenge), http.StatusSeeOther)
+		return
+	}
+	p.respond(ctx, w, ar, resp, sso.Session, subj)
+}
+
+// completeAndResume starts the SSO session for a live challenge and sends the
+// browser to the resume, which checks the browser binding and the request again.
+func (h loginHost) completeAndResume(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
+	p := h.p
+	ctx := r.Context()
 	if _, err := p.store.GetChallenge(ctx, challenge); err != nil {
 		p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
 		return
 	}
 	sso, _, err := p.startSession(w, r, id)
 	if err != nil {
-		p.log.ErrorContext(ctx, "starting SSO session failed", "err", err)
-		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+		p.loginFailed(w, r, err)
 		return
 	}
 	p.log.InfoContext(ctx, "citizen logged in", "subject", sso.Subject, "method", id.Method, "acr", sso.Level)
 	http.Redirect(w, r, PathResume+"?challenge="+url.QueryEscape(challenge), http.StatusSeeOther)
+}
+
+// loginFailed answers a login that could not be recorded.
+func (p *Provider) loginFailed(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.ErrorContext(r.Context(), "starting SSO session failed", "err", err)
+	p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 }
 
 // LoginURL is the chooser for a challenge.

@@ -63,15 +63,21 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, id idp.I
 		return storage.Session{}, storage.Subject{}, err
 	}
 	s, subj, err := p.createSession(ctx, r, id)
-	if err != nil {
-		_ = p.store.Rollback(ctx)
-		return storage.Session{}, storage.Subject{}, err
-	}
-	if err := p.store.Commit(ctx); err != nil {
+	if err = p.endTx(ctx, err); err != nil {
 		return storage.Session{}, storage.Subject{}, err
 	}
 	p.setCookie(w, p.cfg.CookieName, s.value, 0)
 	return s.Session, subj, nil
+}
+
+// endTx ends the transaction carried by ctx: a commit if err is nil, and
+// otherwise a rollback and err.
+func (p *Provider) endTx(ctx context.Context, err error) error {
+	if err != nil {
+		_ = p.store.Rollback(ctx)
+		return err
+	}
+	return p.store.Commit(ctx)
 }
 
 // ssoSession is a stored session with the cookie value that names it.
