@@ -68,7 +68,7 @@ func benchmarkPINLogin(b *testing.B, store *sqlstore.Store, bound, hashOnly floa
 	authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	// More browsers than cores, as in a login surge: while some wait on the
 	// database or the network, others keep the hash slots busy.
-	b.SetParallelism(2)
+	b.SetParallelism(4)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

@@ -102,7 +102,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		c.UpdatedAt = c.CreatedAt
 	}
 	row := clientToRow(c)
-	return wrap("create client", s.conn(ctx).Create(&row).Error)
+	return wrap("create client", s.writer(ctx).Create(&row).Error)
 }
 
 // GetClient returns the client with that ID, or storage.ErrNotFound.
@@ -160,7 +160,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 
 // DeleteClient deletes the client, or returns storage.ErrNotFound.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	res := s.conn(ctx).Where("id = ?", id).Delete(&clientRow{})
+	res := s.writer(ctx).Where("id = ?", id).Delete(&clientRow{})
 	if res.Error != nil {
 		return wrap("delete client", res.Error)
 	}

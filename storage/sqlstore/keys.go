@@ -56,7 +56,7 @@ func (s *Store) CreateKey(ctx context.Context, k storage.SigningKey) error {
 		return errors.New("sqlstore: create key: empty ID")
 	}
 	row := keyToRow(k)
-	return wrap("create key", s.conn(ctx).Create(&row).Error)
+	return wrap("create key", s.writer(ctx).Create(&row).Error)
 }
 
 // ListKeys returns every key, oldest first.
@@ -100,7 +100,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(storage.Signin
 
 // DeleteKey deletes the key, or returns storage.ErrNotFound.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
-	res := s.conn(ctx).Where("id = ?", id).Delete(&keyRow{})
+	res := s.writer(ctx).Where("id = ?", id).Delete(&keyRow{})
 	if res.Error != nil {
 		return wrap("delete key", res.Error)
 	}
@@ -124,7 +124,7 @@ func (s *Store) UseJTI(ctx context.Context, jti string, exp time.Time) error {
 	if jti == "" {
 		return errors.New("sqlstore: use jti: empty jti")
 	}
-	res := s.conn(ctx).Exec(`INSERT INTO assertion_jtis (jti, expires_at) VALUES (?, ?)
+	res := s.writer(ctx).Exec(`INSERT INTO assertion_jtis (jti, expires_at) VALUES (?, ?)
 ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at
 WHERE assertion_jtis.expires_at <= ?`, jti, newTime(exp), newTime(s.now()))
 	if res.Error != nil {
@@ -139,6 +139,6 @@ WHERE assertion_jtis.expires_at <= ?`, jti, newTime(exp), newTime(s.now()))
 // DeleteExpiredJTIs deletes the JTIs that expired strictly before the given
 // time and returns how many.
 func (s *Store) DeleteExpiredJTIs(ctx context.Context, before time.Time) (int64, error) {
-	res := s.conn(ctx).Where("expires_at < ?", newTime(before)).Delete(&jtiRow{})
+	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&jtiRow{})
 	return res.RowsAffected, wrap("delete expired jtis", res.Error)
 }

@@ -137,7 +137,7 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	db := s.db.WithContext(ctx)
+	db := s.w.WithContext(ctx)
 	err = db.Transaction(func(tx *gorm.DB) error {
 		if err := s.lockMigrations(tx); err != nil {
 			return err

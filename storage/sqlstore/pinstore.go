@@ -83,7 +83,7 @@ func (s *Store) CreatePINAccount(ctx context.Context, a storage.PINAccount) erro
 	if err != nil {
 		return err
 	}
-	return wrap("create PIN account", s.conn(ctx).Create(&row).Error)
+	return wrap("create PIN account", s.writer(ctx).Create(&row).Error)
 }
 
 // stamp sets zero creation and update times to now.
@@ -145,7 +145,7 @@ func (s *Store) ReplacePINAccount(ctx context.Context, a storage.PINAccount) err
 	if err != nil {
 		return err
 	}
-	err = s.conn(ctx).Clauses(clause.OnConflict{
+	err = s.writer(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "fiscal_number"}},
 		UpdateAll: true,
 	}).Create(&row).Error
@@ -164,7 +164,7 @@ func (attemptRow) TableName() string { return "pin_attempts" }
 // new consecutive count; concurrent calls never lose a failure.
 func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time) (int, error) {
 	var count int
-	err := s.conn(ctx).Raw(`INSERT INTO pin_attempts (key, count, last_at) VALUES (?, 1, ?)
+	err := s.writer(ctx).Raw(`INSERT INTO pin_attempts (key, count, last_at) VALUES (?, 1, ?)
 ON CONFLICT (key) DO UPDATE SET count = pin_attempts.count + 1, last_at = excluded.last_at
 RETURNING count`, key, newTime(now)).Scan(&count).Error
 	if err != nil {
@@ -188,7 +188,7 @@ func (s *Store) Failures(ctx context.Context, key string) (int, time.Time, error
 
 // ResetFailures clears the count of key.
 func (s *Store) ResetFailures(ctx context.Context, key string) error {
-	return wrap("reset failures", s.conn(ctx).Where("key = ?", key).Delete(&attemptRow{}).Error)
+	return wrap("reset failures", s.writer(ctx).Where("key = ?", key).Delete(&attemptRow{}).Error)
 }
 
 type auditRow struct {
@@ -209,7 +209,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 		e.At = s.now()
 	}
 	row := auditRow{At: newTime(e.At), FiscalNumber: e.FiscalNumber, Event: e.Event, Channel: e.Channel, Operator: e.Operator, Detail: e.Detail}
-	return wrap("append audit", s.conn(ctx).Omit("id").Create(&row).Error)
+	return wrap("append audit", s.writer(ctx).Omit("id").Create(&row).Error)
 }
 
 // ListAudit returns a citizen's events, oldest first.

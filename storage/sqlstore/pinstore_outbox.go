@@ -53,7 +53,7 @@ func (s *Store) Enqueue(ctx context.Context, m storage.Message) error {
 		FiscalNumber: m.FiscalNumber, Attempts: m.Attempts, NextAttemptAt: newTime(m.NextAttemptAt),
 		Created: newTime(m.CreatedAt),
 	}
-	return wrap("enqueue", s.conn(ctx).Create(&row).Error)
+	return wrap("enqueue", s.writer(ctx).Create(&row).Error)
 }
 
 // ClaimDue leases up to limit unsent, due messages of channel until now+lease,
@@ -71,7 +71,7 @@ func (s *Store) ClaimDue(ctx context.Context, channel string, now time.Time, lim
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
 	var rows []messageRow
-	err := s.conn(ctx).Raw(`UPDATE outbox_messages SET lease_until = ?
+	err := s.writer(ctx).Raw(`UPDATE outbox_messages SET lease_until = ?
 WHERE id IN (SELECT id FROM outbox_messages
     WHERE channel = ? AND sent_at IS NULL AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
     ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
@@ -94,7 +94,7 @@ const messageColumns = "id, channel, recipient, subject, body, secret, fiscal_nu
 
 // MarkSent records delivery, erases the secret and drops the lease.
 func (s *Store) MarkSent(ctx context.Context, id string, at time.Time) error {
-	res := s.conn(ctx).Model(&messageRow{}).Where("id = ?", id).Updates(map[string]any{
+	res := s.writer(ctx).Model(&messageRow{}).Where("id = ?", id).Updates(map[string]any{
 		"sent_at": newTime(at), "secret": nil, "lease_until": newTime(time.Time{}),
 	})
 	if res.Error != nil {
@@ -114,7 +114,7 @@ const maxErrorLen = 500
 // to at most maxErrorLen bytes on a character boundary.
 func (s *Store) MarkFailed(ctx context.Context, id string, next time.Time, reason string) error {
 	reason = truncateUTF8(strings.ToValidUTF8(reason, "\uFFFD"), maxErrorLen)
-	res := s.conn(ctx).Model(&messageRow{}).Where("id = ?", id).Updates(map[string]any{
+	res := s.writer(ctx).Model(&messageRow{}).Where("id = ?", id).Updates(map[string]any{
 		"attempts": gorm.Expr("attempts + 1"), "next_attempt_at": newTime(next), "last_error": reason,
 		"lease_until": newTime(time.Time{}),
 	})
@@ -171,7 +171,7 @@ func (s *Store) CreateCode(ctx context.Context, c storage.OneTimeCode) error {
 		c.CreatedAt = s.now()
 	}
 	row := codeRow{Hash: c.Hash, Purpose: c.Purpose, FiscalNumber: c.FiscalNumber, ExpiresAt: newTime(c.ExpiresAt), Created: newTime(c.CreatedAt)}
-	return wrap("create code", s.conn(ctx).Create(&row).Error)
+	return wrap("create code", s.writer(ctx).Create(&row).Error)
 }
 
 // ConsumeCode deletes the code and returns it if it is live for purpose at now
@@ -181,7 +181,7 @@ func (s *Store) CreateCode(ctx context.Context, c storage.OneTimeCode) error {
 // row as it was, in a transaction or not.
 func (s *Store) ConsumeCode(ctx context.Context, hash, purpose string, now time.Time) (storage.OneTimeCode, error) {
 	var rows []codeRow
-	err := s.conn(ctx).Raw(`DELETE FROM one_time_codes WHERE hash = ? AND purpose = ? AND expires_at > ?
+	err := s.writer(ctx).Raw(`DELETE FROM one_time_codes WHERE hash = ? AND purpose = ? AND expires_at > ?
 RETURNING hash, purpose, fiscal_number, expires_at, created_at`, hash, purpose, newTime(now)).Scan(&rows).Error
 	if err != nil {
 		return storage.OneTimeCode{}, wrap("consume code", err)
@@ -197,7 +197,7 @@ RETURNING hash, purpose, fiscal_number, expires_at, created_at`, hash, purpose, 
 // consumed at before (ExpiresAt strictly before it, or zero) and returns how
 // many. It is not part of storage.PINStore; storage.Sweep does not call it.
 func (s *Store) DeleteExpiredCodes(ctx context.Context, before time.Time) (int64, error) {
-	res := s.conn(ctx).Where("expires_at < ? OR expires_at IS NULL", newTime(before)).Delete(&codeRow{})
+	res := s.writer(ctx).Where("expires_at < ? OR expires_at IS NULL", newTime(before)).Delete(&codeRow{})
 	return res.RowsAffected, wrap("delete expired codes", res.Error)
 }
 
@@ -239,7 +239,7 @@ func (s *Store) CreateConversion(ctx context.Context, c storage.Conversion) erro
 		c.CreatedAt = s.now()
 	}
 	row := conversionToRow(c)
-	return wrap("create conversion", s.conn(ctx).Create(&row).Error)
+	return wrap("create conversion", s.writer(ctx).Create(&row).Error)
 }
 
 // GetConversion returns a request with its documents.

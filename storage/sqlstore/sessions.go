@@ -36,7 +36,7 @@ func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
 		Created:  newTime(ss.CreatedAt),
 		Expires:  newTime(ss.ExpiresAt),
 	}
-	return wrap("create session", s.conn(ctx).Create(&row).Error)
+	return wrap("create session", s.writer(ctx).Create(&row).Error)
 }
 
 // GetSession returns the session, expired or not, or storage.ErrNotFound.
@@ -59,7 +59,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, err
 
 // DeleteSession deletes the session, or returns storage.ErrNotFound.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	res := s.conn(ctx).Where("id = ?", id).Delete(&sessionRow{})
+	res := s.writer(ctx).Where("id = ?", id).Delete(&sessionRow{})
 	if res.Error != nil {
 		return wrap("delete session", res.Error)
 	}
@@ -75,14 +75,14 @@ func (s *Store) DeleteSubjectSessions(ctx context.Context, subject string) (int6
 	if subject == "" {
 		return 0, errEmptySubject
 	}
-	res := s.conn(ctx).Where("subject = ?", subject).Delete(&sessionRow{})
+	res := s.writer(ctx).Where("subject = ?", subject).Delete(&sessionRow{})
 	return res.RowsAffected, wrap("delete subject sessions", res.Error)
 }
 
 // DeleteExpiredSessions deletes the sessions whose ExpiresAt is strictly
 // before the given time and returns how many.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (int64, error) {
-	res := s.conn(ctx).Where("expires_at < ?", newTime(before)).Delete(&sessionRow{})
+	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&sessionRow{})
 	return res.RowsAffected, wrap("delete expired sessions", res.Error)
 }
 
@@ -109,7 +109,7 @@ func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error 
 		Created:  newTime(c.CreatedAt),
 		Expires:  newTime(c.ExpiresAt),
 	}
-	return wrap("create challenge", s.conn(ctx).Create(&row).Error)
+	return wrap("create challenge", s.writer(ctx).Create(&row).Error)
 }
 
 // GetChallenge returns the challenge, expired or not, or storage.ErrNotFound.
@@ -129,7 +129,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (storage.Challenge,
 
 // DeleteChallenge deletes the challenge, or returns storage.ErrNotFound.
 func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
-	res := s.conn(ctx).Where("id = ?", id).Delete(&challengeRow{})
+	res := s.writer(ctx).Where("id = ?", id).Delete(&challengeRow{})
 	if res.Error != nil {
 		return wrap("delete challenge", res.Error)
 	}
@@ -142,6 +142,6 @@ func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 // DeleteExpiredChallenges deletes the challenges whose ExpiresAt is strictly
 // before the given time and returns how many.
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error) {
-	res := s.conn(ctx).Where("expires_at < ?", newTime(before)).Delete(&challengeRow{})
+	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&challengeRow{})
 	return res.RowsAffected, wrap("delete expired challenges", res.Error)
 }

@@ -70,10 +70,16 @@ type Options struct {
 
 // Store is a storage.Store backed by SQLite or PostgreSQL through gorm. It is
 // safe for concurrent use; a context returned by BeginTx must not be shared
-// between goroutines.
+// between goroutines, and every store call made while a transaction is open
+// must carry its context (on SQLite, a write outside it waits for it to end).
 type Store struct {
-	db        *gorm.DB
-	sqlDB     *sql.DB
+	// db reads. On SQLite its connections are read-only, and w is the one
+	// connection that writes: SQLite allows one writer at a time, and writers
+	// queued on a Go pool take turns at once, where writers contending for
+	// SQLite's lock sleep in its busy handler (1, 2, 5, 10 ms ...). On
+	// PostgreSQL both are the same pool.
+	db, w     *gorm.DB
+	pools     []*sql.DB
 	dialect   string
 	log       *slog.Logger
 	now       func() time.Time
@@ -110,9 +116,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 
 	var (
-		dialector gorm.Dialector
-		dialect   string
-		maxOpen   = opts.MaxOpenConns
+		dialector, writer gorm.Dialector
+		dialect           string
+		maxOpen           = opts.MaxOpenConns
+		err               error
 	)
 	if isPostgres(dsn) {
 		dialect = DialectPostgres
@@ -126,22 +133,44 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		dialector = sqlite.Open(full)
+		// A write that reaches a reader fails loudly instead of contending.
+		dialector = sqlite.Open(full + "&" + url.Values{"_pragma": {"query_only(1)"}}.Encode())
+		writer = sqlite.Open(full)
 		if maxOpen <= 0 {
 			maxOpen = 8
 		}
 	}
 
+	s := &Store{dialect: dialect, log: log, now: now}
+	if s.db, err = s.open(dialector, cfg, maxOpen, opts); err != nil {
+		return nil, err
+	}
+	s.w = s.db
+	if writer != nil {
+		if s.w, err = s.open(writer, cfg, 1, opts); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// open opens one connection pool of the store.
+func (s *Store) open(dialector gorm.Dialector, cfg *gorm.Config, maxOpen int, opts Options) (*gorm.DB, error) {
 	db, err := gorm.Open(dialector, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
+		return nil, fmt.Errorf("sqlstore: open %s: %w", s.dialect, err)
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
+		return nil, fmt.Errorf("sqlstore: open %s: %w", s.dialect, err)
 	}
 	maxIdle := opts.MaxIdleConns
-	if maxIdle <= 0 {
+	if maxIdle <= 0 || maxIdle > maxOpen {
 		maxIdle = maxOpen
 	}
 	lifetime := opts.ConnMaxLifetime
@@ -151,13 +180,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	sqlDB.SetMaxOpenConns(maxOpen)
 	sqlDB.SetMaxIdleConns(maxIdle)
 	sqlDB.SetConnMaxLifetime(lifetime)
-
-	s := &Store{db: db, sqlDB: sqlDB, dialect: dialect, log: log, now: now}
-	if err := s.Ping(ctx); err != nil {
-		_ = sqlDB.Close()
-		return nil, err
-	}
-	return s, nil
+	s.pools = append(s.pools, sqlDB)
+	return db, nil
 }
 
 func isPostgres(dsn string) bool {
@@ -211,17 +235,21 @@ func (s *Store) Dialect() string { return s.dialect }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+	for _, pool := range s.pools {
+		if err := pool.PingContext(ctx); err != nil {
+			return fmt.Errorf("sqlstore: ping: %w", err)
+		}
 	}
 	return nil
 }
 
-// Close closes the connection pool. It is safe to call more than once.
+// Close closes the connection pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		if err := s.sqlDB.Close(); err != nil {
-			s.closeErr = fmt.Errorf("sqlstore: close: %w", err)
+		for _, pool := range s.pools {
+			if err := pool.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("sqlstore: close: %w", err)
+			}
 		}
 	})
 	return s.closeErr
@@ -241,7 +269,7 @@ func (s *Store) txFrom(ctx context.Context) *txState {
 	return st
 }
 
-// conn returns the transaction carried by ctx, or the pool.
+// conn returns the transaction carried by ctx, or the pool that reads.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if st := s.txFrom(ctx); st != nil {
 		return st.db.WithContext(ctx)
@@ -249,12 +277,20 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 	return s.db.WithContext(ctx)
 }
 
+// writer returns the transaction carried by ctx, or the pool that writes.
+func (s *Store) writer(ctx context.Context) *gorm.DB {
+	if st := s.txFrom(ctx); st != nil {
+		return st.db.WithContext(ctx)
+	}
+	return s.w.WithContext(ctx)
+}
+
 // atomic runs fn in the transaction carried by ctx, or in a new one.
 func (s *Store) atomic(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if st := s.txFrom(ctx); st != nil {
 		return fn(st.db.WithContext(ctx))
 	}
-	return s.db.WithContext(ctx).Transaction(fn)
+	return s.w.WithContext(ctx).Transaction(fn)
 }
 
 // Errors returned by the Transactor methods.
@@ -274,7 +310,7 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if s.txFrom(ctx) != nil {
 		return ctx, ErrNestedTx
 	}
-	tx := s.db.WithContext(ctx).Begin()
+	tx := s.w.WithContext(ctx).Begin()
 	if tx.Error != nil {
 		return ctx, fmt.Errorf("sqlstore: begin: %w", tx.Error)
 	}

@@ -216,6 +216,18 @@ func TestSQLiteFile(t *testing.T) {
 	}
 }
 
+// TestSQLiteReadersCannotWrite: on SQLite, only the writer connection writes;
+// a write sent to the readers fails instead of contending for the lock.
+func TestSQLiteReadersCannotWrite(t *testing.T) {
+	s := storagetest.OpenMigrated(t, filepath.Join(t.TempDir(), "ponte.db"))
+	if err := s.ExecOnReader(t.Context(), "DELETE FROM sessions"); err == nil {
+		t.Fatal("a reader connection wrote")
+	}
+	if err := s.ExecRaw(t.Context(), "DELETE FROM sessions"); err != nil {
+		t.Fatalf("the writer connection: %v", err)
+	}
+}
+
 // TestContextCancel checks that a canceled context aborts a waiting call
 // rather than leaving it blocked.
 func TestContextCancel(t *testing.T) {

@@ -60,7 +60,7 @@ func (s *Store) LinkSubject(ctx context.Context, in storage.Subject) (storage.Su
 	if now.IsZero() {
 		now = s.now()
 	}
-	db := s.conn(ctx)
+	db := s.writer(ctx)
 
 	var row subjectRow
 	err := db.Where("fiscal_number = ?", in.FiscalNumber).Take(&row).Error

@@ -54,7 +54,7 @@ func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
 		ExpiresAt:   newTime(t.ExpiresAt),
 		Data:        t.Data,
 	}
-	return wrap("create token", s.conn(ctx).Create(&row).Error)
+	return wrap("create token", s.writer(ctx).Create(&row).Error)
 }
 
 // GetToken returns the token, active or not, or storage.ErrNotFound.
@@ -69,7 +69,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 
 // DeleteToken deletes the token, or returns storage.ErrNotFound.
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	res := s.conn(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Delete(&tokenRow{})
+	res := s.writer(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Delete(&tokenRow{})
 	if res.Error != nil {
 		return wrap("delete token", res.Error)
 	}
@@ -83,7 +83,7 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 // storage.ErrNotFound if no active token matched. Of concurrent calls for one
 // token exactly one succeeds: that is what makes double redemption impossible.
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	res := s.conn(ctx).Model(&tokenRow{}).
+	res := s.writer(ctx).Model(&tokenRow{}).
 		Where("kind = ? AND signature = ? AND active = ?", string(kind), signature, true).
 		Update("active", false)
 	if res.Error != nil {
@@ -98,7 +98,7 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 // DeactivateRequest marks every token of that kind and request inactive. It
 // is not an error if there are none.
 func (s *Store) DeactivateRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
-	err := s.conn(ctx).Model(&tokenRow{}).
+	err := s.writer(ctx).Model(&tokenRow{}).
 		Where("kind = ? AND request_id = ? AND active = ?", string(kind), requestID, true).
 		Update("active", false).Error
 	return wrap("deactivate request", err)
@@ -107,7 +107,7 @@ func (s *Store) DeactivateRequest(ctx context.Context, kind storage.TokenKind, r
 // DeleteRequest deletes every token of that kind and request. It is not an
 // error if there are none.
 func (s *Store) DeleteRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
-	err := s.conn(ctx).Where("kind = ? AND request_id = ?", string(kind), requestID).Delete(&tokenRow{}).Error
+	err := s.writer(ctx).Where("kind = ? AND request_id = ?", string(kind), requestID).Delete(&tokenRow{}).Error
 	return wrap("delete request", err)
 }
 
@@ -117,13 +117,13 @@ func (s *Store) DeleteSubjectTokens(ctx context.Context, subject string) (int64,
 	if subject == "" {
 		return 0, errEmptySubject
 	}
-	res := s.conn(ctx).Where("subject = ?", subject).Delete(&tokenRow{})
+	res := s.writer(ctx).Where("subject = ?", subject).Delete(&tokenRow{})
 	return res.RowsAffected, wrap("delete subject tokens", res.Error)
 }
 
 // DeleteExpiredTokens deletes the tokens whose ExpiresAt is strictly before
 // the given time and returns how many.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time) (int64, error) {
-	res := s.conn(ctx).Where("expires_at < ?", newTime(before)).Delete(&tokenRow{})
+	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&tokenRow{})
 	return res.RowsAffected, wrap("delete expired tokens", res.Error)
 }
