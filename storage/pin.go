@@ -152,7 +152,17 @@ type Outbox interface {
 	MarkFailed(ctx context.Context, id string, next time.Time, reason string) error
 	// ListMessages returns the most recent messages, newest first (for the dev sender's page).
 	ListMessages(ctx context.Context, limit int) ([]Message, error)
+	// ListParked returns up to limit unsent messages that the dispatcher parked
+	// (due more than ParkFor/2 after now), oldest first.
+	ListParked(ctx context.Context, now time.Time, limit int) ([]Message, error)
+	// Requeue makes an unsent message due at at, with its attempts counted
+	// afresh, and returns it; ErrNotFound if no unsent message has that ID.
+	Requeue(ctx context.Context, id string, at time.Time) (Message, error)
 }
+
+// ParkFor is how far ahead a message that will not be retried is scheduled:
+// it stays in the outbox, parked, until an operator requeues it.
+const ParkFor = 100 * 365 * 24 * time.Hour
 
 // OneTimeCode is a single-use secret (a recovery link) stored by its hash.
 type OneTimeCode struct {

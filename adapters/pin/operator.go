@@ -1,9 +1,11 @@
 package pin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ponte-id/ponte/idp"
@@ -15,13 +17,16 @@ import (
 // authentication, which puts the operator in the request context
 // (idp.OperatorFrom); every action is audited under that operator.
 //
-//	POST /requests                      register a request (channel contact_center or sede)
+//	POST /requests                      register a request (channel contact_center or sede;
+//	                                    for sede with Accept: text/html, the printable envelope)
 //	POST /revocations                   revoke a PIN (channel sede or contact_center)
 //	POST /callbacks                     {"fiscal_number", "confirmed"}: the outcome of a callback
 //	GET  /conversions                   the review queue
 //	GET  /conversions/{id}/{form|document}
 //	POST /conversions/{id}/review       {"approve": bool, "reason": "..."}
 //	GET  /audit/{fiscal_number}         a citizen's lifecycle events
+//	GET  /outbox/parked                 messages the dispatcher gave up on (no body, no secret)
+//	POST /outbox/{id}/requeue           make a parked message due again
 func (s *Service) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /requests", s.opRequest)
@@ -31,6 +36,8 @@ func (s *Service) OperatorHandler() http.Handler {
 	mux.HandleFunc("GET /conversions/{id}/{part}", s.opConversionDocument)
 	mux.HandleFunc("POST /conversions/{id}/review", s.opReview)
 	mux.HandleFunc("GET /audit/{cf}", s.opAudit)
+	mux.HandleFunc("GET /outbox/parked", s.opParked)
+	mux.HandleFunc("POST /outbox/{id}/requeue", s.opRequeue)
 	return http.MaxBytesHandler(requireOperator(mux), 64<<10)
 }
 
@@ -70,6 +77,10 @@ func (s *Service) opRequest(w http.ResponseWriter, r *http.Request) {
 	case ChannelBranch:
 		var pin16 string
 		pin16, err = s.IssueAtBranch(r.Context(), body.Request, op, body.Document)
+		if err == nil && acceptsHTML(r) {
+			s.printEnvelope(w, r, body.Request, op, pin16)
+			return
+		}
 		out = map[string]string{"pin": pin16}
 	default:
 		writeError(w, http.StatusBadRequest, "channel must be contact_center or sede", nil)
@@ -234,4 +245,38 @@ func writeJSONBody(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// envelopeView is the printed sheet of an MV35 issue.
+type envelopeView struct {
+	Request
+	Operator, Date string
+	// Groups is the PIN in blocks of four, to read and copy without error.
+	Groups []string
+}
+
+// printEnvelope answers an MV35 issue with the sheet printed for the sealed
+// envelope: the 16 characters exist only in this response, never stored.
+func (s *Service) printEnvelope(w http.ResponseWriter, r *http.Request, req Request, operator, pin16 string) {
+	v := envelopeView{Request: req.normalize(), Operator: operator, Date: s.now().Format("02/01/2006")}
+	for i := 0; i < len(pin16); i += 4 {
+		v.Groups = append(v.Groups, pin16[i:min(i+4, len(pin16))])
+	}
+	var buf bytes.Buffer
+	if err := envelope.Execute(&buf, v); err != nil {
+		s.opFailed(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// acceptsHTML says whether the client asked for an HTML answer.
+func acceptsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
@@ -114,6 +118,112 @@ func TestOperatorAPI(t *testing.T) {
 	}
 	if _, err := f.svc.Login(ctx, cf, "Sede2024", ""); err != pin.ErrRevoked {
 		t.Fatalf("after an operator revocation: %v", err)
+	}
+}
+
+// TestMV35Envelope: asked for HTML, an MV35 issue answers with the sheet for
+// the sealed envelope, whose PIN (printed in blocks of four) logs in at the
+// dispositivo level and asks for a new PIN at first access.
+func TestMV35Envelope(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), after2021)
+	srv := operatorAPI(t, f)
+	b, _ := json.Marshal(map[string]any{"channel": "sede", "document": "CI AB1234567", "request": mario()})
+	req, _ := http.NewRequest("POST", srv.URL+"/requests", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer token-7")
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("envelope: %d %v", resp.StatusCode, resp.Header)
+	}
+	for _, want := range []string{cf, "Via Roma 1", "00100 Roma (RM)", "op-7"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("the envelope lacks %q", want)
+		}
+	}
+	m := regexp.MustCompile(`class="pin"[^>]*>((?:[A-Z0-9]{4} ){4})<`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no PIN in blocks of four on the envelope:\n%s", page)
+	}
+	res, err := f.svc.Login(context.Background(), cf, strings.ReplaceAll(string(m[1]), " ", ""), "")
+	if err != nil || res.Change != pin.ChangeFirstAccess || !res.Account.Dispositivo {
+		t.Fatalf("login with the printed PIN: %+v %v; want first access, dispositivo", res, err)
+	}
+}
+
+// senderFunc is a delivery.Sender from a function.
+type senderFunc func(context.Context, delivery.Outgoing) error
+
+func (f senderFunc) Send(ctx context.Context, m delivery.Outgoing) error { return f(ctx, m) }
+
+// TestRequeueParked: a letter the post refuses is parked by the dispatcher;
+// operators list it (without body or secret), requeue it, and the next run
+// delivers it with its PIN half. The requeue is audited.
+func TestRequeueParked(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	srv := operatorAPI(t, f)
+	ctx := context.Background()
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+		t.Fatal(err)
+	}
+	var delivered []delivery.Outgoing
+	refuse := true
+	post := senderFunc(func(_ context.Context, m delivery.Outgoing) error {
+		if refuse {
+			return fmt.Errorf("%w: no such street", delivery.ErrPermanent)
+		}
+		delivered = append(delivered, m)
+		return nil
+	})
+	d, err := delivery.New(delivery.Config{Outbox: f.store, Box: f.box, Now: f.clock.Now,
+		Senders: map[string]delivery.Sender{"post": post}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, failed, err := d.RunOnce(ctx); err != nil || failed != 1 {
+		t.Fatalf("first run: %d failed, %v", failed, err)
+	}
+
+	code, body := call(t, "GET", srv.URL+"/outbox/parked", "token-7", nil)
+	var parked []struct {
+		ID        string `json:"id"`
+		Channel   string `json:"channel"`
+		LastError string `json:"last_error"`
+	}
+	_ = json.Unmarshal(body, &parked)
+	if code != http.StatusOK || len(parked) != 1 || parked[0].Channel != "post" || !strings.Contains(parked[0].LastError, "no such street") {
+		t.Fatalf("parked: %d %s", code, body)
+	}
+	if bytes.Contains(body, []byte("secret")) || bytes.Contains(body, []byte("body")) {
+		t.Fatalf("the listing shows a body or a secret: %s", body)
+	}
+	for _, tc := range []struct {
+		name, id string
+		want     int
+	}{
+		{"unknown", "nope", http.StatusNotFound},
+		{"parked", parked[0].ID, http.StatusNoContent},
+	} {
+		if code, body := call(t, "POST", srv.URL+"/outbox/"+tc.id+"/requeue", "token-7", nil); code != tc.want {
+			t.Fatalf("requeue %s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
+	}
+
+	refuse = false
+	if sent, _, err := d.RunOnce(ctx); err != nil || sent != 1 || len(delivered) != 1 || !regexp.MustCompile(`[A-Z2-9]{8}`).MatchString(delivered[0].Body) {
+		t.Fatalf("after requeue: %d sent, %v, %+v", sent, err, delivered)
+	}
+	if code, body := call(t, "GET", srv.URL+"/outbox/parked", "token-7", nil); code != http.StatusOK || string(bytes.TrimSpace(body)) != "[]" {
+		t.Fatalf("parked after delivery: %d %s", code, body)
+	}
+	events, _ := f.store.ListAudit(ctx, cf)
+	if last := events[len(events)-1]; last.Event != "message_requeued" || last.Operator != "op-7" || last.Channel != "post" {
+		t.Fatalf("audit: %+v", last)
 	}
 }
 

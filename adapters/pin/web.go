@@ -3,6 +3,7 @@ package pin
 import (
 	"context"
 	"embed"
+	"html/template"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,10 @@ import (
 var templateFS embed.FS
 
 var pages = ui.Pages(templateFS, "templates", "login", "change", "notice", "form")
+
+// envelope is the sheet printed at a branch office for the sealed envelope
+// (MV35): a page of its own, without the site's layout.
+var envelope = template.Must(template.ParseFS(templateFS, "templates/envelope.html"))
 
 // noEnumerationFloor is how long recovery and revocation always take, so that
 // the answer's timing does not tell whether anything matched.

@@ -155,6 +155,40 @@ func (s *Store) ListMessages(ctx context.Context, limit int) ([]storage.Message,
 	return out, nil
 }
 
+// ListParked returns unsent messages due more than storage.ParkFor/2 after now, oldest first.
+func (s *Store) ListParked(ctx context.Context, now time.Time, limit int) ([]storage.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var rows []messageRow
+	err := s.conn(ctx).Where("sent_at IS NULL AND next_attempt_at > ?", newTime(now.Add(storage.ParkFor/2))).
+		Order("created_at, id").Limit(limit).Find(&rows).Error
+	if err != nil {
+		return nil, wrap("list parked", err)
+	}
+	out := make([]storage.Message, len(rows))
+	for i, r := range rows {
+		out[i] = r.message()
+	}
+	return out, nil
+}
+
+// Requeue makes an unsent message due at at, resets its attempts, drops its
+// lease and returns it; the last error stays for the record.
+func (s *Store) Requeue(ctx context.Context, id string, at time.Time) (storage.Message, error) {
+	var rows []messageRow
+	err := s.writer(ctx).Raw(`UPDATE outbox_messages SET attempts = 0, next_attempt_at = ?, lease_until = NULL
+WHERE id = ? AND sent_at IS NULL
+RETURNING `+messageColumns, newTime(at), id).Scan(&rows).Error
+	if err != nil {
+		return storage.Message{}, wrap("requeue", err)
+	}
+	if len(rows) == 0 {
+		return storage.Message{}, notFound("requeue")
+	}
+	return rows[0].message(), nil
+}
+
 type codeRow struct {
 	Hash         string `gorm:"column:hash;primaryKey"`
 	Purpose      string `gorm:"column:purpose"`

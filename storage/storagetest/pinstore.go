@@ -183,6 +183,39 @@ var pinTests = []pinTest{
 			}
 		}
 	}},
+	{"outbox parked and requeued", func(t *testing.T, s storage.PINStore) {
+		ctx := context.Background()
+		must(t, s.Enqueue(ctx, sampleMessage("due", "post", base)))
+		must(t, s.Enqueue(ctx, sampleMessage("retrying", "post", base)))
+		must(t, s.MarkFailed(ctx, "retrying", base.Add(time.Hour), "busy"))
+		for _, id := range []string{"parked", "parked-sent"} {
+			must(t, s.Enqueue(ctx, sampleMessage(id, "post", base)))
+			must(t, s.MarkFailed(ctx, id, base.Add(storage.ParkFor), "address unknown"))
+		}
+		must(t, s.MarkSent(ctx, "parked-sent", base))
+		parked, err := s.ListParked(ctx, base, 10)
+		must(t, err)
+		if len(parked) != 1 || parked[0].ID != "parked" || parked[0].Attempts != 1 || parked[0].LastError != "address unknown" {
+			t.Fatalf("parked = %+v, want only the unsent parked message", parked)
+		}
+		m, err := s.Requeue(ctx, "parked", base)
+		must(t, err)
+		if m.ID != "parked" || m.FiscalNumber == "" || m.Attempts != 0 {
+			t.Fatalf("requeued = %+v", m)
+		}
+		if got, _ := s.ListParked(ctx, base, 10); len(got) != 0 {
+			t.Fatalf("still parked after requeue: %+v", got)
+		}
+		got, err := s.ClaimDue(ctx, "post", base, 10, time.Minute)
+		must(t, err)
+		if len(got) != 2 || got[1].ID != "parked" || got[1].Attempts != 0 || got[1].LastError != "address unknown" {
+			t.Fatalf("claimed after requeue = %+v, want due and parked (attempts 0, last error kept)", got)
+		}
+		for _, id := range []string{"parked-sent", "nope"} {
+			_, err := s.Requeue(ctx, id, base)
+			wantErr(t, id, err, storage.ErrNotFound)
+		}
+	}},
 	{"outbox concurrent claimers", func(t *testing.T, s storage.PINStore) {
 		ctx := context.Background()
 		const n = 30

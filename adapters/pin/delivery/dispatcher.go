@@ -22,10 +22,6 @@ const (
 	DefaultMaxAttempts = 10
 )
 
-// parkFor is how far in the future a message that will not be retried is
-// scheduled: it stays in the outbox for an operator.
-const parkFor = 100 * 365 * 24 * time.Hour
-
 // maxReason caps, in bytes, the failure reason stored with a message (the
 // store keeps no more).
 const maxReason = 500
@@ -244,7 +240,7 @@ func (d *Dispatcher) fail(ctx context.Context, m storage.Message, cause error, b
 	var next time.Time
 	switch perm := errors.Is(cause, ErrPermanent); {
 	case perm || attempt >= d.cfg.MaxAttempts:
-		next = now.Add(parkFor)
+		next = now.Add(storage.ParkFor)
 		why := "permanent failure"
 		if !perm {
 			why = fmt.Sprintf("%d attempts failed", attempt)
