@@ -3,9 +3,9 @@ package pin
 import (
 	"context"
 	"embed"
-	"html/template"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net"
 	"net/http"
