@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/ui"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -267,13 +268,7 @@ func (s *Service) printEnvelope(w http.ResponseWriter, r *http.Request, req Requ
 		s.opFailed(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write(buf.Bytes())
+	ui.Write(w, http.StatusCreated, buf.Bytes())
 }
 
 // acceptsHTML says whether the client asked for an HTML answer.

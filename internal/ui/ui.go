@@ -58,14 +58,21 @@ func Render(w http.ResponseWriter, r *http.Request, log *slog.Logger, t *templat
 		http.Error(w, "Errore interno / Internal error", http.StatusInternalServerError)
 		return
 	}
+	Write(w, status, buf.Bytes())
+}
+
+// Write sends a rendered page with the headers every page carries: never
+// cached, no referrer, no framing, no script.
+func Write(w http.ResponseWriter, status int, page []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(page)
 }
 
 // Locale picks "it" or "en" from the preferences given (ui_locales values,

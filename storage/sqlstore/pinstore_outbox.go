@@ -82,11 +82,16 @@ RETURNING `+messageColumns, newTime(now.Add(lease)), channel, newTime(now), newT
 	slices.SortFunc(rows, func(a, b messageRow) int {
 		return cmp.Or(a.NextAttemptAt.t.Compare(b.NextAttemptAt.t), strings.Compare(a.ID, b.ID))
 	})
+	return messages(rows), nil
+}
+
+// messages converts rows to the contract's type.
+func messages(rows []messageRow) []storage.Message {
 	out := make([]storage.Message, len(rows))
 	for i, r := range rows {
 		out[i] = r.message()
 	}
-	return out, nil
+	return out
 }
 
 // messageColumns lists the columns of messageRow, for RETURNING.
@@ -148,11 +153,7 @@ func (s *Store) ListMessages(ctx context.Context, limit int) ([]storage.Message,
 	if err := s.conn(ctx).Order("created_at DESC, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("list messages", err)
 	}
-	out := make([]storage.Message, len(rows))
-	for i, r := range rows {
-		out[i] = r.message()
-	}
-	return out, nil
+	return messages(rows), nil
 }
 
 // ListParked returns unsent messages due more than storage.ParkFor/2 after now, oldest first.
@@ -166,11 +167,7 @@ func (s *Store) ListParked(ctx context.Context, now time.Time, limit int) ([]sto
 	if err != nil {
 		return nil, wrap("list parked", err)
 	}
-	out := make([]storage.Message, len(rows))
-	for i, r := range rows {
-		out[i] = r.message()
-	}
-	return out, nil
+	return messages(rows), nil
 }
 
 // Requeue makes an unsent message due at at, resets its attempts, drops its

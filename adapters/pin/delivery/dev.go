@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ponte-id/ponte/internal/ui"
 )
 
 // DevSender is a development mailbox: it delivers nothing, keeps the last
@@ -81,14 +83,8 @@ func (d *DevSender) Handler() http.Handler {
 			http.Error(w, "dev mailbox: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Robots-Tag", "noindex")
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-		_, _ = w.Write(buf.Bytes())
+		w.Header().Set("X-Robots-Tag", "noindex")
+		ui.Write(w, http.StatusOK, buf.Bytes())
 	})
 }
 
