@@ -24,18 +24,28 @@ type Registry struct {
 	hashes [][]byte
 }
 
-// Parse reads entries "id=<sha256 of the token, hex>".
+// Parse reads entries "id=<sha256 of the token, hex>", reporting every bad
+// entry by its position and ID (never its value, which might be a token pasted
+// by mistake). An ID or a hash may appear only once: a token shared by two IDs
+// would make the audit trail name whichever came last.
 func Parse(entries []string) (*Registry, error) {
 	r := &Registry{}
 	var errs []error
-	for _, e := range entries {
+	seenID, seenHash := map[string]bool{}, map[string]bool{}
+	for i, e := range entries {
 		id, hexHash, ok := strings.Cut(strings.TrimSpace(e), "=")
 		h, err := hex.DecodeString(hexHash)
-		if !ok || id == "" || err != nil || len(h) != sha256.Size {
-			errs = append(errs, fmt.Errorf("operators: entry for %q must be id=<64 hex digits of SHA-256(token)>", id))
-			continue
+		switch {
+		case !ok || id == "" || err != nil || len(h) != sha256.Size:
+			errs = append(errs, fmt.Errorf("operators: entry %d (id %q) must be id=<64 hex digits of SHA-256(token)>", i+1, id))
+		case seenID[id]:
+			errs = append(errs, fmt.Errorf("operators: entry %d: id %q is listed twice", i+1, id))
+		case seenHash[string(h)]:
+			errs = append(errs, fmt.Errorf("operators: entry %d (id %q): its token hash is already another operator's", i+1, id))
+		default:
+			seenID[id], seenHash[string(h)] = true, true
+			r.ids, r.hashes = append(r.ids, id), append(r.hashes, h)
 		}
-		r.ids, r.hashes = append(r.ids, id), append(r.hashes, h)
 	}
 	return r, errors.Join(errs...)
 }
