@@ -17,9 +17,6 @@ const (
 	PINActive PINStatus = "active"
 	// PINRevoked: the PIN opens nothing; a new one goes through the request path.
 	PINRevoked PINStatus = "revoked"
-	// PINCallback: requested with a residence other than the one on record; no PIN
-	// exists yet, and an operator calls the citizen back before one is issued.
-	PINCallback PINStatus = "callback"
 )
 
 // Address is a postal address.
@@ -70,6 +67,11 @@ type PINAccount struct {
 	// ActivationHash is the hash of the half that activation must present, while
 	// the account waits for activation; empty otherwise.
 	ActivationHash []byte
+	// ReplacementHash is the hash of a 16-character PIN sent, after an online
+	// revoca, to the contacts and residence on record; ReplacementAt when. The
+	// current PIN keeps working until the replacement is first used. Empty otherwise.
+	ReplacementHash []byte
+	ReplacementAt   time.Time
 	// Channel is how the PIN was requested (online, contact_center, sede); Operator who registered it.
 	Channel   string
 	Operator  string
@@ -88,15 +90,37 @@ type PINAccounts interface {
 	ReplacePINAccount(ctx context.Context, a PINAccount) error
 }
 
-// Attempts counts consecutive failures per key ("cf:<fiscal number>", "ip:<address>")
-// for throttling.
+// Attempt is the state of one throttling counter after a reservation.
+type Attempt struct {
+	Key string
+	// Count includes the attempt just reserved.
+	Count int
+	// At is when it was reserved; Prev when the attempt before it was (zero if none).
+	At   time.Time
+	Prev time.Time
+}
+
+// Attempts counts attempts per key ("cf:<fiscal number>", "ip:<address>", or a
+// rate-limit key) for throttling. Every change is one atomic statement, so
+// parallel requests on one key (and several nodes) are counted one by one.
 type Attempts interface {
-	// RecordFailure adds a failure at now and returns the consecutive count.
-	RecordFailure(ctx context.Context, key string, now time.Time) (int, error)
-	// Failures returns the consecutive count and the time of the last failure (zero if none).
-	Failures(ctx context.Context, key string) (int, time.Time, error)
-	// ResetFailures clears the count after a success.
-	ResetFailures(ctx context.Context, key string) error
+	// ReserveAttempt counts one attempt on key at now, before it is checked,
+	// and returns the counter including it. A counter whose last attempt is
+	// at or before forgetBefore starts again from one (a zero forgetBefore
+	// never forgets).
+	ReserveAttempt(ctx context.Context, key string, now, forgetBefore time.Time) (Attempt, error)
+	// RefundAttempt gives back a reservation that was not a failure: the count
+	// goes down by one and, unless another attempt came since, the time of the
+	// last attempt goes back to a.Prev.
+	RefundAttempt(ctx context.Context, a Attempt) error
+	// ResetAttempts clears the counter of key (after a success).
+	ResetAttempts(ctx context.Context, key string) error
+	// GetAttempts returns the count and the time of the last attempt (zero if none).
+	GetAttempts(ctx context.Context, key string) (int, time.Time, error)
+	// CountInWindow counts one event on key in fixed windows of the given
+	// length (a window starts with its first event) and returns the count in
+	// the current window, this event included.
+	CountInWindow(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
 }
 
 // AuditEvent is one entry of the append-only audit trail.
@@ -217,9 +241,61 @@ type Conversions interface {
 	UpdateConversion(ctx context.Context, id string, fn func(Conversion) (Conversion, error)) error
 }
 
+// PINRequestStatus is where a request waiting for verification is.
+type PINRequestStatus string
+
+// The statuses of a PIN request.
+const (
+	// PINRequestCallback: waiting for an operator to call the citizen back.
+	PINRequestCallback PINRequestStatus = "callback"
+	// PINRequestConfirmed: an operator confirmed it; its data are now on record.
+	PINRequestConfirmed PINRequestStatus = "confirmed"
+	// PINRequestRefused: an operator refused it; nothing changed.
+	PINRequestRefused PINRequestStatus = "refused"
+	// PINRequestSuperseded: another request of the citizen was confirmed, or
+	// the citizen was identified at a branch office, first.
+	PINRequestSuperseded PINRequestStatus = "superseded"
+)
+
+// PINRequest is a PIN request that would change what is on record for a
+// citizen who already has an account (another residence, other contacts or
+// names). It waits here, and the account stays as it is, until an operator's
+// callback confirms or refuses it.
+type PINRequest struct {
+	ID           string
+	FiscalNumber string
+	// Proposed holds the identity, residence and contacts the request gives
+	// (no hashes): what goes on record if the request is confirmed.
+	Proposed PINAccount
+	// FirstHalfVia is where the request asked the first half to go.
+	FirstHalfVia string
+	Channel      string
+	Operator     string
+	Status       PINRequestStatus
+	// DecidedBy is the operator who confirmed or refused it.
+	DecidedBy string
+	CreatedAt time.Time
+	DecidedAt time.Time
+}
+
+// PINRequests stores requests waiting for verification.
+type PINRequests interface {
+	CreatePINRequest(ctx context.Context, r PINRequest) error
+	GetPINRequest(ctx context.Context, id string) (PINRequest, error)
+	// ListPINRequests returns up to limit requests in status, oldest first.
+	ListPINRequests(ctx context.Context, status PINRequestStatus, limit int) ([]PINRequest, error)
+	// DecidePINRequest moves a request that waits for a callback to status,
+	// atomically, and returns it; ErrNotFound if no waiting request has that ID
+	// (so two operators cannot both decide one request).
+	DecidePINRequest(ctx context.Context, id string, status PINRequestStatus, by string, at time.Time) (PINRequest, error)
+	// SupersedePINRequests marks every waiting request of the citizen superseded.
+	SupersedePINRequests(ctx context.Context, fiscalNumber, by string, at time.Time) (int64, error)
+}
+
 // PINStore is everything the PIN adapter persists.
 type PINStore interface {
 	PINAccounts
+	PINRequests
 	Attempts
 	Audit
 	Outbox

@@ -37,6 +37,8 @@ type pinAccountRow struct {
 	FirstAccessDone bool   `gorm:"column:first_access_done"`
 	ChangedAt       dbTime `gorm:"column:changed_at"`
 	ActivationHash  []byte `gorm:"column:activation_hash"`
+	ReplacementHash []byte `gorm:"column:replacement_hash"`
+	ReplacementAt   dbTime `gorm:"column:replacement_at"`
 	Channel         string `gorm:"column:channel"`
 	Operator        string `gorm:"column:operator"`
 	Created         dbTime `gorm:"column:created_at"`
@@ -56,7 +58,8 @@ func pinAccountToRow(a storage.PINAccount) (pinAccountRow, error) {
 		Mobile: a.Mobile, Phone: a.Phone, Email: a.Email, PEC: a.PEC, PreferredPhone: a.PreferredPhone,
 		CallbackSlot: a.CallbackSlot, Hash: a.Hash, PreviousHash: a.PreviousHash, Status: string(a.Status),
 		Dispositivo: a.Dispositivo, MustChange: a.MustChange, FirstAccessDone: a.FirstAccessDone,
-		ChangedAt: newTime(a.ChangedAt), ActivationHash: a.ActivationHash, Channel: a.Channel, Operator: a.Operator,
+		ChangedAt: newTime(a.ChangedAt), ActivationHash: a.ActivationHash,
+		ReplacementHash: a.ReplacementHash, ReplacementAt: newTime(a.ReplacementAt), Channel: a.Channel, Operator: a.Operator,
 		Created: newTime(a.CreatedAt), Updated: newTime(a.UpdatedAt),
 	}, nil
 }
@@ -73,6 +76,7 @@ func (r pinAccountRow) account() (storage.PINAccount, error) {
 		CallbackSlot: r.CallbackSlot, Hash: blob(r.Hash), PreviousHash: blob(r.PreviousHash),
 		Status: storage.PINStatus(r.Status), Dispositivo: r.Dispositivo, MustChange: r.MustChange,
 		FirstAccessDone: r.FirstAccessDone, ChangedAt: r.ChangedAt.t, ActivationHash: blob(r.ActivationHash),
+		ReplacementHash: blob(r.ReplacementHash), ReplacementAt: r.ReplacementAt.t,
 		Channel: r.Channel, Operator: r.Operator, CreatedAt: r.Created.t, UpdatedAt: r.Updated.t,
 	}, nil
 }
@@ -160,35 +164,68 @@ type attemptRow struct {
 
 func (attemptRow) TableName() string { return "pin_attempts" }
 
-// RecordFailure adds one failure at now with a single upsert and returns the
-// new consecutive count; concurrent calls never lose a failure.
-func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time) (int, error) {
-	var count int
-	err := s.writer(ctx).Raw(`INSERT INTO pin_attempts (key, count, last_at) VALUES (?, 1, ?)
-ON CONFLICT (key) DO UPDATE SET count = pin_attempts.count + 1, last_at = excluded.last_at
-RETURNING count`, key, newTime(now)).Scan(&count).Error
-	if err != nil {
-		return 0, wrap("record failure", err)
+// ReserveAttempt counts one attempt with a single upsert, so parallel
+// reservations on one key each get their own count.
+func (s *Store) ReserveAttempt(ctx context.Context, key string, now, forgetBefore time.Time) (storage.Attempt, error) {
+	var out struct {
+		Count  int    `gorm:"column:count"`
+		PrevAt dbTime `gorm:"column:prev_at"`
 	}
-	return count, nil
+	forget := newTime(forgetBefore)
+	err := s.writer(ctx).Raw(`INSERT INTO pin_attempts (key, count, last_at, prev_at) VALUES (?, 1, ?, NULL)
+ON CONFLICT (key) DO UPDATE SET
+  count   = CASE WHEN pin_attempts.last_at <= ? THEN 1 ELSE pin_attempts.count + 1 END,
+  prev_at = CASE WHEN pin_attempts.last_at <= ? THEN NULL ELSE pin_attempts.last_at END,
+  last_at = excluded.last_at
+RETURNING count, prev_at`, key, newTime(now), forget, forget).Scan(&out).Error
+	if err != nil {
+		return storage.Attempt{}, wrap("reserve attempt", err)
+	}
+	return storage.Attempt{Key: key, Count: out.Count, At: now, Prev: out.PrevAt.t}, nil
 }
 
-// Failures returns the consecutive count and the last failure's time; zero for an unknown key.
-func (s *Store) Failures(ctx context.Context, key string) (int, time.Time, error) {
+// RefundAttempt gives a reservation back; the time of the last attempt goes
+// back to a.Prev only if it is still the reservation's own.
+func (s *Store) RefundAttempt(ctx context.Context, a storage.Attempt) error {
+	err := s.writer(ctx).Exec(`UPDATE pin_attempts SET
+  count   = CASE WHEN count > 0 THEN count - 1 ELSE 0 END,
+  last_at = CASE WHEN last_at = ? THEN ? ELSE last_at END
+WHERE key = ?`, newTime(a.At), newTime(a.Prev), a.Key).Error
+	return wrap("refund attempt", err)
+}
+
+// ResetAttempts clears the counter of key.
+func (s *Store) ResetAttempts(ctx context.Context, key string) error {
+	return wrap("reset attempts", s.writer(ctx).Where("key = ?", key).Delete(&attemptRow{}).Error)
+}
+
+// GetAttempts returns the count and the last attempt's time; zero for an unknown key.
+func (s *Store) GetAttempts(ctx context.Context, key string) (int, time.Time, error) {
 	var row attemptRow
 	err := s.conn(ctx).Where("key = ?", key).Take(&row).Error
 	if err == gorm.ErrRecordNotFound {
 		return 0, time.Time{}, nil
 	}
 	if err != nil {
-		return 0, time.Time{}, wrap("failures", err)
+		return 0, time.Time{}, wrap("get attempts", err)
 	}
 	return row.Count, row.LastAt.t, nil
 }
 
-// ResetFailures clears the count of key.
-func (s *Store) ResetFailures(ctx context.Context, key string) error {
-	return wrap("reset failures", s.writer(ctx).Where("key = ?", key).Delete(&attemptRow{}).Error)
+// CountInWindow counts one event in the key's current window with a single
+// upsert; last_at holds the start of the window.
+func (s *Store) CountInWindow(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	var count int
+	start := newTime(now.Add(-window))
+	err := s.writer(ctx).Raw(`INSERT INTO pin_attempts (key, count, last_at) VALUES (?, 1, ?)
+ON CONFLICT (key) DO UPDATE SET
+  count   = CASE WHEN pin_attempts.last_at IS NULL OR pin_attempts.last_at <= ? THEN 1 ELSE pin_attempts.count + 1 END,
+  last_at = CASE WHEN pin_attempts.last_at IS NULL OR pin_attempts.last_at <= ? THEN excluded.last_at ELSE pin_attempts.last_at END
+RETURNING count`, key, newTime(now), start, start).Scan(&count).Error
+	if err != nil {
+		return 0, wrap("count in window", err)
+	}
+	return count, nil
 }
 
 type auditRow struct {

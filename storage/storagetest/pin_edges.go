@@ -34,7 +34,7 @@ var pinEdgeTests = []pinTest{
 	{"account replace clears every column", func(t *testing.T, s storage.PINStore) {
 		ctx := context.Background()
 		must(t, s.CreatePINAccount(ctx, sampleAccount("RSSMRA80A01H501U")))
-		b := storage.PINAccount{FiscalNumber: "RSSMRA80A01H501U", Status: storage.PINCallback, CreatedAt: base, UpdatedAt: base}
+		b := storage.PINAccount{FiscalNumber: "RSSMRA80A01H501U", Status: storage.PINRevoked, CreatedAt: base, UpdatedAt: base}
 		must(t, s.ReplacePINAccount(ctx, b))
 		got, err := s.GetPINAccount(ctx, b.FiscalNumber)
 		must(t, err)
@@ -62,16 +62,16 @@ var pinEdgeTests = []pinTest{
 	{"attempts restart after reset", func(t *testing.T, s storage.PINStore) {
 		ctx := context.Background()
 		for range 2 {
-			_, err := s.RecordFailure(ctx, "cf:X", base)
+			_, err := s.ReserveAttempt(ctx, "cf:X", base, time.Time{})
 			must(t, err)
 		}
-		must(t, s.ResetFailures(ctx, "cf:X"))
-		n, err := s.RecordFailure(ctx, "cf:X", base.Add(time.Hour))
+		must(t, s.ResetAttempts(ctx, "cf:X"))
+		a, err := s.ReserveAttempt(ctx, "cf:X", base.Add(time.Hour), time.Time{})
 		must(t, err)
-		if n != 1 {
-			t.Fatalf("first failure after reset counted %d", n)
+		if a.Count != 1 || !a.Prev.IsZero() {
+			t.Fatalf("first attempt after reset: %+v", a)
 		}
-		if n, _, _ := s.Failures(ctx, "ip:other"); n != 0 {
+		if n, _, _ := s.GetAttempts(ctx, "ip:other"); n != 0 {
 			t.Fatalf("keys are not independent: %d", n)
 		}
 	}},
@@ -272,10 +272,10 @@ var pinEdgeTests = []pinTest{
 		must(t, err)
 		_, err = s.ConsumeCode(tx, "h1", "recovery", base)
 		must(t, err)
-		_, err = s.RecordFailure(tx, "cf:X", base)
+		_, err = s.ReserveAttempt(tx, "cf:X", base, time.Time{})
 		must(t, err)
 		must(t, s.Rollback(tx))
-		if n, _, _ := s.Failures(ctx, "cf:X"); n != 0 {
+		if n, _, _ := s.GetAttempts(ctx, "cf:X"); n != 0 {
 			t.Fatalf("a rolled-back failure counted: %d", n)
 		}
 		_, err = s.ConsumeCode(ctx, "h1", "recovery", base)

@@ -39,6 +39,7 @@ func sampleAccount(cf string) storage.PINAccount {
 		PreferredPhone: "+5491100000000", CallbackSlot: "09-13",
 		Hash: []byte("$argon2id$current"), PreviousHash: []byte("$argon2id$previous"), Status: storage.PINActive,
 		Dispositivo: true, MustChange: true, FirstAccessDone: true, ChangedAt: base, ActivationHash: []byte("act"),
+		ReplacementHash: []byte("repl"), ReplacementAt: base.Add(time.Minute),
 		Channel: "online", Operator: "op-1", CreatedAt: base, UpdatedAt: base,
 	}
 }
@@ -92,34 +93,166 @@ var pinTests = []pinTest{
 		got, _ = s.GetPINAccount(ctx, c.FiscalNumber)
 		same(t, "replace creates", got, c)
 	}},
-	{"attempts count reset and race", func(t *testing.T, s storage.PINStore) {
+	{"attempts reserve, refund, reset and race", func(t *testing.T, s storage.PINStore) {
 		ctx := context.Background()
-		n, last, err := s.Failures(ctx, "cf:X")
+		n, last, err := s.GetAttempts(ctx, "cf:X")
 		if err != nil || n != 0 || !last.IsZero() {
 			t.Fatalf("unknown key: %d %v %v", n, last, err)
 		}
+		var prev time.Time
 		for i := 1; i <= 3; i++ {
-			got, err := s.RecordFailure(ctx, "cf:X", base.Add(time.Duration(i)*time.Minute))
+			at := base.Add(time.Duration(i) * time.Minute)
+			a, err := s.ReserveAttempt(ctx, "cf:X", at, time.Time{})
 			must(t, err)
-			if got != i {
-				t.Fatalf("failure %d counted as %d", i, got)
+			if a.Count != i || a.Key != "cf:X" || !a.Prev.Equal(prev) || !a.At.Equal(at) {
+				t.Fatalf("reservation %d: %+v, want count %d prev %v", i, a, i, prev)
 			}
+			prev = micro(at)
 		}
-		n, last, err = s.Failures(ctx, "cf:X")
+		n, last, err = s.GetAttempts(ctx, "cf:X")
 		must(t, err)
 		if n != 3 || !last.Equal(micro(base.Add(3*time.Minute))) {
-			t.Fatalf("failures: %d %v", n, last)
+			t.Fatalf("attempts: %d %v", n, last)
 		}
-		must(t, s.ResetFailures(ctx, "cf:X"))
-		must(t, s.ResetFailures(ctx, "unknown"))
-		if n, _, _ := s.Failures(ctx, "cf:X"); n != 0 {
+		must(t, s.ResetAttempts(ctx, "cf:X"))
+		must(t, s.ResetAttempts(ctx, "unknown"))
+		if n, _, _ := s.GetAttempts(ctx, "cf:X"); n != 0 {
 			t.Fatal("reset kept the count")
 		}
-		errs := race(20, func(int) error { _, err := s.RecordFailure(ctx, "ip:1", base); return err })
-		noErrors(t, "concurrent failures", errs)
-		if n, _, _ := s.Failures(ctx, "ip:1"); n != 20 {
-			t.Fatalf("concurrent failures counted %d of 20", n)
+		errs := race(20, func(int) error { _, err := s.ReserveAttempt(ctx, "ip:1", base, time.Time{}); return err })
+		noErrors(t, "concurrent reservations", errs)
+		if n, _, _ := s.GetAttempts(ctx, "ip:1"); n != 20 {
+			t.Fatalf("concurrent reservations counted %d of 20", n)
 		}
+	}},
+	{"attempts refund restores the last time only if unchanged", func(t *testing.T, s storage.PINStore) {
+		ctx := context.Background()
+		first, err := s.ReserveAttempt(ctx, "cf:X", base, time.Time{})
+		must(t, err)
+		second, err := s.ReserveAttempt(ctx, "cf:X", base.Add(time.Minute), time.Time{})
+		must(t, err)
+		must(t, s.RefundAttempt(ctx, second))
+		n, last, _ := s.GetAttempts(ctx, "cf:X")
+		if n != 1 || !last.Equal(micro(first.At)) {
+			t.Fatalf("after refunding the last reservation: %d %v, want 1 %v", n, last, first.At)
+		}
+		third, err := s.ReserveAttempt(ctx, "cf:X", base.Add(2*time.Minute), time.Time{})
+		must(t, err)
+		fourth, err := s.ReserveAttempt(ctx, "cf:X", base.Add(3*time.Minute), time.Time{})
+		must(t, err)
+		must(t, s.RefundAttempt(ctx, third)) // another attempt came since: the time stays
+		n, last, _ = s.GetAttempts(ctx, "cf:X")
+		if n != 2 || !last.Equal(micro(fourth.At)) {
+			t.Fatalf("after refunding an older reservation: %d %v, want 2 %v", n, last, fourth.At)
+		}
+		must(t, s.RefundAttempt(ctx, fourth))
+		must(t, s.RefundAttempt(ctx, first))
+		must(t, s.RefundAttempt(ctx, first)) // never below zero
+		if n, _, _ := s.GetAttempts(ctx, "cf:X"); n != 0 {
+			t.Fatalf("refunds went to %d", n)
+		}
+	}},
+	{"attempts forget a quiet counter", func(t *testing.T, s storage.PINStore) {
+		ctx := context.Background()
+		for range 3 {
+			_, err := s.ReserveAttempt(ctx, "ip:1", base, time.Time{})
+			must(t, err)
+		}
+		a, err := s.ReserveAttempt(ctx, "ip:1", base.Add(time.Minute), base.Add(-time.Hour))
+		must(t, err)
+		if a.Count != 4 {
+			t.Fatalf("a recent counter was forgotten: %+v", a)
+		}
+		a, err = s.ReserveAttempt(ctx, "ip:1", base.Add(3*time.Hour), base.Add(2*time.Hour))
+		must(t, err)
+		if a.Count != 1 || !a.Prev.IsZero() {
+			t.Fatalf("a quiet counter was not forgotten: %+v", a)
+		}
+	}},
+	{"count in window", func(t *testing.T, s storage.PINStore) {
+		ctx := context.Background()
+		for i := 1; i <= 3; i++ {
+			n, err := s.CountInWindow(ctx, "rl:x", base.Add(time.Duration(i)*time.Minute), time.Hour)
+			must(t, err)
+			if n != i {
+				t.Fatalf("event %d counted %d", i, n)
+			}
+		}
+		// The window started at the first event (base+1m) and ends an hour later.
+		n, err := s.CountInWindow(ctx, "rl:x", base.Add(60*time.Minute), time.Hour)
+		must(t, err)
+		if n != 4 {
+			t.Fatalf("inside the window: %d", n)
+		}
+		n, err = s.CountInWindow(ctx, "rl:x", base.Add(61*time.Minute), time.Hour)
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("a new window must start at one: %d", n)
+		}
+		errs := race(20, func(int) error { _, err := s.CountInWindow(ctx, "rl:y", base, time.Hour); return err })
+		noErrors(t, "concurrent events", errs)
+		if n, _ := s.CountInWindow(ctx, "rl:y", base, time.Hour); n != 21 {
+			t.Fatalf("concurrent events counted %d of 21", n)
+		}
+	}},
+	{"PIN requests wait, are decided once, and are superseded", func(t *testing.T, s storage.PINStore) {
+		ctx := context.Background()
+		proposed := sampleAccount("RSSMRA80A01H501U")
+		proposed.Hash, proposed.PreviousHash, proposed.ActivationHash = []byte("never"), []byte("stored"), []byte("here")
+		mk := func(id string, at time.Time) storage.PINRequest {
+			return storage.PINRequest{ID: id, FiscalNumber: proposed.FiscalNumber, Proposed: proposed, FirstHalfVia: "email",
+				Channel: "online", Status: storage.PINRequestCallback, CreatedAt: at}
+		}
+		must(t, s.CreatePINRequest(ctx, mk("r2", base.Add(time.Minute))))
+		must(t, s.CreatePINRequest(ctx, mk("r1", base)))
+		must(t, s.CreatePINRequest(ctx, mk("r3", base.Add(2*time.Minute))))
+		wantErr(t, "duplicate ID", s.CreatePINRequest(ctx, mk("r1", base)), storage.ErrConflict)
+		got, err := s.GetPINRequest(ctx, "r1")
+		must(t, err)
+		if got.Proposed.Hash != nil || got.Proposed.PreviousHash != nil || got.Proposed.ActivationHash != nil {
+			t.Fatalf("a request stores hashes: %+v", got.Proposed)
+		}
+		if got.Proposed.Residence != proposed.Residence || got.Proposed.Email != proposed.Email || got.FirstHalfVia != "email" ||
+			!got.CreatedAt.Equal(micro(base)) || got.Status != storage.PINRequestCallback {
+			t.Fatalf("request read back: %+v", got)
+		}
+		_, err = s.GetPINRequest(ctx, "nope")
+		wantErr(t, "unknown request", err, storage.ErrNotFound)
+		list, err := s.ListPINRequests(ctx, storage.PINRequestCallback, 2)
+		must(t, err)
+		if len(list) != 2 || list[0].ID != "r1" || list[1].ID != "r2" {
+			t.Fatalf("waiting requests, oldest first, limited: %+v", list)
+		}
+		errs := race(8, func(int) error {
+			_, err := s.DecidePINRequest(ctx, "r1", storage.PINRequestConfirmed, "op-1", base.Add(time.Hour))
+			return err
+		})
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, storage.ErrNotFound):
+				t.Fatalf("concurrent decision: %v", err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d of 8 concurrent decisions won, want exactly 1", won)
+		}
+		got, _ = s.GetPINRequest(ctx, "r1")
+		if got.Status != storage.PINRequestConfirmed || got.DecidedBy != "op-1" || !got.DecidedAt.Equal(micro(base.Add(time.Hour))) {
+			t.Fatalf("decided request: %+v", got)
+		}
+		n, err := s.SupersedePINRequests(ctx, proposed.FiscalNumber, "op-1", base.Add(time.Hour))
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("superseded %d waiting requests, want 2", n)
+		}
+		if list, _ := s.ListPINRequests(ctx, storage.PINRequestCallback, 10); len(list) != 0 {
+			t.Fatalf("requests still waiting: %+v", list)
+		}
+		_, err = s.DecidePINRequest(ctx, "r2", storage.PINRequestRefused, "op-2", base)
+		wantErr(t, "deciding a superseded request", err, storage.ErrNotFound)
 	}},
 	{"audit appends in order", func(t *testing.T, s storage.PINStore) {
 		ctx := context.Background()
