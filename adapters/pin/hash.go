@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -50,27 +52,54 @@ const (
 
 var errMalformedHash = errors.New("pin: malformed hash")
 
+// ErrBusy: every hashing slot is taken and the waiting line is full (or the
+// wait would be too long). Nothing was checked; the caller answers 503 with
+// Retry-After.
+var ErrBusy = errors.New("pin: too many PIN checks in progress, retry shortly")
+
 // hasher computes argon2id hashes with at most cap(slots) in flight: a login
-// surge waits in line instead of allocating 19 MiB per request.
+// surge waits in a bounded line instead of allocating 19 MiB per request, and
+// beyond the line it is refused at once with ErrBusy.
 type hasher struct {
 	params Params
 	slots  chan struct{}
+	// waiting counts the callers in line; at most maxWaiting, each for at most maxWait.
+	waiting    atomic.Int64
+	maxWaiting int64
+	maxWait    time.Duration
 	// fake is verified against for unknown accounts, so timing does not tell
 	// whether a codice fiscale has a PIN.
 	fake []byte
 }
 
-func newHasher(p Params, concurrency int) *hasher {
-	h := &hasher{params: p, slots: make(chan struct{}, concurrency)}
+func newHasher(p Params, concurrency, queue int, maxWait time.Duration) *hasher {
+	h := &hasher{params: p, slots: make(chan struct{}, concurrency), maxWaiting: int64(queue), maxWait: maxWait}
 	h.fake = h.encode([]byte("ponte-fake-pin"), randomBytes(saltLen), p)
 	return h
 }
 
-// acquire waits for a hashing slot or for ctx to end.
+// acquire takes a hashing slot: at once if one is free, otherwise after
+// waiting in line (ErrBusy when the line is full or the wait exceeds maxWait),
+// or until ctx ends.
 func (h *hasher) acquire(ctx context.Context) (func(), error) {
+	release := func() { <-h.slots }
 	select {
 	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
+		return release, nil
+	default:
+	}
+	if h.waiting.Add(1) > h.maxWaiting {
+		h.waiting.Add(-1)
+		return nil, ErrBusy
+	}
+	defer h.waiting.Add(-1)
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return release, nil
+	case <-timer.C:
+		return nil, ErrBusy
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -2,6 +2,9 @@ package pin
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -11,7 +14,7 @@ var testParams = Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
 
 func TestHasher(t *testing.T) {
 	ctx := context.Background()
-	h := newHasher(testParams, 2)
+	h := newHasher(testParams, 2, 8, time.Second)
 	enc, err := h.Hash(ctx, "Abcd1234")
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +31,10 @@ func TestHasher(t *testing.T) {
 		{name: "wrong PIN", hasher: h, encoded: enc, pin: "Abcd1235"},
 		{name: "case matters", hasher: h, encoded: enc, pin: "abcd1234"},
 		{name: "no account verifies the fake hash and fails", hasher: h, encoded: nil, pin: "ponte-fake-pin"},
-		{name: "stronger params ask to rehash", hasher: newHasher(Params{MemoryKiB: 16 * 1024, Time: 1, Threads: 1}, 1), encoded: enc, pin: "Abcd1234", ok: true, rehash: true},
+		{name: "stronger params ask to rehash", hasher: newHasher(Params{MemoryKiB: 16 * 1024, Time: 1, Threads: 1}, 1, 8, time.Second), encoded: enc, pin: "Abcd1234", ok: true, rehash: true},
+		{name: "a hash altered in its last byte refuses the right PIN", hasher: h, encoded: alterKey(t, enc, -1), pin: "Abcd1234"},
+		{name: "a hash altered in its first byte refuses the right PIN", hasher: h, encoded: alterKey(t, enc, 0), pin: "Abcd1234"},
+		{name: "a shorter stored key refuses the right PIN", hasher: h, encoded: truncateKey(t, enc, 16), pin: "Abcd1234"},
 		{name: "malformed", hasher: h, encoded: []byte("$argon2id$v=19$m=1,t=1,p=1$xx$yy"), pin: "x", err: true},
 		{name: "not argon2id", hasher: h, encoded: []byte("$2a$10$abcdefghijklmnopqrstuv"), pin: "x", err: true},
 	}
@@ -42,9 +48,72 @@ func TestHasher(t *testing.T) {
 	}
 }
 
+// alterKey flips the bits of the stored key's byte at i (negative: from the end).
+func alterKey(t *testing.T, enc []byte, i int) []byte {
+	t.Helper()
+	return editKey(t, enc, func(k []byte) []byte {
+		if i < 0 {
+			i += len(k)
+		}
+		k[i] ^= 0xff
+		return k
+	})
+}
+
+// truncateKey keeps the first n bytes of the stored key.
+func truncateKey(t *testing.T, enc []byte, n int) []byte {
+	t.Helper()
+	return editKey(t, enc, func(k []byte) []byte { return k[:n] })
+}
+
+func editKey(t *testing.T, enc []byte, edit func([]byte) []byte) []byte {
+	t.Helper()
+	parts := strings.Split(string(enc), "$")
+	key, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts[5] = base64.RawStdEncoding.EncodeToString(edit(key))
+	return []byte(strings.Join(parts, "$"))
+}
+
+// TestHasherQueue: with every slot taken, at most the queue's length wait;
+// the next caller, and a waiter past the longest wait, get ErrBusy at once.
+func TestHasherQueue(t *testing.T) {
+	h := newHasher(testParams, 1, 1, 200*time.Millisecond)
+	release, err := h.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		r, err := h.acquire(context.Background())
+		if err == nil {
+			r()
+		}
+		waited <- err
+	}()
+	for h.waiting.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := h.Hash(context.Background(), "x"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a caller beyond the queue: %v, want ErrBusy", err)
+	}
+	if err := <-waited; !errors.Is(err, ErrBusy) {
+		t.Fatalf("a waiter past the longest wait: %v, want ErrBusy", err)
+	}
+	release()
+	if _, err := h.Hash(context.Background(), "x"); err != nil {
+		t.Fatalf("a free slot: %v", err)
+	}
+	if n := h.waiting.Load(); n != 0 {
+		t.Fatalf("%d callers still counted as waiting", n)
+	}
+}
+
 // TestHasherBound: with every slot taken, a hash waits and gives up when its context ends.
 func TestHasherBound(t *testing.T) {
-	h := newHasher(testParams, 1)
+	h := newHasher(testParams, 1, 8, time.Second)
 	release, err := h.acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -41,6 +41,27 @@ var (
 		"È stata presentata una richiesta di PIN per il suo codice fiscale, che ha già un PIN attivo. " +
 			"Se ha dimenticato il PIN usi il ripristino; se non è stato lei, contatti l'INPS.",
 	}
+	msgPendingWarning = message{
+		"PIN INPS: richiesta con dati diversi da quelli in archivio",
+		"Gentile cittadino, è stata presentata una richiesta di PIN per il suo codice fiscale con dati (indirizzo, contatti o " +
+			"anagrafica) diversi da quelli che risultano all'INPS. Nessun PIN è stato rilasciato e i suoi dati non sono cambiati: " +
+			"un operatore la richiamerà per verificare la richiesta prima di qualsiasi rilascio. Se non è stato lei, lo dica " +
+			"all'operatore o contatti l'INPS; il suo PIN attuale resta valido.",
+	}
+	msgReplacementFirst = message{
+		"PIN INPS: revoca richiesta, prima parte del nuovo PIN",
+		"Gentile cittadino, è stata richiesta online la revoca del suo PIN. Ecco la prima parte (8 caratteri) del nuovo PIN: {{secret}}\n" +
+			"La seconda parte le arriverà per posta all'indirizzo di residenza in archivio. Il PIN attuale resta valido finché non " +
+			"userà il nuovo: al primo accesso con i 16 caratteri del nuovo PIN, quello attuale sarà revocato, tutte le sessioni " +
+			"saranno chiuse e le sarà chiesto di scegliere un PIN personale. Se non ha chiesto lei la revoca, ignori questo messaggio " +
+			"e continui a usare il PIN attuale.",
+	}
+	msgReplacementSecond = message{
+		"PIN INPS: revoca richiesta, seconda parte del nuovo PIN",
+		"Gentile cittadino, ecco la seconda parte (8 caratteri) del nuovo PIN richiesto con la revoca online: {{secret}}\n" +
+			"Unisca le due parti per il primo accesso: il PIN precedente sarà revocato in quel momento. Se non ha chiesto lei " +
+			"la revoca, ignori questa lettera e continui a usare il PIN attuale.",
+	}
 	msgConversionDone = message{
 		"PIN INPS: richiesta di PIN dispositivo",
 		"La sua richiesta di conversione del PIN in PIN dispositivo è stata esaminata: {{secret}}",
@@ -85,14 +106,26 @@ func (s *Service) sendHalf(ctx context.Context, a storage.PINAccount, channel, s
 	return s.store.Enqueue(ctx, msg)
 }
 
-// warnExisting tells the contacts on record that someone asked for a PIN for
-// their codice fiscale.
-func (s *Service) warnExisting(ctx context.Context, cf string) {
+// notifyOnRecord queues msg (with no secret) to the first contact on record
+// among email, PEC and mobile; call it inside the event's transaction. A
+// citizen with none of them has nowhere to be told.
+func (s *Service) notifyOnRecord(ctx context.Context, a storage.PINAccount, m message) error {
+	for _, channel := range []string{"email", "pec", "sms"} {
+		if recipient(a, channel) != "" {
+			return s.sendHalf(ctx, a, channel, "", m)
+		}
+	}
+	return nil
+}
+
+// warnOnRecord tells the contacts on record of cf about a request they may not
+// have made; a failure is only logged.
+func (s *Service) warnOnRecord(ctx context.Context, cf string, m message) {
 	a, err := s.store.GetPINAccount(ctx, cf)
-	if err == nil && a.Email != "" {
-		err = s.sendHalf(ctx, a, "email", "", msgExistingWarning)
+	if err == nil {
+		err = s.notifyOnRecord(ctx, a, m)
 	}
 	if err != nil {
-		s.log.WarnContext(ctx, "warning an existing PIN holder failed", "cf", Mask(cf), "err", err)
+		s.log.WarnContext(ctx, "warning the citizen on record failed", "cf", Mask(cf), "err", err)
 	}
 }

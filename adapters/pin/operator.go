@@ -21,7 +21,8 @@ import (
 //	POST /requests                      register a request (channel contact_center or sede;
 //	                                    for sede with Accept: text/html, the printable envelope)
 //	POST /revocations                   revoke a PIN (channel sede or contact_center)
-//	POST /callbacks                     {"fiscal_number", "confirmed"}: the outcome of a callback
+//	GET  /callbacks                     the requests waiting for a callback
+//	POST /callbacks                     {"request_id", "confirmed"}: the outcome of a callback
 //	GET  /conversions                   the review queue
 //	GET  /conversions/{id}/{form|document}
 //	POST /conversions/{id}/review       {"approve": bool, "reason": "..."}
@@ -32,6 +33,7 @@ func (s *Service) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /requests", s.opRequest)
 	mux.HandleFunc("POST /revocations", s.opRevoke)
+	mux.HandleFunc("GET /callbacks", s.opCallbacks)
 	mux.HandleFunc("POST /callbacks", s.opCallback)
 	mux.HandleFunc("GET /conversions", s.opConversions)
 	mux.HandleFunc("GET /conversions/{id}/{part}", s.opConversionDocument)
@@ -73,8 +75,13 @@ func (s *Service) opRequest(w http.ResponseWriter, r *http.Request) {
 	switch body.Channel {
 	case ChannelContactCenter:
 		var first string
-		first, err = s.RequestPIN(r.Context(), body.Request, ChannelContactCenter, op)
+		first, err = s.RequestPIN(r.Context(), body.Request, ChannelContactCenter, op, "")
 		out = map[string]string{"first_half": first}
+		var pending *PendingError
+		if errors.As(err, &pending) {
+			writeJSONBody(w, http.StatusAccepted, map[string]string{"status": "callback", "request_id": pending.RequestID})
+			return
+		}
 	case ChannelBranch:
 		var pin16 string
 		pin16, err = s.IssueAtBranch(r.Context(), body.Request, op, body.Document)
@@ -123,22 +130,74 @@ func (s *Service) opRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// callbackItem is a request waiting for a callback, as an operator needs it:
+// what the request asks and what is on record, to call and to compare.
+type callbackItem struct {
+	ID           string        `json:"id"`
+	FiscalNumber string        `json:"fiscal_number"`
+	Channel      string        `json:"channel"`
+	CreatedAt    time.Time     `json:"created_at"`
+	Requested    callbackData  `json:"requested"`
+	OnRecord     *callbackData `json:"on_record,omitempty"`
+	FirstHalfVia string        `json:"first_half_via"`
+	Differs      []string      `json:"differs,omitempty"`
+}
+
+// callbackData is the identity, residence and contacts of a request or a record.
+type callbackData struct {
+	GivenName      string          `json:"given_name"`
+	FamilyName     string          `json:"family_name"`
+	BirthPlace     string          `json:"birth_place"`
+	Residence      storage.Address `json:"residence"`
+	Mobile         string          `json:"mobile,omitempty"`
+	Phone          string          `json:"phone,omitempty"`
+	Email          string          `json:"email,omitempty"`
+	PEC            string          `json:"pec,omitempty"`
+	PreferredPhone string          `json:"preferred_phone,omitempty"`
+	CallbackSlot   string          `json:"callback_slot,omitempty"`
+}
+
+func callbackDataOf(a storage.PINAccount) callbackData {
+	return callbackData{GivenName: a.GivenName, FamilyName: a.FamilyName, BirthPlace: a.BirthPlace, Residence: a.Residence,
+		Mobile: a.Mobile, Phone: a.Phone, Email: a.Email, PEC: a.PEC, PreferredPhone: a.PreferredPhone, CallbackSlot: a.CallbackSlot}
+}
+
+func (s *Service) opCallbacks(w http.ResponseWriter, r *http.Request) {
+	list, err := s.WaitingRequests(r.Context())
+	if err != nil {
+		s.opFailed(w, r, err)
+		return
+	}
+	out := make([]callbackItem, 0, len(list))
+	for _, pr := range list {
+		item := callbackItem{ID: pr.ID, FiscalNumber: pr.FiscalNumber, Channel: pr.Channel, CreatedAt: pr.CreatedAt,
+			Requested: callbackDataOf(pr.Proposed), FirstHalfVia: pr.FirstHalfVia}
+		if a, err := s.store.GetPINAccount(r.Context(), pr.FiscalNumber); err == nil {
+			rec := callbackDataOf(a)
+			item.OnRecord = &rec
+			item.Differs = differences(a, pr.Proposed)
+		}
+		out = append(out, item)
+	}
+	writeJSONBody(w, http.StatusOK, out)
+}
+
 func (s *Service) opCallback(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		FiscalNumber string `json:"fiscal_number"`
-		Confirmed    bool   `json:"confirmed"`
+		RequestID string `json:"request_id"`
+		Confirmed bool   `json:"confirmed"`
 	}
 	if !readJSON(w, r, &body) {
 		return
 	}
-	err := s.ConfirmCallback(r.Context(), body.FiscalNumber, idp.OperatorFrom(r.Context()), body.Confirmed)
+	err := s.ConfirmCallback(r.Context(), body.RequestID, idp.OperatorFrom(r.Context()), body.Confirmed)
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
-	case errors.Is(err, storage.ErrNotFound):
-		writeError(w, http.StatusNotFound, "no request for that codice fiscale", nil)
+	case errors.Is(err, ErrNotWaiting):
+		writeError(w, http.StatusNotFound, err.Error(), nil)
 	default:
-		writeError(w, http.StatusConflict, err.Error(), nil)
+		s.opFailed(w, r, err)
 	}
 }
 

@@ -103,7 +103,7 @@ func TestOperatorAPI(t *testing.T) {
 	if code, _ := call(t, "POST", srv.URL+"/conversions/"+c.ID+"/review", "token-7", map[string]any{"approve": true}); code != http.StatusNoContent {
 		t.Fatalf("approve: %d", code)
 	}
-	if code, _ := call(t, "POST", srv.URL+"/callbacks", "token-7", map[string]any{"fiscal_number": cf, "confirmed": true}); code != http.StatusConflict {
+	if code, _ := call(t, "POST", srv.URL+"/callbacks", "token-7", map[string]any{"request_id": "nope", "confirmed": true}); code != http.StatusNotFound {
 		t.Fatalf("a callback for a request that waits for none: %d", code)
 	}
 	if code, _ := call(t, "POST", srv.URL+"/revocations", "token-7", map[string]any{"fiscal_number": cf, "channel": "sede"}); code != http.StatusNoContent {
@@ -168,7 +168,7 @@ func TestRequeueParked(t *testing.T) {
 	f := newFixture(t, storagetest.SQLite(t), before2021)
 	srv := operatorAPI(t, f)
 	ctx := context.Background()
-	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	var delivered []delivery.Outgoing

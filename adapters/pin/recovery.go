@@ -72,10 +72,17 @@ type Contacts struct {
 // first access is done and at least two of the given contacts match those on
 // record, a single-use link goes to the email on record. The caller answers the
 // same way whatever happened: nothing here tells whether anything matched.
-func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts) error {
+// Only a *RateLimitedError (too many from ip) is for the caller to show.
+func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts, ip string) error {
+	if err := s.allowIP(ctx, actionRecover, ip); err != nil {
+		return err
+	}
 	cf = codicefiscale.Normalize(cf)
 	if !codicefiscale.Valid(cf) {
 		return nil
+	}
+	if ok, err := s.allowCitizen(ctx, actionRecover, cf); err != nil || !ok {
+		return err
 	}
 	a, err := s.store.GetPINAccount(ctx, cf)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -157,11 +164,26 @@ func (s *Service) CompleteRecovery(ctx context.Context, code string) error {
 	})
 }
 
-// RevokeOnline (revoca) is for a citizen whose contacts are gone: re-entering
-// the data of the request (codice fiscale, names, birth date, sex) revokes the
-// PIN and ends every session and token. Like recovery, it reveals nothing.
-func (s *Service) RevokeOnline(ctx context.Context, req Request) error {
+// RevokeOnline (revoca) is for a citizen whose PIN may be in the wrong hands.
+// Knowing the data of the request proves nothing (birth date and sex are in
+// the codice fiscale), so it revokes nothing at once: when every field given
+// (names, sex, birth date and place) matches an active PIN, it starts a
+// replacement — a new 16-character PIN whose first half goes to the mobile (or
+// email) on record and the second by post to the residence on record. The
+// current PIN keeps working until the replacement is first used (Login), which
+// revokes it and ends every session and token. Like recovery it reveals
+// nothing; only a *RateLimitedError (too many from ip) is for the caller.
+func (s *Service) RevokeOnline(ctx context.Context, req Request, ip string) error {
+	if err := s.allowIP(ctx, actionRevoke, ip); err != nil {
+		return err
+	}
 	req = req.normalize()
+	if !codicefiscale.Valid(req.FiscalNumber) {
+		return nil
+	}
+	if ok, err := s.allowCitizen(ctx, actionRevoke, req.FiscalNumber); err != nil || !ok {
+		return err
+	}
 	a, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
@@ -169,12 +191,71 @@ func (s *Service) RevokeOnline(ctx context.Context, req Request) error {
 	if err != nil {
 		return err
 	}
-	if !strings.EqualFold(a.GivenName, req.GivenName) || !strings.EqualFold(a.FamilyName, req.FamilyName) ||
-		a.Birthdate != req.Birthdate || a.Gender != req.Gender || a.Status == storage.PINRevoked {
-		s.log.InfoContext(ctx, "PIN revocation refused: data do not match", "cf", Mask(req.FiscalNumber))
+	if !sameIdentity(a, req.account()) || a.Status != storage.PINActive {
+		s.log.InfoContext(ctx, "PIN revocation refused: data do not match an active PIN", "cf", Mask(req.FiscalNumber))
 		return nil
 	}
-	return s.revoke(ctx, req.FiscalNumber, ChannelOnline, "")
+	pin16 := newPIN16()
+	h, err := s.hash.Hash(ctx, pin16)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	return s.inTx(ctx, func(ctx context.Context) error {
+		var acct storage.PINAccount
+		err := s.store.UpdatePINAccount(ctx, req.FiscalNumber, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if a.Status != storage.PINActive {
+				return a, ErrRevoked
+			}
+			a.ReplacementHash, a.ReplacementAt = h, now
+			acct = a
+			return a, nil
+		})
+		if err != nil {
+			return err
+		}
+		first := "sms"
+		if acct.Mobile == "" {
+			first = "email"
+		}
+		if err := s.sendHalf(ctx, acct, first, pin16[:8], msgReplacementFirst); err != nil {
+			return err
+		}
+		if err := s.sendHalf(ctx, acct, "post", pin16[8:], msgReplacementSecond); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, acct.FiscalNumber, "revocation_requested", ChannelOnline, "",
+			"replacement sent to the contacts and residence on record; the current PIN works until it is used")
+	})
+}
+
+// completeReplacement makes the replacement PIN (just verified) the current
+// one: the old PIN is revoked, every session and token of the citizen ends,
+// and the new PIN must be changed at once (first access).
+func (s *Service) completeReplacement(ctx context.Context, cf string) (storage.PINAccount, error) {
+	var (
+		acct     storage.PINAccount
+		replaced bool
+	)
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if a.ReplacementHash != nil { // a parallel login may have completed it already
+				a.PreviousHash, a.Hash, a.ReplacementHash, a.ReplacementAt = a.Hash, a.ReplacementHash, nil, time.Time{}
+				a.Status, a.ActivationHash, a.MustChange, a.ChangedAt = storage.PINActive, nil, true, s.now().UTC()
+				replaced = true
+			}
+			acct = a
+			return a, nil
+		})
+		if err != nil || !replaced {
+			return err
+		}
+		if err := s.appendAudit(ctx, cf, "revoked", ChannelOnline, "", "the replacement sent after an online revoca was used"); err != nil {
+			return err
+		}
+		return s.revoker.RevokeCitizen(ctx, cf)
+	})
+	return acct, err
 }
 
 // RevokeByOperator revokes at a branch office (MV35) or the contact center.
@@ -194,7 +275,9 @@ func (s *Service) RevokeByOperator(ctx context.Context, cf, channel, operator st
 func (s *Service) revoke(ctx context.Context, cf, channel, operator string) error {
 	return s.inTx(ctx, func(ctx context.Context) error {
 		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
-			a.Status, a.ActivationHash = storage.PINRevoked, nil // the hash stays: the right PIN is told it was revoked
+			// The hash stays, so the right PIN is told it was revoked; a
+			// replacement in flight dies with it.
+			a.Status, a.ActivationHash, a.ReplacementHash, a.ReplacementAt = storage.PINRevoked, nil, nil, time.Time{}
 			return a, nil
 		})
 		if err != nil {

@@ -3,6 +3,7 @@ package pin
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -155,43 +156,269 @@ func (r Request) validate(now time.Time, online bool) error {
 	return errors.Join(errs...)
 }
 
-// RequestPIN registers a request made online by the citizen or by phone through
-// a contact-center operator (who validates the data while on the call), and
-// issues an ordinary PIN: the first half to the chosen contact, the second by
-// post. After the cutoff only residents abroad without an Italian identity
-// document may ask. It returns the first half for the operator to read out on
-// the phone (empty online). For an existing live PIN, online, it answers as if
-// registered and warns the contacts on record: the form reveals no account.
-func (s *Service) RequestPIN(ctx context.Context, req Request, channel, operator string) (firstHalf string, err error) {
+// PendingError says a request would change what is on record for a citizen
+// who already has an account (another residence, other contacts or names): it
+// waits, as RequestID, for an operator's callback, and nothing was issued or
+// changed.
+type PendingError struct{ RequestID string }
+
+func (e *PendingError) Error() string {
+	return "pin: the request differs from the data on record and waits for a callback (" + e.RequestID + ")"
+}
+
+// RequestPIN registers a request made online by the citizen (from ip) or by
+// phone through a contact-center operator (who validates the data while on
+// the call). A codice fiscale with no account gets an ordinary PIN: the first
+// half to the chosen contact, the second by post. One that has an account, in
+// any state, never gets a PIN at new contacts or a new address from a request:
+// a request that differs from the record waits for a callback (PendingError);
+// one that matches it is refused while the PIN is live (ErrExists) and, after
+// a revocation, issues a new PIN to what is on record. After the cutoff only
+// residents abroad without an Italian identity document may ask. It returns
+// the first half for the operator to read out on the phone. Online, every
+// outcome answers the same (nil): the form reveals no account, and the
+// contacts on record are told of a request they did not expect.
+func (s *Service) RequestPIN(ctx context.Context, req Request, channel, operator, ip string) (firstHalf string, err error) {
 	if channel != ChannelOnline && channel != ChannelContactCenter {
 		return "", fmt.Errorf("pin: request channel %q", channel)
 	}
-	if channel == ChannelContactCenter && operator == "" {
+	online := channel == ChannelOnline
+	if !online && operator == "" {
 		return "", errors.New("pin: a contact-center request names its operator")
+	}
+	if online {
+		if err := s.allowIP(ctx, actionRequest, ip); err != nil {
+			return "", err
+		}
 	}
 	req = req.normalize()
 	now := s.now()
-	if err := req.validate(now, channel == ChannelOnline); err != nil {
+	if err := req.validate(now, online); err != nil {
 		return "", err
 	}
 	if !now.Before(s.cfg.RequestCutoff) && (!req.ResidenceAbroad || req.HasItalianID) {
 		return "", ErrPolicy
 	}
-	pin16, err := s.issue(ctx, req, channel, operator, false)
-	if errors.Is(err, ErrExists) && channel == ChannelOnline {
-		s.warnExisting(ctx, req.FiscalNumber)
-		return "", nil
+	if online {
+		if ok, err := s.allowCitizen(ctx, actionRequest, req.FiscalNumber); err != nil || !ok {
+			return "", err
+		}
 	}
-	if err != nil || channel == ChannelOnline {
+	pin16, err := s.register(ctx, req, channel, operator)
+	var pending *PendingError
+	switch {
+	case online && errors.Is(err, ErrExists):
+		s.warnOnRecord(ctx, req.FiscalNumber, msgExistingWarning)
+		return "", nil
+	case online && errors.As(err, &pending):
+		return "", nil
+	case err != nil || online:
 		return "", err
 	}
 	return pin16[:8], nil
 }
 
+// register issues a PIN for a request, or parks it: see RequestPIN.
+func (s *Service) register(ctx context.Context, req Request, channel, operator string) (string, error) {
+	old, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return s.issueNew(ctx, req, channel, operator)
+	case err != nil:
+		return "", err
+	}
+	if diff := differences(old, req.account()); len(diff) > 0 {
+		return "", s.park(ctx, old, req, channel, operator, diff)
+	}
+	if old.Status != storage.PINRevoked {
+		return "", ErrExists
+	}
+	return s.reissue(ctx, req, channel, operator)
+}
+
+// credential is a new 16-character PIN with the hashes that go on record.
+type credential struct {
+	pin16      string
+	hash       []byte
+	activation []byte // the first half's hash when it goes by post (activation)
+}
+
+func (s *Service) newCredential(ctx context.Context, via string) (credential, error) {
+	c := credential{pin16: newPIN16()}
+	var err error
+	if c.hash, err = s.hash.Hash(ctx, c.pin16); err != nil {
+		return c, err
+	}
+	if via == "post" {
+		if c.activation, err = s.hash.Hash(ctx, c.pin16[:8]); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// install puts the credential on a: an initial PIN to change at first use,
+// ordinario unless issued at a branch office; it waits for activation when
+// its first half goes by post. The PIN it replaces is kept as the previous one.
+func (c credential) install(a *storage.PINAccount, now time.Time, channel, operator string, branch bool) {
+	if a.Hash != nil {
+		a.PreviousHash = a.Hash
+	}
+	a.Hash, a.ActivationHash, a.Status = c.hash, c.activation, storage.PINActive
+	if c.activation != nil && !branch {
+		a.Status = storage.PINPending
+	}
+	a.Dispositivo, a.MustChange, a.FirstAccessDone, a.ChangedAt = branch, true, false, now
+	a.ReplacementHash, a.ReplacementAt = nil, time.Time{}
+	a.Channel, a.Operator = channel, operator
+}
+
+// deliver queues the halves of a new PIN to what is on record for a (the
+// second half always by post to its residence) and audits the issue.
+func (s *Service) deliver(ctx context.Context, a storage.PINAccount, via, pin16, channel, operator string) error {
+	if err := s.sendHalf(ctx, a, via, pin16[:8], msgFirstHalf); err != nil {
+		return err
+	}
+	if err := s.sendHalf(ctx, a, "post", pin16[8:], msgSecondHalf); err != nil {
+		return err
+	}
+	return s.appendAudit(ctx, a.FiscalNumber, "issued", channel, operator, issuedDetail(a))
+}
+
+// issueNew creates the account of a citizen who has none.
+func (s *Service) issueNew(ctx context.Context, req Request, channel, operator string) (string, error) {
+	c, err := s.newCredential(ctx, req.FirstHalfVia)
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	acct := req.account()
+	c.install(&acct, now, channel, operator, false)
+	acct.CreatedAt, acct.UpdatedAt = now, now
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreatePINAccount(ctx, acct); errors.Is(err, storage.ErrConflict) {
+			return ErrExists // another request for the same citizen got there first
+		} else if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, acct.FiscalNumber, "requested", channel, operator, ""); err != nil {
+			return err
+		}
+		return s.deliver(ctx, acct, req.FirstHalfVia, c.pin16, channel, operator)
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.pin16, nil
+}
+
+// reissue gives a citizen whose PIN was revoked a new one, sent to what is on
+// record (which the request matched).
+func (s *Service) reissue(ctx context.Context, req Request, channel, operator string) (string, error) {
+	c, err := s.newCredential(ctx, req.FirstHalfVia)
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		var acct storage.PINAccount
+		err := s.store.UpdatePINAccount(ctx, req.FiscalNumber, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if a.Status != storage.PINRevoked || len(differences(a, req.account())) > 0 {
+				return a, ErrExists // changed since it was read
+			}
+			c.install(&a, now, channel, operator, false)
+			acct = a
+			return a, nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, acct.FiscalNumber, "requested", channel, operator, ""); err != nil {
+			return err
+		}
+		return s.deliver(ctx, acct, req.FirstHalfVia, c.pin16, channel, operator)
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.pin16, nil
+}
+
+// park keeps a request that differs from the record for an operator's
+// callback, tells the contacts on record, and changes nothing else.
+func (s *Service) park(ctx context.Context, old storage.PINAccount, req Request, channel, operator string, diff []string) error {
+	pr := storage.PINRequest{
+		ID: base64.RawURLEncoding.EncodeToString(randomBytes(12)), FiscalNumber: req.FiscalNumber,
+		Proposed: req.account(), FirstHalfVia: req.FirstHalfVia, Channel: channel, Operator: operator,
+		Status: storage.PINRequestCallback, CreatedAt: s.now().UTC(),
+	}
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		if err := s.store.CreatePINRequest(ctx, pr); err != nil {
+			return err
+		}
+		detail := "request " + pr.ID + " differs from the record: " + strings.Join(diff, ", ")
+		if err := s.appendAudit(ctx, pr.FiscalNumber, "callback_pending", channel, operator, detail); err != nil {
+			return err
+		}
+		return s.notifyOnRecord(ctx, old, msgPendingWarning)
+	})
+	if err != nil {
+		return err
+	}
+	return &PendingError{RequestID: pr.ID}
+}
+
+// account is the identity, residence and contacts of a request, as a record.
+func (r Request) account() storage.PINAccount {
+	return storage.PINAccount{
+		FiscalNumber: r.FiscalNumber, GivenName: r.GivenName, FamilyName: r.FamilyName,
+		Gender: r.Gender, Birthdate: r.Birthdate, BirthPlace: r.BirthPlace,
+		ResidenceAbroad: r.ResidenceAbroad, Residence: r.Residence,
+		Mobile: r.Mobile, Phone: r.Phone, Email: r.Email, PEC: r.PEC,
+		PreferredPhone: r.PreferredPhone, CallbackSlot: r.CallbackSlot,
+	}
+}
+
+// differences names what the data of b (a request) would change in a (the
+// record): identity, residence or contacts (the preferred phone and slot are
+// only for a callback).
+func differences(a, r storage.PINAccount) []string {
+	var out []string
+	if !sameIdentity(a, r) {
+		out = append(out, "identity")
+	}
+	if a.ResidenceAbroad != r.ResidenceAbroad || !sameAddress(a.Residence, r.Residence) {
+		out = append(out, "residence")
+	}
+	if a.Mobile != r.Mobile || a.Phone != r.Phone || a.Email != r.Email || a.PEC != r.PEC {
+		out = append(out, "contacts")
+	}
+	return out
+}
+
+// sameIdentity compares the identity of a request (r) with the record's (a),
+// as people type names (case and spacing do not count).
+func sameIdentity(a, r storage.PINAccount) bool {
+	return fold(a.GivenName) == fold(r.GivenName) && fold(a.FamilyName) == fold(r.FamilyName) &&
+		a.Gender == r.Gender && a.Birthdate == r.Birthdate && fold(a.BirthPlace) == fold(r.BirthPlace)
+}
+
+// fold normalizes a typed name or address part for comparison.
+func fold(s string) string { return strings.Join(strings.Fields(strings.ToUpper(s)), " ") }
+
+// sameAddress compares two residences as people type them.
+func sameAddress(a, b storage.Address) bool {
+	return fold(a.Street) == fold(b.Street) && fold(a.Number) == fold(b.Number) &&
+		fold(a.PostalCode) == fold(b.PostalCode) && fold(a.City) == fold(b.City) &&
+		fold(a.Province) == fold(b.Province) && fold(a.Country) == fold(b.Country)
+}
+
 // IssueAtBranch is form MV35: an operator at a branch office has checked the
 // citizen's identity document and hands over a PIN that is active and
 // dispositivo at once. It returns the 16 characters for the sealed envelope.
-// A live PIN is replaced (the citizen is present in person).
+// The identification is a verified act: the data given go on record, a live
+// PIN is replaced, waiting requests are superseded, and the citizen's sessions
+// and tokens end.
 func (s *Service) IssueAtBranch(ctx context.Context, req Request, operator, document string) (string, error) {
 	if operator == "" || strings.TrimSpace(document) == "" {
 		return "", errors.New("pin: MV35 needs the operator and the identity document checked")
@@ -201,7 +428,43 @@ func (s *Service) IssueAtBranch(ctx context.Context, req Request, operator, docu
 	if err := req.validate(s.now(), false); err != nil {
 		return "", err
 	}
-	return s.issue(ctx, req, ChannelBranch, operator+" doc:"+document, true)
+	c, err := s.newCredential(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	who := operator + " doc:" + document
+	now := s.now().UTC()
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		acct := req.account()
+		old, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
+		switch {
+		case err == nil:
+			acct.Hash, acct.CreatedAt = old.Hash, old.CreatedAt
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		default:
+			acct.CreatedAt = now
+		}
+		c.install(&acct, now, ChannelBranch, who, true)
+		acct.UpdatedAt = now
+		if err := s.store.ReplacePINAccount(ctx, acct); err != nil {
+			return err
+		}
+		if _, err := s.store.SupersedePINRequests(ctx, acct.FiscalNumber, operator, now); err != nil {
+			return err
+		}
+		if err := s.revoker.RevokeCitizen(ctx, acct.FiscalNumber); err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, acct.FiscalNumber, "requested", ChannelBranch, who, ""); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, acct.FiscalNumber, "issued", ChannelBranch, who, issuedDetail(acct))
+	})
+	if err != nil {
+		return "", err
+	}
+	return c.pin16, nil
 }
 
 // pinAlphabet has no 0/O or 1/I, so a printed PIN reads unambiguously; 32
@@ -218,116 +481,77 @@ func newPIN16() string {
 	return string(b)
 }
 
-// issue creates (or, after revocation, replaces) the account with a new 16-character
-// PIN and queues its halves, in one transaction with the audit events.
-func (s *Service) issue(ctx context.Context, req Request, channel, operator string, branch bool) (string, error) {
-	pin16 := newPIN16()
-	hash, err := s.hash.Hash(ctx, pin16)
-	if err != nil {
-		return "", err
-	}
-	now := s.now().UTC()
-	acct := storage.PINAccount{
-		FiscalNumber: req.FiscalNumber, GivenName: req.GivenName, FamilyName: req.FamilyName,
-		Gender: req.Gender, Birthdate: req.Birthdate, BirthPlace: req.BirthPlace,
-		ResidenceAbroad: req.ResidenceAbroad, Residence: req.Residence,
-		Mobile: req.Mobile, Phone: req.Phone, Email: req.Email, PEC: req.PEC,
-		PreferredPhone: req.PreferredPhone, CallbackSlot: req.CallbackSlot,
-		Hash: hash, Status: storage.PINActive, Dispositivo: branch, MustChange: true,
-		ChangedAt: now, Channel: channel, Operator: operator, CreatedAt: now, UpdatedAt: now,
-	}
-	if req.FirstHalfVia == "post" && !branch {
-		acct.Status = storage.PINPending
-		if acct.ActivationHash, err = s.hash.Hash(ctx, pin16[:8]); err != nil {
-			return "", err
-		}
-	}
-	callback := false
-	err = s.inTx(ctx, func(ctx context.Context) error {
-		old, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-		case err != nil:
-			return err
-		case old.Status != storage.PINRevoked && old.Status != storage.PINCallback && !branch:
-			return ErrExists
-		case !branch && channel == ChannelOnline && old.Residence != (storage.Address{}) && !sameAddress(old.Residence, req.Residence):
-			// SPEC §3: a residence other than the one on record waits for a callback.
-			callback = true
-			acct.Status, acct.Hash, acct.ActivationHash, acct.Residence = storage.PINCallback, nil, nil, req.Residence
-		}
-		if err := s.store.ReplacePINAccount(ctx, acct); err != nil {
-			return err
-		}
-		if err := s.appendAudit(ctx, acct.FiscalNumber, "requested", channel, operator, ""); err != nil {
-			return err
-		}
-		if callback {
-			return s.appendAudit(ctx, acct.FiscalNumber, "callback_pending", channel, operator, "residence differs from the one on record")
-		}
-		if !branch {
-			if err := s.sendHalf(ctx, acct, req.FirstHalfVia, pin16[:8], msgFirstHalf); err != nil {
-				return err
-			}
-			if err := s.sendHalf(ctx, acct, "post", pin16[8:], msgSecondHalf); err != nil {
-				return err
-			}
-		}
-		return s.appendAudit(ctx, acct.FiscalNumber, "issued", channel, operator, issuedDetail(acct))
-	})
-	if err != nil || callback {
-		return "", err
-	}
-	return pin16, nil
+// ErrNotWaiting: a callback outcome for a request that does not wait for one
+// (unknown, already decided, or superseded).
+var ErrNotWaiting = errors.New("pin: no request waits for a callback with that ID")
+
+// WaitingRequests lists the requests waiting for a callback, oldest first, at most 200.
+func (s *Service) WaitingRequests(ctx context.Context) ([]storage.PINRequest, error) {
+	return s.store.ListPINRequests(ctx, storage.PINRequestCallback, 200)
 }
 
-// sameAddress compares two residences as people type them.
-func sameAddress(a, b storage.Address) bool {
-	norm := func(s string) string { return strings.Join(strings.Fields(strings.ToUpper(s)), " ") }
-	return norm(a.Street) == norm(b.Street) && norm(a.Number) == norm(b.Number) &&
-		norm(a.PostalCode) == norm(b.PostalCode) && norm(a.City) == norm(b.City) && norm(a.Country) == norm(b.Country)
-}
-
-// ConfirmCallback records the outcome of an operator's callback to a citizen
-// whose request waits for it: confirmed, the initial PIN is issued to the
-// contacts and residence given (first half by SMS or email, second by post);
-// refused, the request is dropped.
-func (s *Service) ConfirmCallback(ctx context.Context, cf, operator string, confirmed bool) error {
+// ConfirmCallback records the outcome of an operator's callback about a
+// waiting request. Confirmed, it is the verified act that changes the record:
+// the request's identity, residence and contacts go on record, a new ordinary
+// PIN is issued to them (first half to the contact chosen, second by post to
+// the residence now on record), the citizen's other waiting requests are
+// superseded and their sessions and tokens end. Refused, nothing changes.
+// Two operators cannot both decide one request.
+func (s *Service) ConfirmCallback(ctx context.Context, requestID, operator string, confirmed bool) error {
 	if operator == "" {
 		return errors.New("pin: a callback names its operator")
 	}
-	a, err := s.store.GetPINAccount(ctx, cf)
+	now := s.now().UTC()
+	if !confirmed {
+		return s.inTx(ctx, func(ctx context.Context) error {
+			pr, err := s.store.DecidePINRequest(ctx, requestID, storage.PINRequestRefused, operator, now)
+			if errors.Is(err, storage.ErrNotFound) {
+				return ErrNotWaiting
+			} else if err != nil {
+				return err
+			}
+			return s.appendAudit(ctx, pr.FiscalNumber, "callback_refused", ChannelContactCenter, operator, "request "+pr.ID)
+		})
+	}
+	pr, err := s.store.GetPINRequest(ctx, requestID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && pr.Status != storage.PINRequestCallback) {
+		return ErrNotWaiting
+	} else if err != nil {
+		return err
+	}
+	c, err := s.newCredential(ctx, pr.FirstHalfVia)
 	if err != nil {
 		return err
 	}
-	if a.Status != storage.PINCallback {
-		return fmt.Errorf("pin: %s does not wait for a callback", Mask(cf))
-	}
-	if !confirmed {
-		return s.inTx(ctx, func(ctx context.Context) error {
-			err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
-				a.Status = storage.PINRevoked
-				return a, nil
-			})
-			if err != nil {
-				return err
-			}
-			return s.appendAudit(ctx, cf, "callback_refused", ChannelContactCenter, operator, "")
+	return s.inTx(ctx, func(ctx context.Context) error {
+		pr, err := s.store.DecidePINRequest(ctx, requestID, storage.PINRequestConfirmed, operator, now)
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotWaiting
+		} else if err != nil {
+			return err
+		}
+		if _, err := s.store.SupersedePINRequests(ctx, pr.FiscalNumber, operator, now); err != nil {
+			return err
+		}
+		var acct storage.PINAccount
+		err = s.store.UpdatePINAccount(ctx, pr.FiscalNumber, func(a storage.PINAccount) (storage.PINAccount, error) {
+			p := pr.Proposed
+			p.FiscalNumber, p.CreatedAt, p.Hash = a.FiscalNumber, a.CreatedAt, a.Hash
+			c.install(&p, now, ChannelContactCenter, operator, false)
+			acct = p
+			return p, nil
 		})
-	}
-	via := "email"
-	if a.Mobile != "" {
-		via = "sms"
-	}
-	req := Request{FiscalNumber: a.FiscalNumber, GivenName: a.GivenName, FamilyName: a.FamilyName, Gender: a.Gender,
-		Birthdate: a.Birthdate, BirthPlace: a.BirthPlace, ResidenceAbroad: a.ResidenceAbroad, Residence: a.Residence,
-		Mobile: a.Mobile, Phone: a.Phone, Email: a.Email, PEC: a.PEC, PreferredPhone: a.PreferredPhone,
-		CallbackSlot: a.CallbackSlot, FirstHalfVia: via}
-	if err := s.appendAudit(ctx, cf, "callback_confirmed", ChannelContactCenter, operator, ""); err != nil {
-		return err
-	}
-	_, err = s.issue(ctx, req, ChannelContactCenter, operator, false)
-	return err
+		if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, pr.FiscalNumber, "callback_confirmed", ChannelContactCenter, operator, "request "+pr.ID); err != nil {
+			return err
+		}
+		if err := s.revoker.RevokeCitizen(ctx, pr.FiscalNumber); err != nil {
+			return err
+		}
+		return s.deliver(ctx, acct, pr.FirstHalfVia, c.pin16, ChannelContactCenter, operator)
+	})
 }
 
 func issuedDetail(a storage.PINAccount) string {
@@ -339,22 +563,30 @@ func issuedDetail(a storage.PINAccount) string {
 
 // Activate is for a citizen whose first half came by post: codice fiscale, the
 // first half and the health card (tessera sanitaria) — its 20-digit number and
-// expiry, checked for shape (no registry is reachable from here).
-func (s *Service) Activate(ctx context.Context, cf, firstHalf, cardNumber, cardExpiry string) error {
+// expiry, checked for shape (no registry is reachable from here). The first
+// half is checked under the same throttle as the PIN.
+func (s *Service) Activate(ctx context.Context, cf, firstHalf, cardNumber, cardExpiry, ip string) error {
 	cf = codicefiscale.Normalize(cf)
 	if !codicefiscale.Valid(cf) || len(firstHalf) != 8 || !validHealthCard(cardNumber, cardExpiry, s.now()) {
 		return ErrBadCredentials
 	}
-	acct, err := s.store.GetPINAccount(ctx, cf)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	_, m, _, err := s.check(ctx, cf, ip, s.now(), func(a storage.PINAccount) [][]byte {
+		if a.Status != storage.PINPending {
+			return [][]byte{nil} // the fake hash: the same time, never a match
+		}
+		return [][]byte{a.ActivationHash}
+	}, strings.ToUpper(firstHalf))
+	if err != nil {
 		return err
 	}
-	ok, _, _ := s.hash.Verify(ctx, acct.ActivationHash, strings.ToUpper(firstHalf))
-	if !ok || acct.Status != storage.PINPending {
+	if m == noMatch {
 		return ErrBadCredentials
 	}
 	return s.inTx(ctx, func(ctx context.Context) error {
 		err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if a.Status != storage.PINPending {
+				return a, ErrBadCredentials
+			}
 			a.Status, a.ActivationHash = storage.PINActive, nil
 			return a, nil
 		})

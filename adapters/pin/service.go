@@ -53,6 +53,11 @@ type Config struct {
 	Params Params
 	// HashConcurrency bounds hashes in flight (the number of cores if 0).
 	HashConcurrency int
+	// HashQueue bounds the checks waiting for a hashing slot (16 per slot if
+	// 0), and HashMaxWait how long one waits (3s if 0); beyond either, a
+	// check is refused with ErrBusy before its attempt counts.
+	HashQueue   int
+	HashMaxWait time.Duration
 	// Expiry forces a change this long after the last one (6 months by law of
 	// its time; 0 switches it off, as NIST SP 800-63B recommends).
 	Expiry time.Duration
@@ -65,6 +70,8 @@ type Config struct {
 	// MaxUpload is the size limit of each conversion document.
 	MaxUpload int64
 	Throttle  Throttle
+	// Limits throttle the online request, recovery and revocation forms.
+	Limits Limits
 	// BaseURL is the provider's public URL; links in messages are built from it,
 	// never from a request's Host header.
 	BaseURL string
@@ -88,6 +95,7 @@ func DefaultConfig() Config {
 		TicketTTL:     10 * time.Minute,
 		MaxUpload:     5 << 20,
 		Throttle:      DefaultThrottle,
+		Limits:        DefaultLimits,
 	}
 }
 
@@ -125,6 +133,9 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 	if cfg.Throttle.MaxAccountFailures < 1 || cfg.Throttle.MaxAccountFailures > 100 || cfg.Throttle.Lockout <= 0 {
 		errs = append(errs, errors.New("pin: throttle: at most 100 consecutive failures (NIST), and a lockout that ends"))
 	}
+	if err := cfg.Limits.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.BaseURL == "" {
 		errs = append(errs, errors.New("pin: base URL is required (links are never built from the Host header)"))
 	}
@@ -140,6 +151,12 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 	if cfg.HashConcurrency <= 0 {
 		cfg.HashConcurrency = runtime.GOMAXPROCS(0)
 	}
+	if cfg.HashQueue <= 0 {
+		cfg.HashQueue = 16 * cfg.HashConcurrency
+	}
+	if cfg.HashMaxWait <= 0 {
+		cfg.HashMaxWait = 3 * time.Second
+	}
 	if d.Now == nil {
 		d.Now = time.Now
 	}
@@ -147,7 +164,7 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{cfg: cfg, store: d.Store, box: d.Box, revoker: d.Revoker,
-		hash: newHasher(cfg.Params, cfg.HashConcurrency), now: d.Now, log: d.Logger}, nil
+		hash: newHasher(cfg.Params, cfg.HashConcurrency, cfg.HashQueue, cfg.HashMaxWait), now: d.Now, log: d.Logger}, nil
 }
 
 // ChangeReason says why a login leads to the change form.
@@ -185,44 +202,35 @@ func (r LoginResult) Identity() idp.Identity {
 	}
 }
 
-// Login checks a codice fiscale and PIN: throttle first, then the argon2id
-// verification (against a fake hash when there is no account, so that timing
-// reveals nothing), then the state of the PIN.
+// Login checks a codice fiscale and PIN: the attempt is reserved first (and
+// refused if a delay or the lockout applies), then verified with argon2id
+// (against a fake hash when there is no account, so that timing reveals
+// nothing), then the state of the PIN is read. A 16-character PIN may be the
+// replacement sent after an online revoca: its first use replaces the current
+// PIN and ends every session and token, as the revoca asked.
 func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, error) {
 	cf = codicefiscale.Normalize(cf)
 	if !codicefiscale.Valid(cf) || len(pin) == 0 || len(pin) > 64 {
 		return LoginResult{}, ErrBadCredentials
 	}
 	now := s.now()
-	v, err := s.cfg.Throttle.check(ctx, s.store, cf, ip, now)
+	acct, m, rehash, err := s.check(ctx, cf, ip, now, func(a storage.PINAccount) [][]byte {
+		if len(pin) == 16 && a.ReplacementHash != nil {
+			return [][]byte{a.ReplacementHash, a.Hash}
+		}
+		return [][]byte{a.Hash}
+	}, pin)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if v.wait > 0 {
-		return LoginResult{}, &ThrottledError{Wait: v.wait, Locked: v.locked}
-	}
-	acct, err := s.store.GetPINAccount(ctx, cf)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return LoginResult{}, err
-	}
-	ok, rehash, err := s.hash.Verify(ctx, acct.Hash, pin)
-	if err != nil && !errors.Is(err, errMalformedHash) {
-		return LoginResult{}, err
-	}
-	if !ok {
-		n, err := s.cfg.Throttle.fail(ctx, s.store, cf, ip, now)
-		if err != nil {
-			return LoginResult{}, err
-		}
-		if n == s.cfg.Throttle.MaxAccountFailures && acct.FiscalNumber != "" {
-			s.audit(ctx, cf, "locked", "", "", fmt.Sprintf("%d consecutive failures", n))
-		}
+	if m == noMatch {
 		return LoginResult{}, ErrBadCredentials
 	}
-	if v.failures > 0 {
-		if err := s.cfg.Throttle.succeed(ctx, s.store, cf); err != nil {
+	if m == replacementMatched {
+		if acct, err = s.completeReplacement(ctx, cf); err != nil {
 			return LoginResult{}, err
 		}
+		rehash = false
 	}
 	switch acct.Status {
 	case storage.PINRevoked:
@@ -242,6 +250,61 @@ func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, e
 		s.audit(ctx, cf, "expired", "", "", "")
 	}
 	return res, nil
+}
+
+// match says which of the candidate hashes a secret matched.
+type match int
+
+const (
+	noMatch match = iota
+	currentMatched
+	replacementMatched
+)
+
+// check is the throttled verification shared by login and activation: it
+// reserves the attempt, reads the account, verifies secret against the hashes
+// candidates picks (in order; a missing account verifies against the fake
+// hash), and settles the reservation: kept as a failure, cleared on success,
+// given back if the hashing line was full. ok tells which candidate matched:
+// the first (replacementMatched when there are two) or another (currentMatched).
+func (s *Service) check(ctx context.Context, cf, ip string, now time.Time, candidates func(storage.PINAccount) [][]byte, secret string) (storage.PINAccount, match, bool, error) {
+	r, err := s.cfg.Throttle.reserve(ctx, s.store, cf, ip, now)
+	if err != nil {
+		return storage.PINAccount{}, noMatch, false, err
+	}
+	acct, err := s.store.GetPINAccount(ctx, cf)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.PINAccount{}, noMatch, false, errors.Join(err, s.cfg.Throttle.refund(ctx, s.store, r))
+	}
+	hashes := candidates(acct)
+	var (
+		got    match
+		rehash bool
+	)
+	for i, h := range hashes {
+		ok, weak, err := s.hash.Verify(ctx, h, secret)
+		if err != nil && !errors.Is(err, errMalformedHash) {
+			// Nothing was checked (ErrBusy, a cancelled request): the attempt is not a failure.
+			return storage.PINAccount{}, noMatch, false, errors.Join(err, s.cfg.Throttle.refund(ctx, s.store, r))
+		}
+		if ok {
+			got, rehash = currentMatched, weak
+			if i == 0 && len(hashes) > 1 {
+				got = replacementMatched
+			}
+			break
+		}
+	}
+	if got == noMatch {
+		if n := r.failures(); n == s.cfg.Throttle.MaxAccountFailures && acct.FiscalNumber != "" {
+			s.audit(ctx, cf, "locked", "", "", fmt.Sprintf("%d consecutive failures", n))
+		}
+		return acct, noMatch, false, nil
+	}
+	if err := s.cfg.Throttle.succeed(ctx, s.store, r); err != nil {
+		return storage.PINAccount{}, noMatch, false, err
+	}
+	return acct, got, rehash, nil
 }
 
 // rehash upgrades a hash made with weaker parameters; a failure only waits for the next login.
@@ -307,15 +370,7 @@ func (s *Service) ChangePIN(ctx context.Context, cf, newPIN string) (storage.PIN
 
 // inTx runs fn in one storage transaction.
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	tx, err := s.store.BeginTx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = s.store.Rollback(tx)
-		return err
-	}
-	return s.store.Commit(tx)
+	return inTx(ctx, s.store, fn)
 }
 
 // audit appends an event outside any transaction, logging a failure.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +147,7 @@ func TestOnlineLifecycle(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			f := newFixture(t, b.Open(t), before2021)
 			ctx := context.Background()
-			if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+			if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 				t.Fatal(err)
 			}
 			s := f.secrets()
@@ -244,7 +245,7 @@ func TestRequestRules(t *testing.T) {
 			if tc.channel == pin.ChannelContactCenter {
 				operator = "op-17"
 			}
-			first, err := f.svc.RequestPIN(context.Background(), tc.req(), tc.channel, operator)
+			first, err := f.svc.RequestPIN(context.Background(), tc.req(), tc.channel, operator, "")
 			if tc.want == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -271,7 +272,7 @@ func TestOnlineRequestForExistingPIN(t *testing.T) {
 	if err := f.svc.Seed(ctx, storage.PINAccount{FiscalNumber: cf, Email: "mario@example.it"}, "Abcd1234"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 		t.Fatalf("want the same answer as for a new request, got %v", err)
 	}
 	if res, err := f.svc.Login(ctx, cf, "Abcd1234", ""); err != nil || res.Change != pin.ChangeNone {
@@ -310,7 +311,7 @@ func TestBranchOfficeAndActivation(t *testing.T) {
 	g := newFixture(t, storagetest.SQLite(t), before2021)
 	req := mario()
 	req.FirstHalfVia = "post"
-	if _, err := g.svc.RequestPIN(ctx, req, pin.ChannelOnline, ""); err != nil {
+	if _, err := g.svc.RequestPIN(ctx, req, pin.ChannelOnline, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	if post := g.secrets()["post"]; len(post) != 2 {
@@ -320,13 +321,13 @@ func TestBranchOfficeAndActivation(t *testing.T) {
 	if _, err := g.svc.Login(ctx, cf, first+second, ""); !errors.Is(err, pin.ErrNotActivated) {
 		t.Fatalf("login before activation: %v", err)
 	}
-	if err := g.svc.Activate(ctx, cf, first, "80380000000000000001", "2019-01"); !errors.Is(err, pin.ErrBadCredentials) {
+	if err := g.svc.Activate(ctx, cf, first, "80380000000000000001", "2019-01", ""); !errors.Is(err, pin.ErrBadCredentials) {
 		t.Fatalf("expired health card accepted: %v", err)
 	}
-	if err := g.svc.Activate(ctx, cf, "WRONG123", "80380000000000000001", "2029-01"); !errors.Is(err, pin.ErrBadCredentials) {
+	if err := g.svc.Activate(ctx, cf, "WRONG123", "80380000000000000001", "2029-01", ""); !errors.Is(err, pin.ErrBadCredentials) {
 		t.Fatalf("wrong half accepted: %v", err)
 	}
-	if err := g.svc.Activate(ctx, cf, first, "80380000000000000001", "2029-01"); err != nil {
+	if err := g.svc.Activate(ctx, cf, first, "80380000000000000001", "2029-01", ""); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := g.svc.Login(ctx, cf, first+second, ""); err != nil || res.Change != pin.ChangeFirstAccess {
@@ -390,17 +391,17 @@ func TestRecovery(t *testing.T) {
 	}
 	// One contact is not enough; neither is an unknown codice fiscale.
 	for _, c := range []pin.Contacts{{Email: "mario@example.it"}, {Email: "mario@example.it", Mobile: "+390000000000"}} {
-		if err := f.svc.StartRecovery(ctx, cf, c); err != nil {
+		if err := f.svc.StartRecovery(ctx, cf, c, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.svc.StartRecovery(ctx, "BNCLRA90D55F205C", pin.Contacts{Email: "x@example.it", Mobile: "+391"}); err != nil {
+	if err := f.svc.StartRecovery(ctx, "BNCLRA90D55F205C", pin.Contacts{Email: "x@example.it", Mobile: "+391"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.secrets()["email"]) != 0 {
 		t.Fatal("a recovery link went out without two matching contacts")
 	}
-	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "MARIO@example.it ", PEC: "mario@pec.example.it"}); err != nil {
+	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "MARIO@example.it ", PEC: "mario@pec.example.it"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	links := f.secrets()["email"]
@@ -427,7 +428,7 @@ func TestRecovery(t *testing.T) {
 	}
 
 	// A link expires in minutes.
-	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "mario@example.it", Mobile: "+393331234567"}); err != nil {
+	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "mario@example.it", Mobile: "+393331234567"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(16 * time.Minute)
@@ -452,11 +453,11 @@ func firstOf(vs []string, ok func(string) bool) string {
 func TestRecoveryNeedsFirstAccess(t *testing.T) {
 	f := newFixture(t, storagetest.SQLite(t), before2021)
 	ctx := context.Background()
-	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	before := len(f.secrets()["email"])
-	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "mario.rossi@example.it", Mobile: "+393331234567"}); err != nil {
+	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "mario.rossi@example.it", Mobile: "+393331234567"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.secrets()["email"]) != before {
@@ -464,13 +465,17 @@ func TestRecoveryNeedsFirstAccess(t *testing.T) {
 	}
 }
 
+// TestRevocation: an online revoca with every field right starts a
+// replacement sent to what is on record; the current PIN, the sessions and the
+// tokens live on until the replacement is first used, which revokes them all.
+// Wrong data start nothing. An operator's revocation is immediate.
 func TestRevocation(t *testing.T) {
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			store := b.Open(t)
-			f := newFixture(t, store, before2021)
+			f := newFixture(t, store, before2021, func(c *pin.Config) { c.Limits.PerCitizen = 10 })
 			ctx := context.Background()
-			if err := f.svc.Seed(ctx, storage.PINAccount{FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi", Gender: "M", Birthdate: "1980-01-01"}, "Abcd1234"); err != nil {
+			if err := f.svc.Seed(ctx, marioAccount(), "Abcd1234"); err != nil {
 				t.Fatal(err)
 			}
 			subj, err := store.LinkSubject(ctx, storage.Subject{ID: "subj-1", FiscalNumber: cf})
@@ -484,28 +489,68 @@ func TestRevocation(t *testing.T) {
 			if err := store.CreateToken(ctx, storage.Token{Kind: storage.KindRefreshToken, Signature: "r1", RequestID: "q1", ClientID: "c", Subject: subj.ID, Active: true, RequestedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 				t.Fatal(err)
 			}
-			wrong := mario()
-			wrong.GivenName = "Luigi"
-			if err := f.svc.RevokeOnline(ctx, wrong); err != nil {
+			for field, edit := range map[string]func(*pin.Request){
+				"given name":  func(r *pin.Request) { r.GivenName = "Luigi" },
+				"family name": func(r *pin.Request) { r.FamilyName = "Bianchi" },
+				"birth place": func(r *pin.Request) { r.BirthPlace = "Milano" },
+			} {
+				wrong := mario()
+				edit(&wrong)
+				if err := f.svc.RevokeOnline(ctx, wrong, ""); err != nil {
+					t.Fatal(err)
+				}
+				if msgs, _ := store.ListMessages(ctx, 10); len(msgs) != 0 {
+					t.Fatalf("a wrong %s started a replacement: %d messages", field, len(msgs))
+				}
+			}
+			if err := f.svc.RevokeOnline(ctx, mario(), ""); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.svc.Login(ctx, cf, "Abcd1234", ""); err != nil {
-				t.Fatal("revoked with wrong data")
+			s := f.secrets()
+			if len(s["sms"]) != 1 || len(s["post"]) != 1 {
+				t.Fatalf("the replacement goes half by SMS, half by post: %v", s)
 			}
-			if err := f.svc.RevokeOnline(ctx, mario()); err != nil {
-				t.Fatal(err)
+			msgs, _ := store.ListMessages(ctx, 10)
+			for _, m := range msgs {
+				if want := map[string]string{"sms": "+393331234567", "post": "Mario Rossi, Via Roma 1, 00100 Roma (RM)"}[m.Channel]; m.To != want {
+					t.Fatalf("a %s half went to %q, want the record's %q", m.Channel, m.To, want)
+				}
 			}
-			if _, err := f.svc.Login(ctx, cf, "Abcd1234", ""); !errors.Is(err, pin.ErrRevoked) {
-				t.Fatalf("revoked PIN: %v", err)
+			if res, err := f.svc.Login(ctx, cf, "Abcd1234", ""); err != nil || res.Change != pin.ChangeNone {
+				t.Fatalf("the current PIN must work until the replacement is used: %v", err)
+			}
+			if _, err := store.GetSession(ctx, "s1"); err != nil {
+				t.Fatalf("a pending revoca ended a session: %v", err)
+			}
+			replacement := s["sms"][0] + s["post"][0]
+			res, err := f.svc.Login(ctx, cf, replacement, "")
+			if err != nil || res.Change != pin.ChangeFirstAccess {
+				t.Fatalf("the replacement: %+v %v, want first access", res.Change, err)
+			}
+			if _, err := f.svc.Login(ctx, cf, "Abcd1234", ""); !errors.Is(err, pin.ErrBadCredentials) {
+				t.Fatalf("the old PIN after the replacement was used: %v", err)
 			}
 			if _, err := store.GetSession(ctx, "s1"); !errors.Is(err, storage.ErrNotFound) {
-				t.Fatal("revocation left a session")
+				t.Fatal("using the replacement left a session")
 			}
 			if _, err := store.GetToken(ctx, storage.KindRefreshToken, "r1"); !errors.Is(err, storage.ErrNotFound) {
-				t.Fatal("revocation left a token")
+				t.Fatal("using the replacement left a token")
 			}
-			// A new PIN then goes through the request path.
-			if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+			if ev := f.events(cf); !slices.Contains(ev, "revocation_requested") || ev[len(ev)-1] != "revoked" {
+				t.Fatalf("audit: %v", ev)
+			}
+			if _, err := f.svc.Login(ctx, cf, replacement, ""); err != nil {
+				t.Fatalf("the replacement is now the PIN: %v", err)
+			}
+
+			// An operator revokes at once; a new PIN then goes through the request path.
+			if err := f.svc.RevokeByOperator(ctx, cf, pin.ChannelContactCenter, "op-2"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Login(ctx, cf, replacement, ""); !errors.Is(err, pin.ErrRevoked) {
+				t.Fatalf("after an operator revocation: %v", err)
+			}
+			if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 				t.Fatal(err)
 			}
 			if a, _ := store.GetPINAccount(ctx, cf); a.Status != storage.PINActive || !a.MustChange {
@@ -575,32 +620,46 @@ func mario2Account() storage.PINAccount {
 		Mobile: "+393331234567", Email: "mario@example.it"}
 }
 
-// TestCallbackWhenResidenceDiffers: a new request whose residence differs from
-// the one on record waits for an operator's callback; nothing is sent until
-// the operator confirms, and a refusal drops it.
-func TestCallbackWhenResidenceDiffers(t *testing.T) {
+// marioAccount is the record that mario() would create.
+func marioAccount() storage.PINAccount {
+	return storage.PINAccount{FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi", Gender: "M", Birthdate: "1980-01-01",
+		BirthPlace: "Roma", Residence: storage.Address{Street: "Via Roma", Number: "1", PostalCode: "00100", City: "Roma", Province: "RM"},
+		Mobile: "+393331234567", Email: "mario.rossi@example.it", PEC: "mario@pec.example.it",
+		PreferredPhone: "+393331234567", CallbackSlot: "09-13"}
+}
+
+// TestCallbackWhenDataDiffer: a request whose residence or contacts differ
+// from the record waits, by ID, for an operator's callback; the record stays
+// as it is and nothing is issued until the operator confirms; a refusal
+// changes nothing; a request is decided once.
+func TestCallbackWhenDataDiffer(t *testing.T) {
 	for _, confirmed := range []bool{true, false} {
 		f := newFixture(t, storagetest.SQLite(t), before2021)
 		ctx := context.Background()
-		old := mario2Account()
+		old := marioAccount()
 		old.Residence = storage.Address{Street: "Via Vecchia", Number: "9", PostalCode: "00100", City: "Roma", Province: "RM"}
 		old.Status = storage.PINRevoked
 		if err := f.store.CreatePINAccount(ctx, old); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+		if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 			t.Fatal(err)
 		}
-		if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINCallback || a.Hash != nil {
-			t.Fatalf("want a request waiting for a callback, got %s", a.Status)
+		if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINRevoked || a.Residence != old.Residence || a.Hash != nil {
+			t.Fatalf("a pending request changed the record: %s %+v", a.Status, a.Residence)
 		}
-		if msgs, _ := f.store.ListMessages(ctx, 10); len(msgs) != 0 {
-			t.Fatalf("nothing may be sent before the callback: %d messages", len(msgs))
+		if s := f.secrets(); len(s) != 0 {
+			t.Fatalf("nothing secret may be sent before the callback: %v", s)
 		}
-		if err := f.svc.ConfirmCallback(ctx, cf, "", confirmed); err == nil {
+		waiting, err := f.svc.WaitingRequests(ctx)
+		if err != nil || len(waiting) != 1 || waiting[0].Proposed.Residence.Street != "Via Roma" {
+			t.Fatalf("waiting requests: %+v %v", waiting, err)
+		}
+		id := waiting[0].ID
+		if err := f.svc.ConfirmCallback(ctx, id, "", confirmed); err == nil {
 			t.Fatal("a callback without operator")
 		}
-		if err := f.svc.ConfirmCallback(ctx, cf, "op-5", confirmed); err != nil {
+		if err := f.svc.ConfirmCallback(ctx, id, "op-5", confirmed); err != nil {
 			t.Fatal(err)
 		}
 		a, _ := f.store.GetPINAccount(ctx, cf)
@@ -608,25 +667,28 @@ func TestCallbackWhenResidenceDiffers(t *testing.T) {
 		if confirmed && (a.Status != storage.PINActive || len(s["sms"]) != 1 || len(s["post"]) != 1 || a.Residence.Street != "Via Roma") {
 			t.Fatalf("confirmed: %s %v %+v", a.Status, s, a.Residence)
 		}
-		if !confirmed && (a.Status != storage.PINRevoked || len(s) != 0) {
+		if !confirmed && (a.Status != storage.PINRevoked || len(s) != 0 || a.Residence != old.Residence) {
 			t.Fatalf("refused: %s %v", a.Status, s)
 		}
-		if err := f.svc.ConfirmCallback(ctx, cf, "op-5", true); err == nil {
-			t.Fatal("a second callback outcome was accepted")
+		for _, again := range []bool{true, false} {
+			if err := f.svc.ConfirmCallback(ctx, id, "op-6", again); !errors.Is(err, pin.ErrNotWaiting) {
+				t.Fatalf("a second outcome (%v) for a decided request: %v", again, err)
+			}
 		}
 	}
-	// The same residence needs no callback.
+	// The same residence and contacts need no callback: a revoked PIN is
+	// replaced, sent to what is on record.
 	f := newFixture(t, storagetest.SQLite(t), before2021)
 	ctx := context.Background()
-	same := mario2Account()
-	same.Residence, same.Status = storage.Address{Street: "via  roma", Number: "1", PostalCode: "00100", City: "ROMA", Province: "RM"}, storage.PINRevoked
+	same := marioAccount()
+	same.Residence.Street, same.Residence.City, same.Status = "via  roma", "ROMA", storage.PINRevoked
 	if err := f.store.CreatePINAccount(ctx, same); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, ""); err != nil {
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINActive {
-		t.Fatalf("same residence: %s", a.Status)
+	if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINActive || a.Residence.Street != "via  roma" {
+		t.Fatalf("same data: %s %q", a.Status, a.Residence.Street)
 	}
 }

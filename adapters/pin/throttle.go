@@ -8,11 +8,16 @@ import (
 	"github.com/ponte-id/ponte/storage"
 )
 
-// Throttle is the brute-force regulation of PIN logins: a progressive delay per
+// Throttle is the brute-force regulation of PIN checks: a progressive delay per
 // account and per client IP, and a lockout after MaxAccountFailures consecutive
 // failures on one account (NIST SP 800-63B §5.2.2: at most 100) that ends by
 // itself after Lockout. It only guards the PIN: SPID and CNS keep working for a
 // locked citizen, so an attacker cannot lock anyone out of INPS.
+//
+// An attempt is reserved (counted, in one atomic statement shared by every
+// node) before the PIN is hashed, and given back when it turns out not to be a
+// failure: a burst of parallel guesses counts as that many guesses, and at
+// most MaxAccountFailures guesses are ever checked against one account.
 type Throttle struct {
 	// FreeAccountFailures and FreeIPFailures are the failures allowed before delays start.
 	FreeAccountFailures int
@@ -22,21 +27,15 @@ type Throttle struct {
 	// MaxAccountFailures locks the account's PIN; Lockout is how long.
 	MaxAccountFailures int
 	Lockout            time.Duration
+	// ForgetIP is how long an IP must stay quiet for its counter to start
+	// again (many citizens can share one address behind a NAT).
+	ForgetIP time.Duration
 }
 
 // DefaultThrottle is Ponte's regulation.
 var DefaultThrottle = Throttle{
 	FreeAccountFailures: 5, FreeIPFailures: 20, MaxDelay: 15 * time.Minute,
-	MaxAccountFailures: 100, Lockout: time.Hour,
-}
-
-// verdict is the throttle's answer before a login attempt.
-type verdict struct {
-	// wait is how long the caller must wait before trying (zero: go ahead).
-	wait   time.Duration
-	locked bool
-	// failures is the account's consecutive count.
-	failures int
+	MaxAccountFailures: 100, Lockout: time.Hour, ForgetIP: 24 * time.Hour,
 }
 
 func accountKey(cf string) string { return "cf:" + cf }
@@ -59,53 +58,114 @@ func delay(n, free int, max time.Duration) time.Duration {
 	return d
 }
 
-// check reads the counters of an account and an IP.
-func (t Throttle) check(ctx context.Context, s storage.Attempts, cf, ip string, now time.Time) (verdict, error) {
-	n, last, err := s.Failures(ctx, accountKey(cf))
-	if err != nil {
-		return verdict{}, fmt.Errorf("pin: throttle: %w", err)
-	}
-	if n >= t.MaxAccountFailures {
-		if until := last.Add(t.Lockout); now.Before(until) {
-			return verdict{wait: until.Sub(now), locked: true, failures: n}, nil
-		}
-		return verdict{failures: n}, nil // the lockout has ended by itself
-	}
-	v := verdict{failures: n}
-	if until := last.Add(delay(n, t.FreeAccountFailures, t.MaxDelay)); n > 0 && now.Before(until) {
-		v.wait = until.Sub(now)
-	}
-	if ip != "" {
-		m, lastIP, err := s.Failures(ctx, ipKey(ip))
+// reservation is an attempt counted on an account and, when known, an IP.
+type reservation struct {
+	account storage.Attempt
+	ip      *storage.Attempt
+}
+
+// failures is the account's consecutive failures including this attempt, had it failed.
+func (r reservation) failures() int { return r.account.Count }
+
+// reserve counts an attempt on the account and the IP before it is checked,
+// in one transaction. If a delay or the lockout applies it gives the
+// attempt back and returns a *ThrottledError.
+func (t Throttle) reserve(ctx context.Context, s storage.PINStore, cf, ip string, now time.Time) (reservation, error) {
+	var r reservation
+	err := inTx(ctx, s, func(ctx context.Context) error {
+		a, err := s.ReserveAttempt(ctx, accountKey(cf), now, time.Time{})
 		if err != nil {
-			return verdict{}, fmt.Errorf("pin: throttle: %w", err)
+			return err
 		}
-		if until := lastIP.Add(delay(m, t.FreeIPFailures, t.MaxDelay)); m > 0 && now.Before(until) && until.Sub(now) > v.wait {
-			v.wait = until.Sub(now)
+		r.account = a
+		if ip != "" {
+			b, err := s.ReserveAttempt(ctx, ipKey(ip), now, now.Add(-t.ForgetIP))
+			if err != nil {
+				return err
+			}
+			r.ip = &b
 		}
-	}
-	return v, nil
-}
-
-// fail records a failure on both counters; it returns the account's count.
-func (t Throttle) fail(ctx context.Context, s storage.Attempts, cf, ip string, now time.Time) (int, error) {
-	n, err := s.RecordFailure(ctx, accountKey(cf), now)
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("pin: throttle: %w", err)
+		return reservation{}, fmt.Errorf("pin: throttle: %w", err)
 	}
-	if ip != "" {
-		if _, err := s.RecordFailure(ctx, ipKey(ip), now); err != nil {
-			return 0, fmt.Errorf("pin: throttle: %w", err)
+	if wait, locked := t.decide(r, now); wait > 0 {
+		if err := t.refund(ctx, s, r); err != nil {
+			return reservation{}, err
 		}
+		return reservation{}, &ThrottledError{Wait: wait, Locked: locked}
 	}
-	return n, nil
+	return r, nil
 }
 
-// succeed clears the account's counter (not the IP's: one success from an IP
-// does not excuse its failures on other accounts).
-func (t Throttle) succeed(ctx context.Context, s storage.Attempts, cf string) error {
-	if err := s.ResetFailures(ctx, accountKey(cf)); err != nil {
+// decide says how long a reserved attempt must wait, from the attempts before
+// it (in flight ones included), and whether the account is locked.
+func (t Throttle) decide(r reservation, now time.Time) (wait time.Duration, locked bool) {
+	prior := r.account.Count - 1
+	if prior >= t.MaxAccountFailures {
+		if until := r.account.Prev.Add(t.Lockout); now.Before(until) {
+			return until.Sub(now), true
+		}
+		return 0, false // the lockout has ended by itself
+	}
+	if until := r.account.Prev.Add(delay(prior, t.FreeAccountFailures, t.MaxDelay)); prior > 0 && now.Before(until) {
+		wait = until.Sub(now)
+	}
+	if r.ip != nil {
+		priorIP := r.ip.Count - 1
+		if until := r.ip.Prev.Add(delay(priorIP, t.FreeIPFailures, t.MaxDelay)); priorIP > 0 && now.Before(until) && until.Sub(now) > wait {
+			wait = until.Sub(now)
+		}
+	}
+	return wait, false
+}
+
+// refund gives back an attempt that was never checked (throttled, or the
+// hashing queue was full).
+func (t Throttle) refund(ctx context.Context, s storage.PINStore, r reservation) error {
+	err := inTx(ctx, s, func(ctx context.Context) error {
+		if err := s.RefundAttempt(ctx, r.account); err != nil {
+			return err
+		}
+		if r.ip != nil {
+			return s.RefundAttempt(ctx, *r.ip)
+		}
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("pin: throttle: %w", err)
 	}
 	return nil
+}
+
+// succeed clears the account's counter and gives the IP its attempt back (one
+// success from an IP does not excuse its failures on other accounts).
+func (t Throttle) succeed(ctx context.Context, s storage.PINStore, r reservation) error {
+	err := inTx(ctx, s, func(ctx context.Context) error {
+		if err := s.ResetAttempts(ctx, r.account.Key); err != nil {
+			return err
+		}
+		if r.ip != nil {
+			return s.RefundAttempt(ctx, *r.ip)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pin: throttle: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in one storage transaction.
+func inTx(ctx context.Context, s storage.Transactor, fn func(ctx context.Context) error) error {
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = s.Rollback(tx)
+		return err
+	}
+	return s.Commit(tx)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,6 +154,11 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		w.host.CompleteLogin(rw, r, challenge, res.Identity())
 		return
+	case errors.Is(err, ErrBusy):
+		w.busy(rw)
+		view.Error = t["busy"]
+		w.render(rw, r, lr.Locale, http.StatusServiceUnavailable, "login", "login_title", view)
+		return
 	case errors.As(err, &throttled) && throttled.Locked:
 		view.Error = t["locked"]
 	case errors.As(err, &throttled):
@@ -285,8 +291,9 @@ func (w *web) requestForm(rw http.ResponseWriter, r *http.Request) {
 func (w *web) request(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
-	_, err := w.s.RequestPIN(r.Context(), requestFromForm(r), ChannelOnline, "")
+	_, err := w.s.RequestPIN(r.Context(), requestFromForm(r), ChannelOnline, "", clientIP(r))
 	switch {
+	case w.limited(rw, r, loc, "request_title", err):
 	case err == nil:
 		w.notice(rw, r, loc, http.StatusOK, "request_done_t", noticeView{Text: t["request_done"]})
 	case errors.Is(err, ErrPolicy):
@@ -340,13 +347,19 @@ func (w *web) activate(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
 	v := r.PostFormValue
-	err := w.s.Activate(r.Context(), v("fiscal_number"), v("first_half"), v("card_number"), v("card_expiry"))
+	err := w.s.Activate(r.Context(), v("fiscal_number"), v("first_half"), v("card_number"), v("card_expiry"), clientIP(r))
+	var throttled *ThrottledError
 	switch {
+	case w.limited(rw, r, loc, "activate_title", err):
 	case err == nil:
 		w.notice(rw, r, loc, http.StatusOK, "activate_title", noticeView{Text: t["activated"]})
-	case errors.Is(err, ErrBadCredentials):
+	case errors.Is(err, ErrBadCredentials), errors.As(err, &throttled):
+		msg := t["activate_failed"]
+		if throttled != nil {
+			msg = t["throttled"]
+		}
 		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "activate_title", formView{Intro: t["activate_intro"],
-			Action: "/login/pin/activate", Button: t["activate_button"], Fields: w.activateFields(t, r), Errors: []string{t["activate_failed"]}})
+			Action: "/login/pin/activate", Button: t["activate_button"], Fields: w.activateFields(t, r), Errors: []string{msg}})
 	default:
 		w.s.log.ErrorContext(r.Context(), "PIN activation failed", "err", err)
 		w.notice(rw, r, loc, http.StatusInternalServerError, "activate_title", noticeView{Text: t["internal"], IsError: true})
@@ -371,7 +384,10 @@ func (w *web) recover(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	loc := lang(r)
 	v := r.PostFormValue
-	err := w.s.StartRecovery(r.Context(), v("fiscal_number"), Contacts{Mobile: v("mobile"), Email: v("email"), PEC: v("pec")})
+	err := w.s.StartRecovery(r.Context(), v("fiscal_number"), Contacts{Mobile: v("mobile"), Email: v("email"), PEC: v("pec")}, clientIP(r))
+	if w.limited(rw, r, loc, "recover_title", err) {
+		return
+	}
 	if err != nil {
 		w.s.log.ErrorContext(r.Context(), "PIN recovery failed", "err", err)
 	}
@@ -414,7 +430,11 @@ func (w *web) revokeForm(rw http.ResponseWriter, r *http.Request) {
 func (w *web) revoke(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	loc := lang(r)
-	if err := w.s.RevokeOnline(r.Context(), requestFromForm(r)); err != nil {
+	err := w.s.RevokeOnline(r.Context(), requestFromForm(r), clientIP(r))
+	if w.limited(rw, r, loc, "revoke_title", err) {
+		return
+	}
+	if err != nil {
 		w.s.log.ErrorContext(r.Context(), "PIN revocation failed", "err", err)
 	}
 	padTo(r.Context(), start, noEnumerationFloor)
@@ -448,6 +468,11 @@ func (w *web) convert(rw http.ResponseWriter, r *http.Request) {
 	}
 	defer r.MultipartForm.RemoveAll()
 	res, err := w.s.Login(ctx, r.PostFormValue("fiscal_number"), r.PostFormValue("pin"), clientIP(r))
+	if errors.Is(err, ErrBusy) {
+		w.busy(rw)
+		w.render(rw, r, loc, http.StatusServiceUnavailable, "form", "convert_title", w.convertView(t, t["busy"]))
+		return
+	}
 	if err != nil || res.Change != ChangeNone {
 		w.render(rw, r, loc, http.StatusOK, "form", "convert_title", w.convertView(t, t["bad_credentials"]))
 		return
@@ -492,6 +517,27 @@ func (w *web) conversionModule(rw http.ResponseWriter, r *http.Request) {
 		"nato/a a ____________________ il ____________\n\nchiede che il proprio PIN ordinario sia convertito in PIN dispositivo.\n"+
 		"Allega copia fronte/retro di un documento di identità in corso di validità.\n\n"+
 		"Luogo e data ____________________   Firma ______________________________\n")
+}
+
+// busyRetry is the Retry-After of a PIN check refused because the hashing
+// line is full: the line drains within a few seconds.
+const busyRetry = 5 * time.Second
+
+// busy sets Retry-After on a 503 for a full hashing line.
+func (w *web) busy(rw http.ResponseWriter) {
+	rw.Header().Set("Retry-After", strconv.Itoa(int(busyRetry/time.Second)))
+}
+
+// limited answers a form refused for its address (429 with Retry-After) and
+// reports whether it did.
+func (w *web) limited(rw http.ResponseWriter, r *http.Request, loc, titleKey string, err error) bool {
+	var rl *RateLimitedError
+	if !errors.As(err, &rl) {
+		return false
+	}
+	rw.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second)/time.Second)))
+	w.notice(rw, r, loc, http.StatusTooManyRequests, titleKey, noticeView{Text: text[loc]["rate_limited"], IsError: true})
+	return true
 }
 
 // clientIP is the peer address (the edge rewrites it from trusted proxies only).

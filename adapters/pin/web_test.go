@@ -152,10 +152,21 @@ func TestOnlinePathThroughHTTP(t *testing.T) {
 				t.Fatalf("after an ordinary PIN login, the step-up page must explain conversion: %d %.500s", resp.StatusCode, body)
 			}
 
-			// Revocation online ends the tokens.
-			resp, _ = b.Post(s.env.Issuer+"/login/pin/revoke", url.Values{"fiscal_number": {cf}, "given_name": {"mario"}, "family_name": {"ROSSI"}, "gender": {"M"}, "birthdate": {"1980-01-01"}})
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("revoke: %d", resp.StatusCode)
+			// An online revoca keeps the tokens until the replacement it sends
+			// to the record is used; using it ends them all.
+			revoke := url.Values{"fiscal_number": {cf}, "given_name": {"mario"}, "family_name": {"ROSSI"}, "gender": {"M"},
+				"birthdate": {"1980-01-01"}, "birth_place": {"roma"}}
+			if resp, body = b.Post(s.env.Issuer+"/login/pin/revoke", revoke); resp.StatusCode != http.StatusOK || !strings.Contains(body, "resta valido") {
+				t.Fatalf("revoke: %d %.300s", resp.StatusCode, body)
+			}
+			if _, err := r.Provider.UserInfo(r.Ctx(), oauth2.StaticTokenSource(tok)); err != nil {
+				t.Fatalf("a pending revoca ended the access token: %v", err)
+			}
+			replacement := s.secretBySubject("revoca richiesta, prima parte") + s.secretBySubject("revoca richiesta, seconda parte")
+			r.Conf.Scopes = []string{"openid", "profile"}
+			_, body = s.pinLogin(oidctest.NewBrowser(t), r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cf, replacement)
+			if !strings.Contains(body, `name="ticket"`) {
+				t.Fatalf("the replacement leads to the change form: %.300s", body)
 			}
 			if _, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
 				t.Fatal("a refresh token survived the revocation")

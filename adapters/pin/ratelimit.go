@@ -1,0 +1,77 @@
+package pin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits throttle the forms that a stranger can post about any citizen: the
+// online request, recovery (ripristino) and revocation (revoca). Each action
+// is counted per codice fiscale and per client IP in fixed windows. Beyond the
+// citizen's limit the form answers as usual and does nothing (the answer
+// reveals nothing, and no more mail or letters go out); beyond the IP's limit
+// it answers 429.
+type Limits struct {
+	PerCitizen    int
+	CitizenWindow time.Duration
+	PerIP         int
+	IPWindow      time.Duration
+}
+
+// DefaultLimits allow three of each action a day per citizen and twenty an
+// hour per address.
+var DefaultLimits = Limits{PerCitizen: 3, CitizenWindow: 24 * time.Hour, PerIP: 20, IPWindow: time.Hour}
+
+func (l Limits) validate() error {
+	if l.PerCitizen < 1 || l.PerIP < 1 || l.CitizenWindow <= 0 || l.IPWindow <= 0 {
+		return errors.New("pin: limits: every limit and window must be positive")
+	}
+	return nil
+}
+
+// RateLimitedError says a form was refused because its IP sent too many.
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("pin: too many requests from this address, retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// The throttled actions.
+const (
+	actionRequest = "request"
+	actionRecover = "recover"
+	actionRevoke  = "revoke"
+)
+
+// allowIP counts an action from ip (none for an operator's call, which has no
+// IP here) and refuses it beyond the limit.
+func (s *Service) allowIP(ctx context.Context, action, ip string) error {
+	if ip == "" {
+		return nil
+	}
+	n, err := s.store.CountInWindow(ctx, "rl:"+action+":ip:"+ip, s.now(), s.cfg.Limits.IPWindow)
+	if err != nil {
+		return fmt.Errorf("pin: rate limit: %w", err)
+	}
+	if n > s.cfg.Limits.PerIP {
+		return &RateLimitedError{RetryAfter: s.cfg.Limits.IPWindow}
+	}
+	return nil
+}
+
+// allowCitizen counts an action about cf and says whether it may go on.
+func (s *Service) allowCitizen(ctx context.Context, action, cf string) (bool, error) {
+	n, err := s.store.CountInWindow(ctx, "rl:"+action+":cf:"+cf, s.now(), s.cfg.Limits.CitizenWindow)
+	if err != nil {
+		return false, fmt.Errorf("pin: rate limit: %w", err)
+	}
+	if n > s.cfg.Limits.PerCitizen {
+		s.log.InfoContext(ctx, "PIN form throttled for the citizen", "action", action, "cf", Mask(cf), "count", n)
+		return false, nil
+	}
+	return true, nil
+}
