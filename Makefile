@@ -1,5 +1,5 @@
 # Targets people expect; the README's quick start uses `make run` and `make test`.
-.PHONY: run demo test test-race test-postgres lint fmt bench fuzz
+.PHONY: run demo test test-race test-postgres lint fmt bench fuzz mutation
 
 run demo:
 	go run ./cmd/ponte demo
@@ -26,3 +26,18 @@ bench:
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./adapters/pin/codicefiscale
+
+# Mutation testing of the protocol core and the PIN adapter (not in CI: an hour
+# or more). SQLite only; each mutant runs its own package's tests (integration
+# mode off) with a timeout of 5 x the measured suite, and -count=1 so that a
+# cached coverage run cannot shrink that timeout. Reports: .mutation/*.json.
+GREMLINS_VERSION := v0.6.0
+GREMLINS := $(CURDIR)/.mutation/bin/$(GREMLINS_VERSION)/gremlins
+GREMLINS_FLAGS := --integration=false --timeout-coefficient 5
+
+mutation:
+	test -x $(GREMLINS) || GOBIN=$(dir $(GREMLINS)) go install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	PONTE_TEST_POSTGRES_DSN= GOFLAGS=-count=1 $(GREMLINS) unleash $(GREMLINS_FLAGS) \
+		--output $(CURDIR)/.mutation/idp.json idp
+	PONTE_TEST_POSTGRES_DSN= GOFLAGS=-count=1 $(GREMLINS) unleash $(GREMLINS_FLAGS) \
+		--exclude-files '^(delivery|codicefiscale)/' --output $(CURDIR)/.mutation/pin.json adapters/pin
