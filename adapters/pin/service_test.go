@@ -162,13 +162,26 @@ func TestOnlineLifecycle(t *testing.T) {
 			if err != nil || res.Change != pin.ChangeFirstAccess {
 				t.Fatalf("first access: %+v %v", res.Change, err)
 			}
-			for _, bad := range []struct {
+			for _, tc := range []struct {
 				pin  string
 				want error
-			}{{"short", pin.ErrWeakPIN}, {"has space", pin.ErrWeakPIN}, {initial[:8], nil}} {
-				if _, err := f.svc.ChangePIN(ctx, cf, bad.pin); bad.want != nil && !errors.Is(err, bad.want) {
-					t.Fatalf("ChangePIN(%q) = %v, want %v", bad.pin, err, bad.want)
+			}{
+				{"short", pin.ErrWeakPIN}, {"has space", pin.ErrWeakPIN}, {"Nine12345", pin.ErrWeakPIN}, {"àbcd1234", pin.ErrWeakPIN},
+				{initial[:8], nil}, // a valid first-access change: the citizen's own PIN replaces the initial one
+			} {
+				acct, err := f.svc.ChangePIN(ctx, cf, tc.pin)
+				if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Fatalf("ChangePIN(%q) = %v, want %v", tc.pin, err, tc.want)
 				}
+				if tc.want == nil && (acct.MustChange || !acct.FirstAccessDone || !acct.ChangedAt.Equal(f.clock.Now().UTC())) {
+					t.Fatalf("after a valid change: must change %v, first access done %v, changed at %v", acct.MustChange, acct.FirstAccessDone, acct.ChangedAt)
+				}
+			}
+			if res, err := f.svc.Login(ctx, cf, initial[:8], ""); err != nil || res.Change != pin.ChangeNone {
+				t.Fatalf("the changed PIN: %+v %v", res.Change, err)
+			}
+			if _, err := f.svc.Login(ctx, cf, initial, ""); !errors.Is(err, pin.ErrBadCredentials) {
+				t.Fatalf("the initial PIN after first access: %v", err)
 			}
 			if _, err := f.svc.ChangePIN(ctx, cf, initial[:8]); !errors.Is(err, pin.ErrReusedPIN) {
 				t.Fatalf("reusing the current PIN: %v", err)
@@ -383,7 +396,7 @@ func TestThrottle(t *testing.T) {
 }
 
 func TestRecovery(t *testing.T) {
-	f := newFixture(t, storagetest.SQLite(t), before2021)
+	f := newFixture(t, storagetest.SQLite(t), before2021, func(c *pin.Config) { c.Limits.PerCitizen = 10 })
 	ctx := context.Background()
 	acct := storage.PINAccount{FiscalNumber: cf, Mobile: "+393331234567", Email: "mario@example.it", PEC: "mario@pec.example.it"}
 	if err := f.svc.Seed(ctx, acct, "Abcd1234"); err != nil {
@@ -431,13 +444,18 @@ func TestRecovery(t *testing.T) {
 	if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "mario@example.it", Mobile: "+393331234567"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(16 * time.Minute)
+	var fresh []string
 	for _, l := range f.secrets()["email"] {
-		if i := strings.Index(l, "code="); i > 0 {
-			if err := f.svc.CompleteRecovery(ctx, l[i+5:]); !errors.Is(err, pin.ErrExpiredCode) {
-				t.Fatalf("expired link: %v", err)
-			}
+		if i := strings.Index(l, "code="); i > 0 && l[i+5:] != code {
+			fresh = append(fresh, l[i+5:])
 		}
+	}
+	if len(fresh) != 1 {
+		t.Fatalf("want exactly one new link, got %d", len(fresh))
+	}
+	f.clock.Advance(16 * time.Minute)
+	if err := f.svc.CompleteRecovery(ctx, fresh[0]); !errors.Is(err, pin.ErrExpiredCode) {
+		t.Fatalf("a link 16 minutes old: %v", err)
 	}
 }
 

@@ -1,0 +1,296 @@
+package pin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/internal/oidctest"
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+// codes returns n valid codici fiscali, all different.
+func codes(t testing.TB, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		first := fmt.Sprintf("BNCLRA90D55F%03d", i)
+		c, err := codicefiscale.CheckChar(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = first + string(c)
+	}
+	return out
+}
+
+// TestIPThrottleAcrossAccounts: failures from one address on many accounts
+// (one each, so no account is delayed) delay that address after the free
+// ones, and no other address.
+func TestIPThrottleAcrossAccounts(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	free := pin.DefaultThrottle.FreeIPFailures
+	cfs := codes(t, free+2)
+	for i := range free {
+		if _, err := f.svc.Login(ctx, cfs[i], "WRONG123", "198.51.100.7"); !errors.Is(err, pin.ErrBadCredentials) {
+			t.Fatalf("failure %d from the address: %v", i+1, err)
+		}
+	}
+	var throttled *pin.ThrottledError
+	if _, err := f.svc.Login(ctx, cfs[free], "WRONG123", "198.51.100.7"); !errors.As(err, &throttled) || throttled.Locked {
+		t.Fatalf("after %d failures from one address on as many accounts: %v, want a delay", free, err)
+	}
+	if _, err := f.svc.Login(ctx, cfs[free+1], "WRONG123", "203.0.113.9"); !errors.Is(err, pin.ErrBadCredentials) {
+		t.Fatalf("another address is not delayed: %v", err)
+	}
+	// A quiet day and the address starts afresh.
+	f.clock.Advance(pin.DefaultThrottle.ForgetIP + time.Minute)
+	if _, err := f.svc.Login(ctx, cfs[free], "WRONG123", "198.51.100.7"); !errors.Is(err, pin.ErrBadCredentials) {
+		t.Fatalf("after a quiet day: %v", err)
+	}
+}
+
+// TestActivationIsThrottled: guessing a postal first half counts on the
+// account like a wrong PIN.
+func TestActivationIsThrottled(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	req := mario()
+	req.FirstHalfVia = "post"
+	if _, err := f.svc.RequestPIN(ctx, req, pin.ChannelOnline, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	first := f.secretBySubject("prima parte")
+	for i := range pin.DefaultThrottle.FreeAccountFailures {
+		if err := f.svc.Activate(ctx, cf, "WRONG"+string(rune('A'+i))+"23", "80380000000000000001", "2029-01", "192.0.2.1"); !errors.Is(err, pin.ErrBadCredentials) {
+			t.Fatalf("wrong half %d: %v", i, err)
+		}
+	}
+	var throttled *pin.ThrottledError
+	if err := f.svc.Activate(ctx, cf, first, "80380000000000000001", "2029-01", "192.0.2.1"); !errors.As(err, &throttled) {
+		t.Fatalf("after the free failures even the right half waits: %v", err)
+	}
+	f.clock.Advance(time.Minute)
+	if err := f.svc.Activate(ctx, cf, first, "80380000000000000001", "2029-01", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// post sends a form like a same-origin page would, returning status, Retry-After and body.
+func post(t *testing.T, u string, form url.Values) (int, string, string) {
+	t.Helper()
+	resp, err := http.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+}
+
+// TestFormsLimitedPerAddress: the request, recovery and revocation forms
+// answer 429 with Retry-After once one address has sent too many; each form
+// counts on its own.
+func TestFormsLimitedPerAddress(t *testing.T) {
+	s := newSite(t, storagetest.SQLite(t), func(c *pin.Config) { c.Limits.PerIP = 3 })
+	for _, path := range []string{"/login/pin/request", "/login/pin/recover", "/login/pin/revoke"} {
+		for i := range 3 {
+			if code, _, _ := post(t, s.env.Issuer+path, url.Values{"fiscal_number": {cf}}); code == http.StatusTooManyRequests {
+				t.Fatalf("%s: post %d refused within the limit", path, i+1)
+			}
+		}
+		code, retry, body := post(t, s.env.Issuer+path, url.Values{"fiscal_number": {cf}})
+		if code != http.StatusTooManyRequests || retry != "3600" || !strings.Contains(body, "troppe richieste") {
+			t.Fatalf("%s beyond the limit: %d Retry-After %q %.200s", path, code, retry, body)
+		}
+	}
+}
+
+// TestFormsLimitedPerCitizen: beyond the per-citizen limit the forms answer
+// as usual and send nothing more: no more recovery links or warnings to the
+// citizen, whatever addresses the posts come from.
+func TestFormsLimitedPerCitizen(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021, func(c *pin.Config) { c.Limits.PerCitizen = 2 })
+	ctx := context.Background()
+	if err := f.svc.Seed(ctx, marioAccount(), "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		ip := fmt.Sprintf("192.0.2.%d", i+1)
+		if err := f.svc.StartRecovery(ctx, cf, pin.Contacts{Email: "mario.rossi@example.it", Mobile: "+393331234567"}, ip); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _ := f.store.ListMessages(ctx, 100)
+	links, warnings := 0, 0
+	for _, m := range msgs {
+		switch {
+		case strings.Contains(m.Subject, "ripristino"):
+			links++
+		case strings.Contains(m.Subject, "richiesta per il suo codice fiscale"):
+			warnings++
+		}
+	}
+	if links != 2 || warnings != 2 {
+		t.Fatalf("%d recovery links and %d warnings after 4 posts each, want 2 and 2", links, warnings)
+	}
+}
+
+// TestHashingLineFull: with one hashing slot and a line of one, a burst of
+// logins on many accounts gets 503 with Retry-After for what cannot be
+// checked, and only the checked guesses count as failures.
+func TestHashingLineFull(t *testing.T) {
+	s := newSite(t, storagetest.SQLite(t), func(c *pin.Config) {
+		c.HashConcurrency, c.HashQueue, c.HashMaxWait = 1, 1, 5*time.Millisecond
+		c.Throttle.FreeIPFailures = 1000
+	})
+	rp := s.env.NewRP(clients.Spec{})
+	cfs := codes(t, 40)
+	type answer struct {
+		code  int
+		retry string
+	}
+	// Each guess from its own browser, on its own challenge, prepared first
+	// so that the posts arrive together.
+	logins := make([]func() (int, string), len(cfs))
+	for i, c := range cfs {
+		logins[i] = prepareLogin(t, s, rp, c)
+	}
+	answers := make([]answer, len(cfs))
+	var wg sync.WaitGroup
+	for i, login := range logins {
+		wg.Go(func() {
+			code, retry := login()
+			answers[i] = answer{code, retry}
+		})
+	}
+	wg.Wait()
+	busy, checked := 0, 0
+	for i, a := range answers {
+		n, _, _ := s.store.GetAttempts(context.Background(), "cf:"+cfs[i])
+		switch a.code {
+		case http.StatusServiceUnavailable:
+			busy++
+			if a.retry != "5" || n != 0 {
+				t.Fatalf("a 503 answer: Retry-After %q, counted %d", a.retry, n)
+			}
+		case http.StatusOK:
+			checked++
+			if n != 1 {
+				t.Fatalf("a checked guess counted %d", n)
+			}
+		default:
+			t.Fatalf("unexpected status %d", a.code)
+		}
+	}
+	if busy == 0 || checked == 0 {
+		t.Fatalf("%d busy and %d checked of %d: want both", busy, checked, len(cfs))
+	}
+}
+
+// prepareLogin opens the PIN form of a fresh authorization in a new browser
+// and returns the post of a wrong PIN for fiscal, giving status and Retry-After.
+func prepareLogin(t *testing.T, s *site, rp *oidctest.RP, fiscal string) func() (int, string) {
+	t.Helper()
+	b := oidctest.NewBrowser(t)
+	_, body := b.Get(rp.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	challenge := field(t, challengeField, body)
+	return func() (int, string) {
+		resp, err := b.Client.PostForm(s.env.Issuer+"/login/pin/", url.Values{"challenge": {challenge}, "fiscal_number": {fiscal}, "pin": {"WRONG123"}})
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+}
+
+// TestParallelRequestsForANewCitizen: the same request posted eight times at
+// once creates one account and sends one PIN; the others find it.
+func TestParallelRequestsForANewCitizen(t *testing.T) {
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			f := newFixture(t, be.Open(t), before2021, func(c *pin.Config) { c.Limits.PerCitizen = 100 })
+			errs := make([]error, 8)
+			var wg sync.WaitGroup
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = f.svc.RequestPIN(context.Background(), mario(), pin.ChannelOnline, "", "") })
+			}
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if s := f.secrets(); len(s["sms"]) != 1 || len(s["post"]) != 1 {
+				t.Fatalf("want one PIN sent, got %v", s)
+			}
+		})
+	}
+}
+
+// TestParallelCallbackDecisions: six operators confirm one waiting request at
+// once through the API: one wins, the others get 404, one PIN is sent.
+func TestParallelCallbackDecisions(t *testing.T) {
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			f := newFixture(t, be.Open(t), before2021)
+			ctx := context.Background()
+			old := marioAccount()
+			old.Email = "old@example.it"
+			if err := f.store.CreatePINAccount(ctx, old); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
+				t.Fatal(err)
+			}
+			waiting, _ := f.svc.WaitingRequests(ctx)
+			if len(waiting) != 1 {
+				t.Fatalf("waiting: %d", len(waiting))
+			}
+			srv := operatorAPI(t, f)
+			codes := make([]int, 6)
+			var wg sync.WaitGroup
+			for i := range codes {
+				wg.Go(func() {
+					codes[i], _ = call(t, "POST", srv.URL+"/callbacks", "token-7", map[string]any{"request_id": waiting[0].ID, "confirmed": true})
+				})
+			}
+			wg.Wait()
+			won := 0
+			for _, c := range codes {
+				switch c {
+				case http.StatusNoContent:
+					won++
+				case http.StatusNotFound:
+				default:
+					t.Fatalf("status %d", c)
+				}
+			}
+			if s := f.secrets(); won != 1 || len(s["sms"]) != 1 || len(s["post"]) != 1 {
+				t.Fatalf("%d confirmations won; halves %v", won, s)
+			}
+			if a, _ := f.store.GetPINAccount(ctx, cf); a.Email != "mario.rossi@example.it" || a.Status != storage.PINActive {
+				t.Fatalf("after the confirmed callback: %s %s", a.Email, a.Status)
+			}
+		})
+	}
+}
