@@ -20,6 +20,7 @@ import (
 
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
 // envRunMain makes the test binary run main() instead of the tests, so that
@@ -37,13 +38,13 @@ func TestMain(m *testing.M) {
 // testMasterKey is 32 bytes in base64.
 var testMasterKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
 
-// setup clears every PONTE_* variable of the surrounding environment, then
+// setup clears every PONTE_* setting of the surrounding environment, then
 // sets a master key and a fresh SQLite file; it returns the file's path.
 // Tests using it cannot run in parallel (they change the environment).
 func setup(t *testing.T) string {
 	t.Helper()
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PONTE_") {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "PONTE_") && !strings.HasPrefix(k, "PONTE_TEST_") {
 			t.Setenv(k, "")
 		}
 	}
@@ -235,6 +236,23 @@ func TestMigrate(t *testing.T) {
 	}
 	if again := mustPonte(t, "migrate"); again != "applied 0 migrations (sqlite)\n" {
 		t.Fatalf("second migrate: %q", again)
+	}
+}
+
+// TestMigratePostgres: on PostgreSQL, shared by several nodes, commands refuse
+// a database with pending migrations until `ponte migrate` has run.
+func TestMigratePostgres(t *testing.T) {
+	setup(t)
+	t.Setenv("PONTE_DB", storagetest.PostgresDSN(t))
+	_, _, err := ponte(t, "client", "list")
+	if err == nil || !regexp.MustCompile(`^the database has [1-9]\d* pending migrations: run 'ponte migrate' first$`).MatchString(err.Error()) {
+		t.Fatalf("client list before migrate: %v", err)
+	}
+	if out := mustPonte(t, "migrate"); !regexp.MustCompile(`^applied [1-9]\d* migrations \(postgres\)\n$`).MatchString(out) {
+		t.Fatalf("migrate: %q", out)
+	}
+	if out := mustPonte(t, "client", "list"); !strings.HasPrefix(out, "CLIENT_ID") {
+		t.Fatalf("client list after migrate: %q", out)
 	}
 }
 
