@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	gosqlite "github.com/glebarez/go-sqlite"
@@ -12,6 +13,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -59,10 +61,15 @@ func notFound(op string) error {
 }
 
 // gormLogger adapts gorm's logger to slog. It never logs query arguments (they
-// include hashed secrets and fiscal numbers): see ParamsFilter.
+// include hashed secrets and fiscal numbers): ParamsFilter drops them, so that
+// logged SQL keeps its placeholders, and since gorm's Scan traces through a
+// recorder of its own that inlines every argument, Trace also replaces each
+// literal quoted the way the dialect inlines arguments with a placeholder.
 type gormLogger struct {
 	log  *slog.Logger
 	slow time.Duration
+	// quote is the character the dialect's Explain quotes arguments with.
+	quote byte
 }
 
 var (
@@ -70,22 +77,33 @@ var (
 	_ gorm.ParamsFilter = (*gormLogger)(nil)
 )
 
+// newGormLogger returns the logger for dialect: glebarez/sqlite inlines
+// arguments in double quotes (identifiers are in backquotes), PostgreSQL in
+// single quotes (identifiers are in double quotes).
+func newGormLogger(log *slog.Logger, slow time.Duration, dialect string) *gormLogger {
+	quote := byte('"')
+	if dialect == DialectPostgres {
+		quote = '\''
+	}
+	return &gormLogger{log: log, slow: slow, quote: quote}
+}
+
 // LogMode implements logger.Interface; the level is the slog handler's business.
 func (l *gormLogger) LogMode(logger.LogLevel) logger.Interface { return l }
 
 // Info implements logger.Interface.
 func (l *gormLogger) Info(ctx context.Context, msg string, args ...any) {
-	l.log.InfoContext(ctx, fmt.Sprintf(msg, args...))
+	l.log.InfoContext(ctx, logmask.String(fmt.Sprintf(msg, args...)))
 }
 
 // Warn implements logger.Interface.
 func (l *gormLogger) Warn(ctx context.Context, msg string, args ...any) {
-	l.log.WarnContext(ctx, fmt.Sprintf(msg, args...))
+	l.log.WarnContext(ctx, logmask.String(fmt.Sprintf(msg, args...)))
 }
 
 // Error implements logger.Interface.
 func (l *gormLogger) Error(ctx context.Context, msg string, args ...any) {
-	l.log.ErrorContext(ctx, fmt.Sprintf(msg, args...))
+	l.log.ErrorContext(ctx, logmask.String(fmt.Sprintf(msg, args...)))
 }
 
 // ParamsFilter implements gorm.ParamsFilter: it drops the arguments, so that
@@ -96,19 +114,51 @@ func (l *gormLogger) ParamsFilter(_ context.Context, sql string, _ ...any) (stri
 
 // Trace implements logger.Interface: slow queries at Warn, failed ones at
 // Debug (the caller gets the error and decides), everything else at Debug.
+// The SQL is logged without literals and the error with any codice fiscale
+// masked (a driver may quote the offending value).
 func (l *gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	elapsed := time.Since(begin)
 	switch {
 	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
 		if l.log.Enabled(ctx, slog.LevelDebug) {
 			sql, rows := fc()
-			l.log.DebugContext(ctx, "sql error", "sql", sql, "rows", rows, "elapsed", elapsed, "err", err)
+			l.log.DebugContext(ctx, "sql error", "sql", l.redact(sql), "rows", rows, "elapsed", elapsed, "err", logmask.String(err.Error()))
 		}
 	case l.slow > 0 && elapsed > l.slow:
 		sql, rows := fc()
-		l.log.WarnContext(ctx, "slow sql", "sql", sql, "rows", rows, "elapsed", elapsed)
+		l.log.WarnContext(ctx, "slow sql", "sql", l.redact(sql), "rows", rows, "elapsed", elapsed)
 	case l.log.Enabled(ctx, slog.LevelDebug):
 		sql, rows := fc()
-		l.log.DebugContext(ctx, "sql", "sql", sql, "rows", rows, "elapsed", elapsed)
+		l.log.DebugContext(ctx, "sql", "sql", l.redact(sql), "rows", rows, "elapsed", elapsed)
 	}
+}
+
+// redact replaces every literal of sql quoted with l.quote (a doubled quote
+// inside is part of the literal) by the placeholder ?.
+func (l *gormLogger) redact(sql string) string {
+	q := l.quote
+	if strings.IndexByte(sql, q) < 0 {
+		return sql
+	}
+	var b strings.Builder
+	b.Grow(len(sql))
+	for i := 0; i < len(sql); i++ {
+		if sql[i] != q {
+			b.WriteByte(sql[i])
+			continue
+		}
+		j := i + 1
+		for ; j < len(sql); j++ {
+			if sql[j] == q {
+				if j+1 < len(sql) && sql[j+1] == q {
+					j++
+					continue
+				}
+				break
+			}
+		}
+		b.WriteByte('?')
+		i = j
+	}
+	return b.String()
 }

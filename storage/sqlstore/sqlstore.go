@@ -109,7 +109,6 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		slow = 200 * time.Millisecond
 	}
 	cfg := &gorm.Config{
-		Logger:                 &gormLogger{log: log, slow: slow},
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return now().UTC() },
@@ -141,6 +140,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 	}
 
+	cfg.Logger = newGormLogger(log, slow, dialect)
 	s := &Store{dialect: dialect, log: log, now: now}
 	if s.db, err = s.open(dialector, cfg, maxOpen, opts); err != nil {
 		return nil, err
