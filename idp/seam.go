@@ -53,6 +53,15 @@ type Authenticator interface {
 	Handler(host Host) http.Handler
 }
 
+// BodyLimit is an optional capability of an Authenticator whose pages accept
+// request bodies larger than the core's default limit (64 KiB, enough for any
+// form), such as a document upload. The core lets requests below the method's
+// prefix carry up to MaxBodyBytes and refuses larger ones before reading them.
+type BodyLimit interface {
+	// MaxBodyBytes is the largest request body the method's pages accept.
+	MaxBodyBytes() int64
+}
+
 // Revoker ends every session and token of a citizen. The core implements it; a
 // method that revokes a credential (PIN revoca) asks for it at construction.
 type Revoker interface {

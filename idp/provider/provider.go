@@ -183,6 +183,9 @@ type Route struct {
 	Path    string
 	Prefix  bool
 	Handler http.Handler
+	// MaxBody is the largest request body the route accepts; zero means the
+	// edge's default (64 KiB).
+	MaxBody int64
 }
 
 // Routes lists every endpoint of the provider and of its login methods.
@@ -208,8 +211,11 @@ func (p *Provider) Routes() []Route {
 	host := loginHost{p}
 	for _, a := range p.cfg.Authenticators {
 		prefix := PathLogin + "/" + string(a.Method())
-		routes = append(routes, Route{Path: prefix, Prefix: true,
-			Handler: p.csrf.Handler(http.StripPrefix(prefix, a.Handler(host)))})
+		r := Route{Path: prefix, Prefix: true, Handler: p.csrf.Handler(http.StripPrefix(prefix, a.Handler(host)))}
+		if bl, ok := a.(idp.BodyLimit); ok {
+			r.MaxBody = bl.MaxBodyBytes()
+		}
+		routes = append(routes, r)
 	}
 	return routes
 }
