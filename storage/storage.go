@@ -45,6 +45,10 @@ type Client struct {
 	IDTokenSigningAlg string
 	// SectorIdentifier, when set, makes the client receive pairwise subjects for that sector.
 	SectorIdentifier string
+	// PKCEExempt lets a legacy confidential client use the authorization code
+	// flow without PKCE (RFC 9700 §2.1.1 wants PKCE of every client). Only an
+	// administrator sets it, explicitly; it never applies to a public client.
+	PKCEExempt bool
 	// Token lifetimes; zero means the provider default.
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
@@ -145,11 +149,24 @@ type Sessions interface {
 // Challenge is a pending authorization request waiting for the user to log in.
 // A login that leaves the site (SPID, CNS on its own listener) resumes it by ID.
 type Challenge struct {
-	ID        string
-	ClientID  string
+	ID       string
+	ClientID string
+	// Browser and ClientIP are opaque keys (hashes) of the browser and of the
+	// client address that made the challenge, counted by CountChallenges; empty
+	// when unknown.
+	Browser   string
+	ClientIP  string
 	Data      []byte
 	CreatedAt time.Time
 	ExpiresAt time.Time
+}
+
+// ChallengeCount is how many challenges are live for one browser and for one
+// client address, and when the earliest of each group expires (zero when the
+// group is empty or its challenges never expire).
+type ChallengeCount struct {
+	Browser, ClientIP                     int
+	BrowserNextExpiry, ClientIPNextExpiry time.Time
 }
 
 // Challenges stores pending login challenges.
@@ -158,6 +175,14 @@ type Challenges interface {
 	GetChallenge(ctx context.Context, id string) (Challenge, error)
 	DeleteChallenge(ctx context.Context, id string) error
 	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error)
+	// CountChallenges counts, in one query, the challenges live at now (not
+	// expired, or never expiring) whose Browser is browser and whose ClientIP is
+	// clientIP; an empty key counts nothing. Called with a context that carries
+	// a transaction, it also makes every other transaction's CountChallenges for
+	// the same browser or client address wait until this transaction ends, so
+	// that a count followed by CreateChallenge in one transaction never lets
+	// concurrent callers exceed a cap.
+	CountChallenges(ctx context.Context, browser, clientIP string, now time.Time) (ChallengeCount, error)
 }
 
 // Subject is one citizen: every login method links to it by codice fiscale.

@@ -25,6 +25,7 @@ type clientRow struct {
 	JWKSURI                 string  `gorm:"column:jwks_uri"`
 	IDTokenSigningAlg       string  `gorm:"column:id_token_signing_alg"`
 	SectorIdentifier        string  `gorm:"column:sector_identifier"`
+	PKCEExempt              bool    `gorm:"column:pkce_exempt"`
 	AccessTokenTTL          int64   `gorm:"column:access_token_ttl_ns"`
 	RefreshTokenTTL         int64   `gorm:"column:refresh_token_ttl_ns"`
 	IDTokenTTL              int64   `gorm:"column:id_token_ttl_ns"`
@@ -50,6 +51,7 @@ func clientToRow(c storage.Client) clientRow {
 		JWKSURI:                 c.JWKSURI,
 		IDTokenSigningAlg:       c.IDTokenSigningAlg,
 		SectorIdentifier:        c.SectorIdentifier,
+		PKCEExempt:              c.PKCEExempt,
 		AccessTokenTTL:          int64(c.AccessTokenTTL),
 		RefreshTokenTTL:         int64(c.RefreshTokenTTL),
 		IDTokenTTL:              int64(c.IDTokenTTL),
@@ -74,6 +76,7 @@ func (r clientRow) client() storage.Client {
 		JWKSURI:                 r.JWKSURI,
 		IDTokenSigningAlg:       r.IDTokenSigningAlg,
 		SectorIdentifier:        r.SectorIdentifier,
+		PKCEExempt:              r.PKCEExempt,
 		AccessTokenTTL:          time.Duration(r.AccessTokenTTL),
 		RefreshTokenTTL:         time.Duration(r.RefreshTokenTTL),
 		IDTokenTTL:              time.Duration(r.IDTokenTTL),

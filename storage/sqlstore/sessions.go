@@ -2,7 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"slices"
+	"strconv"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/ponte-id/ponte/storage"
 )
@@ -89,6 +95,8 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time) (in
 type challengeRow struct {
 	ID       string `gorm:"column:id;primaryKey"`
 	ClientID string `gorm:"column:client_id"`
+	Browser  string `gorm:"column:browser"`
+	ClientIP string `gorm:"column:client_ip"`
 	Data     []byte `gorm:"column:data"`
 	Created  dbTime `gorm:"column:created_at"`
 	Expires  dbTime `gorm:"column:expires_at"`
@@ -105,6 +113,8 @@ func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error 
 	row := challengeRow{
 		ID:       c.ID,
 		ClientID: c.ClientID,
+		Browser:  c.Browser,
+		ClientIP: c.ClientIP,
 		Data:     c.Data,
 		Created:  newTime(c.CreatedAt),
 		Expires:  newTime(c.ExpiresAt),
@@ -121,6 +131,8 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (storage.Challenge,
 	return storage.Challenge{
 		ID:        r.ID,
 		ClientID:  r.ClientID,
+		Browser:   r.Browser,
+		ClientIP:  r.ClientIP,
 		Data:      blob(r.Data),
 		CreatedAt: r.Created.t,
 		ExpiresAt: r.Expires.t,
@@ -144,4 +156,62 @@ func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 func (s *Store) DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error) {
 	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&challengeRow{})
 	return res.RowsAffected, wrap("delete expired challenges", res.Error)
+}
+
+// CountChallenges counts the live challenges of browser and of clientIP in one
+// SELECT. In a transaction it first takes a transaction-scoped lock per
+// non-empty key, so that a concurrent count-then-create for the same browser
+// or address waits for this one to commit: on PostgreSQL advisory locks, taken
+// in a fixed order (no deadlock between two callers); on SQLite the
+// transaction already holds the database write lock (BEGIN IMMEDIATE).
+func (s *Store) CountChallenges(ctx context.Context, browser, clientIP string, now time.Time) (storage.ChallengeCount, error) {
+	var out storage.ChallengeCount
+	if browser == "" && clientIP == "" {
+		return out, nil
+	}
+	db := s.conn(ctx)
+	if s.txFrom(ctx) != nil && s.dialect == DialectPostgres {
+		if err := s.lockChallengeKeys(db, browser, clientIP); err != nil {
+			return out, wrap("count challenges", err)
+		}
+	}
+	var byBrowser, byIP int64
+	var browserNext, ipNext dbTime
+	// An empty key stands for "none": it must match no row (rows made before
+	// the keys existed have empty keys).
+	row := db.Raw(`SELECT
+    COUNT(CASE WHEN browser = ? AND browser <> '' THEN 1 END),
+    COUNT(CASE WHEN client_ip = ? AND client_ip <> '' THEN 1 END),
+    MIN(CASE WHEN browser = ? AND browser <> '' THEN expires_at END),
+    MIN(CASE WHEN client_ip = ? AND client_ip <> '' THEN expires_at END)
+FROM challenges
+WHERE (browser = ? OR client_ip = ?) AND (expires_at IS NULL OR expires_at > ?)`,
+		browser, clientIP, browser, clientIP, browser, clientIP, newTime(now)).Row()
+	if err := row.Scan(&byBrowser, &byIP, &browserNext, &ipNext); err != nil {
+		return out, wrap("count challenges", err)
+	}
+	out.Browser, out.ClientIP = int(byBrowser), int(byIP)
+	out.BrowserNextExpiry, out.ClientIPNextExpiry = browserNext.t, ipNext.t
+	return out, nil
+}
+
+// lockChallengeKeys takes a PostgreSQL transaction-scoped advisory lock for
+// each non-empty key, in ascending lock-ID order so that two transactions
+// never wait on each other in a cycle.
+func (s *Store) lockChallengeKeys(tx *gorm.DB, keys ...string) error {
+	var ids []int64
+	for i, k := range keys {
+		if k == "" {
+			continue
+		}
+		sum := sha256.Sum256([]byte("ponte.challenges." + strconv.Itoa(i) + "." + k))
+		ids = append(ids, int64(binary.BigEndian.Uint64(sum[:8])))
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		if err := tx.Exec(`SELECT pg_advisory_xact_lock(?)`, id).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }

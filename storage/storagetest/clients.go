@@ -28,6 +28,7 @@ func sampleClient(id string) storage.Client {
 		JWKSURI:                 "https://rp.example/jwks.json",
 		IDTokenSigningAlg:       "ES256",
 		SectorIdentifier:        "https://rp.example/sector.json",
+		PKCEExempt:              true,
 		AccessTokenTTL:          5 * time.Minute,
 		RefreshTokenTTL:         30*24*time.Hour + 1500*time.Millisecond,
 		IDTokenTTL:              time.Hour,
@@ -112,6 +113,33 @@ var clientTests = []test{
 		want.Public = true
 		want.UpdatedAt = later
 		same(t, "after UpdateClient", got, want)
+	}},
+	{"PKCEExempt", func(t *testing.T, s storage.Store) {
+		// The exemption survives a round trip and an update both ways, and a
+		// client stored without it (every client before migration 0005) is not exempt.
+		ctx := t.Context()
+		must(t, s.CreateClient(ctx, storage.Client{ID: "plain", TokenEndpointAuthMethod: "client_secret_basic"}))
+		got, err := s.GetClient(ctx, "plain")
+		must(t, err)
+		if got.PKCEExempt {
+			t.Fatal("a client created without PKCEExempt reads back exempt")
+		}
+		for _, want := range []bool{true, false} {
+			must(t, s.UpdateClient(ctx, "plain", func(c storage.Client) (storage.Client, error) {
+				c.PKCEExempt = want
+				return c, nil
+			}))
+			got, err := s.GetClient(ctx, "plain")
+			must(t, err)
+			if got.PKCEExempt != want {
+				t.Fatalf("after UpdateClient(PKCEExempt=%v): %v", want, got.PKCEExempt)
+			}
+		}
+		list, err := s.ListClients(ctx)
+		must(t, err)
+		if len(list) != 1 || list[0].PKCEExempt {
+			t.Fatalf("ListClients: %+v", list)
+		}
 	}},
 	{"UpdateFnError", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

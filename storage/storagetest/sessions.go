@@ -112,6 +112,8 @@ func sampleChallenge(id string) storage.Challenge {
 	return storage.Challenge{
 		ID:        id,
 		ClientID:  "rp1",
+		Browser:   "browser-hash",
+		ClientIP:  "ip-hash",
 		Data:      []byte("authorize?client_id=rp1&scope=openid"),
 		CreatedAt: base,
 		ExpiresAt: base.Add(15 * time.Minute),
@@ -176,6 +178,82 @@ var challengeTests = []test{
 			if got := challengeExists(t, s, id); got != want {
 				t.Errorf("%s exists=%v, want %v", id, got, want)
 			}
+		}
+	}},
+	{"Count", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := base
+		for _, c := range []struct {
+			id, browser, ip string
+			exp             time.Time
+		}{
+			{"b1-ip1", "b1", "ip1", now.Add(10 * time.Minute)},
+			{"b1-ip2", "b1", "ip2", now.Add(5 * time.Minute)},
+			{"b2-ip1", "b2", "ip1", now.Add(time.Minute)},
+			{"b1-ip1-expired", "b1", "ip1", now.Add(-time.Minute)},
+			{"b1-ip1-at-now", "b1", "ip1", now},
+			{"b3-never", "b3", "ip3", time.Time{}},
+			{"legacy", "", "", now.Add(time.Hour)},
+		} {
+			ch := sampleChallenge(c.id)
+			ch.Browser, ch.ClientIP, ch.ExpiresAt = c.browser, c.ip, c.exp
+			must(t, s.CreateChallenge(ctx, ch))
+		}
+		for _, tc := range []struct {
+			name, browser, ip string
+			want              storage.ChallengeCount
+		}{
+			{"both keys", "b1", "ip1", storage.ChallengeCount{Browser: 2, ClientIP: 2,
+				BrowserNextExpiry: now.Add(5 * time.Minute), ClientIPNextExpiry: now.Add(time.Minute)}},
+			{"address only", "", "ip1", storage.ChallengeCount{ClientIP: 2, ClientIPNextExpiry: now.Add(time.Minute)}},
+			{"browser only", "b2", "", storage.ChallengeCount{Browser: 1, BrowserNextExpiry: now.Add(time.Minute)}},
+			{"never expiring", "b3", "ip3", storage.ChallengeCount{Browser: 1, ClientIP: 1}},
+			{"unknown keys", "b9", "ip9", storage.ChallengeCount{}},
+			{"empty keys match nothing", "", "", storage.ChallengeCount{}},
+		} {
+			got, err := s.CountChallenges(ctx, tc.browser, tc.ip, now)
+			must(t, err)
+			same(t, "CountChallenges "+tc.name, got, tc.want)
+		}
+	}},
+	{"CountCapConcurrent", func(t *testing.T, s storage.Store) {
+		// Count then create in one transaction, from many callers at once for
+		// one address: the cap holds exactly.
+		const callers, limit = 12, 5
+		created := race(callers, func(i int) error {
+			ctx := t.Context()
+			tx, err := s.BeginTx(ctx)
+			if err != nil {
+				return err
+			}
+			n, err := s.CountChallenges(tx, id("browser", i), "ip1", base)
+			if err == nil && n.ClientIP >= limit {
+				err = errAbort
+			}
+			if err == nil {
+				ch := sampleChallenge(id("ch", i))
+				ch.Browser, ch.ClientIP = id("browser", i), "ip1"
+				err = s.CreateChallenge(tx, ch)
+			}
+			if err != nil {
+				_ = s.Rollback(tx)
+				return err
+			}
+			return s.Commit(tx)
+		})
+		ok := 0
+		for i, err := range created {
+			switch {
+			case err == nil:
+				ok++
+			case !errors.Is(err, errAbort):
+				t.Errorf("caller %d: %v", i, err)
+			}
+		}
+		got, err := s.CountChallenges(t.Context(), "", "ip1", base)
+		must(t, err)
+		if ok != limit || got.ClientIP != limit {
+			t.Fatalf("%d callers admitted, %d challenges stored; want exactly %d (the cap)", ok, got.ClientIP, limit)
 		}
 	}},
 }
