@@ -13,6 +13,7 @@ import (
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/internal/config"
+	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage/sqlstore"
 )
@@ -37,15 +38,17 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	return config.Load(*path, os.Environ())
 }
 
-// newLogger builds the process logger from the configuration.
+// newLogger builds the process logger from the configuration. Every record
+// passes through logmask: no whole codice fiscale reaches the log, whoever logs it.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logmask.New(h))
 }
 
 // openApp opens storage and the key material. SQLite is migrated on open;

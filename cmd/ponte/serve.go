@@ -83,7 +83,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.
 		return err
 	}
 	routes := append(append(p.Routes(), opRoutes...), extra...)
-	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log})
+	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log, Issuer: cfg.Issuer})
 	if err != nil {
 		return err
 	}
