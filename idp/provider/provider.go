@@ -191,20 +191,24 @@ type Route struct {
 // Routes lists every endpoint of the provider and of its login methods.
 func (p *Provider) Routes() []Route {
 	hf := func(f http.HandlerFunc) http.Handler { return f }
+	// oauth and page take only form-encoded bodies (formOnly): an OAuth
+	// endpoint answers otherwise with an RFC 6749 error, a browser's with a page.
+	oauth := func(f http.HandlerFunc) http.Handler { return p.formOnly(f, true) }
+	page := func(f http.HandlerFunc) http.Handler { return p.formOnly(f, false) }
 	routes := []Route{
 		{Method: http.MethodGet, Path: PathDiscovery, Handler: hf(p.discovery)},
 		{Method: http.MethodGet, Path: PathJWKS, Handler: hf(p.jwks)},
 		{Method: http.MethodGet, Path: PathAuthorize, Handler: hf(p.authorize)},
-		{Method: http.MethodPost, Path: PathAuthorize, Handler: hf(p.authorize)},
+		{Method: http.MethodPost, Path: PathAuthorize, Handler: page(p.authorize)},
 		{Method: http.MethodGet, Path: PathResume, Handler: hf(p.resume)},
-		{Method: http.MethodPost, Path: PathToken, Handler: hf(p.token)},
+		{Method: http.MethodPost, Path: PathToken, Handler: oauth(p.token)},
 		{Method: http.MethodGet, Path: PathUserinfo, Handler: hf(p.userinfo)},
 		{Method: http.MethodPost, Path: PathUserinfo, Handler: hf(p.userinfo)},
-		{Method: http.MethodPost, Path: PathRevoke, Handler: hf(p.revoke)},
-		{Method: http.MethodPost, Path: PathIntrospect, Handler: hf(p.introspect)},
-		{Method: http.MethodPost, Path: PathPAR, Handler: hf(p.par)},
+		{Method: http.MethodPost, Path: PathRevoke, Handler: oauth(p.revoke)},
+		{Method: http.MethodPost, Path: PathIntrospect, Handler: oauth(p.introspect)},
+		{Method: http.MethodPost, Path: PathPAR, Handler: oauth(p.par)},
 		{Method: http.MethodGet, Path: PathLogout, Handler: hf(p.logout)},
-		{Method: http.MethodPost, Path: PathLogout, Handler: p.csrf.Handler(hf(p.logout))},
+		{Method: http.MethodPost, Path: PathLogout, Handler: p.csrf.Handler(page(p.logout))},
 		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser)},
 		{Method: http.MethodPost, Path: PathLogin + "/abort", Handler: p.csrf.Handler(hf(p.abortLogin))},
 	}
