@@ -123,9 +123,13 @@ func login(b *browser, issuer, authURL, cf string, level idp.Level) *url.URL {
 	return loc
 }
 
-// backends runs f once per storage backend.
+// backends runs f once per storage backend, the backends in parallel (each
+// has its own provider and database).
 func backends(t *testing.T, f func(t *testing.T, store storage.Store)) {
 	for _, b := range storagetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) { f(t, b.Open(t)) })
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			f(t, b.Open(t))
+		})
 	}
 }

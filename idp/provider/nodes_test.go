@@ -50,14 +50,16 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 
 // TestCodeExpiry: a code redeemed after its lifetime is refused.
 func TestCodeExpiry(t *testing.T) {
-	e := newEnv(t, storagetest.SQLite(t), func(c *provider.Config) { c.AuthorizeCodeTTL = time.Second })
-	r := e.NewRP(clients.Spec{})
-	verifier := oauth2.GenerateVerifier()
-	loc := login(newBrowser(t), e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
-	time.Sleep(1100 * time.Millisecond) // fosite reads the wall clock for code expiry
-	if _, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
-		t.Fatalf("expired code: %v, want invalid_grant", err)
-	}
+	backends(t, func(t *testing.T, store storage.Store) {
+		e := newEnv(t, store, func(c *provider.Config) { c.AuthorizeCodeTTL = time.Second })
+		r := e.NewRP(clients.Spec{})
+		verifier := oauth2.GenerateVerifier()
+		loc := login(newBrowser(t), e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
+		time.Sleep(1100 * time.Millisecond) // fosite reads the wall clock for code expiry
+		if _, err := r.Conf.Exchange(r.Ctx(), loc.Query().Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("expired code: %v, want invalid_grant", err)
+		}
+	})
 }
 
 // TestTwoNodes runs two providers on one PostgreSQL database: a code issued by
