@@ -89,9 +89,13 @@ type Spec struct {
 	SigningAlg string
 	// SectorIdentifier, when set, gives the client pairwise subjects.
 	SectorIdentifier string
-	AccessTokenTTL   time.Duration
-	RefreshTokenTTL  time.Duration
-	IDTokenTTL       time.Duration
+	// PKCEExempt lets a legacy confidential client that cannot send PKCE use
+	// the code flow without it. Ponte otherwise requires PKCE of every client
+	// (RFC 9700 §2.1.1); a public client can never be exempted.
+	PKCEExempt      bool
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	IDTokenTTL      time.Duration
 }
 
 // Registry creates and manages clients in storage.
@@ -204,6 +208,9 @@ func (s Spec) client() (storage.Client, error) {
 	default:
 		bad("auth method %q: want %s, %s, %s or %s", s.AuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone)
 	}
+	if s.PKCEExempt && s.AuthMethod == AuthNone {
+		bad("a public client cannot be exempted from PKCE (RFC 9700 §2.1.1)")
+	}
 	if len(s.RedirectURIs) == 0 {
 		bad("at least one redirect URI is required")
 	}
@@ -256,7 +263,7 @@ func (s Spec) client() (storage.Client, error) {
 		GrantTypes: grants, ResponseTypes: []string{"code"}, Scopes: s.Scopes,
 		Public: s.AuthMethod == AuthNone, TokenEndpointAuthMethod: s.AuthMethod,
 		JWKS: s.JWKS, JWKSURI: s.JWKSURI, IDTokenSigningAlg: s.SigningAlg, SectorIdentifier: s.SectorIdentifier,
-		AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL, IDTokenTTL: s.IDTokenTTL,
+		PKCEExempt: s.PKCEExempt, AccessTokenTTL: s.AccessTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL, IDTokenTTL: s.IDTokenTTL,
 	}, nil
 }
 

@@ -113,13 +113,15 @@ func (p *Provider) satisfies(sso storage.Session, subj storage.Subject, req requ
 }
 
 // precheck refuses, before the citizen is asked to log in, what fosite would
-// refuse only when issuing the code: PKCE missing for a public client or not S256
-// (RFC 7636, RFC 9700 §2.1.1), and a nonce too short to be unguessable.
+// refuse only when issuing the code: PKCE missing or not S256 (RFC 7636; RFC
+// 9700 §2.1.1 asks it of every client, and only a confidential client with an
+// administrator's exemption goes without), and a nonce too short to be
+// unguessable.
 func (p *Provider) precheck(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
-	case challenge == "" && ar.GetClient().IsPublic():
+	case challenge == "" && !pkceExempt(ar.GetClient()):
 		return fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge when performing the authorize code flow, but it is missing.")
 	case challenge != "" && method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("The code_challenge_method must be S256.")

@@ -152,6 +152,9 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = p.precheck(ar)
+	}
 	if err != nil {
 		p.logOAuthError(r, "pushed authorization request refused", err)
 		p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)

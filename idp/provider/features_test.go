@@ -63,7 +63,7 @@ func TestLogout(t *testing.T) {
 					t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.wantStatus, body)
 				}
 				// Logged out means a prompt=none request now fails.
-				resp, _ = b.Get(r.Conf.AuthCodeURL(randomString(), oauth2.SetAuthURLParam("prompt", "none")))
+				resp, _ = b.Get(r.Conf.AuthCodeURL(randomString(), oauth2.SetAuthURLParam("prompt", "none"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 				loc := rpRedirect(resp)
 				if gotOut := loc != nil && loc.Query().Get("error") == "login_required"; gotOut != tc.loggedOut {
 					t.Fatalf("logged out = %v, want %v", gotOut, tc.loggedOut)

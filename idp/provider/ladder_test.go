@@ -248,9 +248,14 @@ func TestTokenEndpointErrors(t *testing.T) {
 		if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption("wrong-verifier-wrong-verifier-wrong-verifier-x")); !isOAuthError(err, "invalid_grant") {
 			t.Fatalf("bad verifier: %v", err)
 		}
-		// A code used once (even by a failed PKCE check) is spent: RFC 6749 §10.5.
+		// A refused attempt is not a use: the right client with the right
+		// verifier still redeems the code (TestWrongVerifierKeepsCode), once
+		// (RFC 6749 §10.5).
+		if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); err != nil {
+			t.Fatalf("code after refused attempts: %v", err)
+		}
 		if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
-			t.Fatalf("code after a failed redemption: %v", err)
+			t.Fatalf("code after its redemption: %v", err)
 		}
 
 		// A code reused after success fails and revokes what it issued (RFC 6749 §4.1.2).

@@ -135,7 +135,8 @@ func setDefault(d *time.Duration, v time.Duration) {
 }
 
 // compose builds fosite with exactly the handlers Ponte uses: no implicit,
-// hybrid, password or client-credentials grant.
+// hybrid, password or client-credentials grant. PKCE is Ponte's pkceHandler
+// (every client, S256, per-client exemption).
 func (p *Provider) compose() fosite.OAuth2Provider {
 	fc := &fosite.Config{
 		AccessTokenLifespan:             p.cfg.AccessTokenTTL,
@@ -149,8 +150,6 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		ClientSecretsHasher:             p.cfg.Hasher,
 		ScopeStrategy:                   fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:        fosite.DefaultAudienceMatchingStrategy,
-		EnforcePKCEForPublicClients:     true,
-		EnablePKCEPlainChallengeMethod:  false,
 		MinParameterEntropy:             fosite.MinParameterEntropy,
 		RefreshTokenScopes:              []string{"offline_access"},
 		PushedAuthorizeContextLifespan:  90 * time.Second,
@@ -171,7 +170,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
-		compose.OAuth2PKCEFactory,
+		pkceFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
 }

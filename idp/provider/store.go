@@ -199,13 +199,21 @@ func (f fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s 
 }
 
 // InvalidateAuthorizeCodeSession marks a code used; it fails if another
-// redemption got there first, so a code yields tokens once.
+// redemption got there first, so a code yields tokens once. The code's PKCE
+// challenge goes with it, in the same transaction (fosite calls this inside
+// the one that issues the tokens): see DeletePKCERequestSession.
 func (f fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := f.s.DeactivateToken(ctx, storage.KindAuthorizeCode, hashKey(sig))
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := f.remove(ctx, storage.KindPKCE, sig); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // CreateAccessTokenSession stores an access token.
@@ -312,9 +320,16 @@ func (f fositeStore) GetPKCERequestSession(ctx context.Context, sig string, s fo
 	return r, nil
 }
 
-// DeletePKCERequestSession deletes a PKCE challenge.
-func (f fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return f.remove(ctx, storage.KindPKCE, sig)
+// DeletePKCERequestSession keeps the PKCE challenge. fosite's PKCE handler
+// (handler/pkce, HandleTokenEndpointRequest) calls it before it compares the
+// code_verifier, outside any transaction: deleting here would let anyone who
+// holds a public client's code spoil the real redemption with a wrong
+// verifier. The challenge is deleted with the code, by
+// InvalidateAuthorizeCodeSession, once a redemption succeeds; until then the
+// code stays redeemable by the right verifier (RFC 7636 §4.6), and a used or
+// expired code is refused on its own.
+func (f fositeStore) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }
 
 // CreatePARSession stores a pushed authorization request under its request_uri.
