@@ -125,27 +125,56 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // introspect is the RFC 7662 introspection endpoint, for confidential clients.
+// fosite's NewIntrospectionRequest knows only HTTP Basic (or a bearer token),
+// so the client is authenticated here, the same way as at the token endpoint:
+// every method discovery advertises for introspection works. A public client
+// is refused (RFC 7662 §2.1: the endpoint requires authorization, and a
+// public client has no credentials).
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if id, _, ok := r.BasicAuth(); ok || r.PostFormValue("client_id") != "" || r.PostFormValue("client_assertion") != "" {
-		if id == "" {
-			id = r.PostFormValue("client_id")
-		}
-		if c, err := p.store.GetClient(ctx, id); err == nil && c.Public {
-			w.Header().Set("WWW-Authenticate", `Basic realm="ponte"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{
-				"error": "invalid_client", "error_description": "Public clients may not introspect tokens (RFC 7662 §2.1).",
-			})
-			return
-		}
-	}
-	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
-	if err != nil {
-		p.logOAuthError(r, "introspection refused", err)
-		p.oauth.WriteIntrospectionError(ctx, w, err)
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		p.clientError(w, r, "introspection refused", fosite.ErrInvalidRequest.WithHint("The body is not a form."))
 		return
 	}
-	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+	c, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		p.clientError(w, r, "introspection refused", err)
+		return
+	}
+	if c.IsPublic() {
+		p.clientError(w, r, "introspection refused", fosite.ErrInvalidClient.WithHint("Public clients may not introspect tokens (RFC 7662 §2.1)."))
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		p.clientError(w, r, "introspection refused", fosite.ErrInvalidRequest.WithHint("The token parameter is missing."))
+		return
+	}
+	use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
+	if err != nil {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= http.StatusInternalServerError {
+			p.clientError(w, r, "introspection failed", err)
+			return
+		}
+		// RFC 7662 §2.2: an unknown, expired or revoked token is just inactive.
+		p.oauth.WriteIntrospectionResponse(ctx, w, &fosite.IntrospectionResponse{Active: false})
+		return
+	}
+	resp := &fosite.IntrospectionResponse{Active: true, AccessRequester: ar, TokenUse: use}
+	if use == fosite.AccessToken {
+		resp.AccessTokenType = fosite.BearerAccessToken
+	}
+	p.oauth.WriteIntrospectionResponse(ctx, w, resp)
+}
+
+// clientError answers a refused request at an endpoint for clients with the
+// RFC 6749 §5.2 error as JSON, and WWW-Authenticate on 401.
+func (p *Provider) clientError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	p.logOAuthError(r, msg, err)
+	if fosite.ErrorToRFC6749Error(err).CodeField == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="ponte"`)
+	}
+	p.oauth.WriteAccessError(r.Context(), w, nil, err)
 }
 
 // par is the RFC 9126 pushed authorization request endpoint.

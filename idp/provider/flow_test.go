@@ -159,15 +159,14 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			t.Fatal("access token of a revoked grant is still active")
 		}
 
-		// A public client may not introspect.
+		// A public client may not introspect (RFC 7662 §2.1): 401 invalid_client.
 		pub := e.NewRP(clients.Spec{AuthMethod: clients.AuthNone})
 		resp, err = http.PostForm(e.Issuer+"/introspect", url.Values{"token": {tok.AccessToken}, "client_id": {pub.ID}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("public client introspection: %d, want 400/401", resp.StatusCode)
+		if got := oauthError(t, resp); resp.StatusCode != http.StatusUnauthorized || got != "invalid_client" {
+			t.Fatalf("public client introspection: %d %q, want 401 invalid_client", resp.StatusCode, got)
 		}
 	})
 }

@@ -57,8 +57,10 @@ type Config struct {
 
 // Provider serves the OpenID Connect endpoints and the login pages.
 type Provider struct {
-	cfg     Config
-	oauth   fosite.OAuth2Provider
+	cfg   Config
+	oauth fosite.OAuth2Provider
+	// fosite is oauth itself, for what the interface lacks (client authentication).
+	fosite  *fosite.Fosite
 	store   storage.Store
 	methods map[idp.Method]idp.Authenticator
 	log     *slog.Logger
@@ -124,7 +126,8 @@ func New(cfg Config) (*Provider, error) {
 		cfg: cfg, store: cfg.Store, methods: methods,
 		log: cfg.Logger, now: cfg.Now, csrf: http.NewCrossOriginProtection(),
 	}
-	p.oauth = p.compose()
+	p.fosite = p.compose()
+	p.oauth = p.fosite
 	return p, nil
 }
 
@@ -136,8 +139,9 @@ func setDefault(d *time.Duration, v time.Duration) {
 
 // compose builds fosite with exactly the handlers Ponte uses: no implicit,
 // hybrid, password or client-credentials grant. PKCE is Ponte's pkceHandler
-// (every client, S256, per-client exemption).
-func (p *Provider) compose() fosite.OAuth2Provider {
+// (every client, S256, per-client exemption), client authentication Ponte's
+// authenticateClient.
+func (p *Provider) compose() *fosite.Fosite {
 	fc := &fosite.Config{
 		AccessTokenLifespan:             p.cfg.AccessTokenTTL,
 		RefreshTokenLifespan:            p.cfg.RefreshTokenTTL,
@@ -156,6 +160,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
 		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
 		SendDebugMessagesToClients:      false,
+		ClientAuthenticationStrategy:    p.authenticateClient,
 	}
 	signer := p.cfg.Keys.Signer()
 	strategy := &compose.CommonStrategy{
@@ -172,7 +177,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2TokenRevocationFactory,
 		pkceFactory,
 		compose.PushedAuthorizeHandlerFactory,
-	)
+	).(*fosite.Fosite)
 }
 
 // Route is one endpoint for the HTTP edge to mount. Prefix routes serve every

@@ -172,13 +172,19 @@ func (f fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, e
 // ClientAssertionJWTValid is checked, atomically, by SetClientAssertionJWT.
 func (f fositeStore) ClientAssertionJWTValid(context.Context, string) error { return nil }
 
-// SetClientAssertionJWT records a private_key_jwt assertion's jti; a replay fails.
+// SetClientAssertionJWT records a private_key_jwt assertion's jti; a replay
+// fails. A storage failure is a server error (fosite returns this error as
+// is, and the client authentication strategy treats any other error as the
+// client's fault).
 func (f fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	err := f.s.UseJTI(ctx, hashKey(jti), exp)
-	if errors.Is(err, storage.ErrConflict) {
+	switch {
+	case errors.Is(err, storage.ErrConflict):
 		return fosite.ErrJTIKnown
+	case err != nil:
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}
-	return err
+	return nil
 }
 
 // CreateAuthorizeCodeSession stores an authorization code.
