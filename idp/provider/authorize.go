@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -39,12 +41,66 @@ type challengeData struct {
 
 // authorize is the authorization endpoint.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), r)
+	ar, err := p.newAuthorizeRequest(r)
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
 	p.proceed(w, r, ar, nil, false)
+}
+
+// newAuthorizeRequest parses an authorization request through fosite, with
+// the checks Ponte adds around it. A nil request with the error means that
+// the error must not go to the redirect URI.
+func (p *Provider) newAuthorizeRequest(r *http.Request) (fosite.AuthorizeRequester, error) {
+	if err := p.checkPushedClient(r); err != nil {
+		return nil, err
+	}
+	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), r)
+	if err != nil {
+		return ar, err
+	}
+	if err := checkRedirectURI(ar); err != nil {
+		return nil, err
+	}
+	return ar, nil
+}
+
+// checkPushedClient refuses a request_uri (RFC 9126 §4) sent with another
+// client_id than the one that pushed it, before fosite reads it: fosite
+// deletes the pushed request before it compares the client, so anyone who saw
+// a request_uri could otherwise spoil it for its client. The redirect URI is
+// not verified for the client that was named, so the error is a page.
+func (p *Provider) checkPushedClient(r *http.Request) error {
+	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return nil // fosite reports the malformed body
+	}
+	uri := r.Form.Get("request_uri")
+	if uri == "" || !strings.HasPrefix(uri, parURIPrefix) {
+		return nil
+	}
+	owner, err := fositeStore{p.store}.parClient(r.Context(), uri)
+	if err != nil {
+		return nil // unknown or expired: fosite answers invalid_request_uri
+	}
+	if owner != r.Form.Get("client_id") {
+		return fosite.ErrInvalidRequest.WithHint("The 'client_id' must match the one sent in the pushed authorization request.")
+	}
+	return nil
+}
+
+// checkRedirectURI matches redirect_uri to a registered URI character for
+// character (RFC 9700 §2.1). fosite also applies the any-port rule for
+// loopback URIs of native apps (RFC 8252 §7.3) to every client; Ponte keeps it
+// for public clients only: for a confidential client, another port on the
+// loopback interface is another program.
+func checkRedirectURI(ar fosite.AuthorizeRequester) error {
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	c := ar.GetClient()
+	if raw == "" || c.IsPublic() || slices.Contains(c.GetRedirectURIs(), raw) {
+		return nil
+	}
+	return fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
 }
 
 // resume continues an authorization after a login method has completed.
@@ -242,7 +298,7 @@ func (p *Provider) replayChallenge(r *http.Request, id string) (storage.Challeng
 	replay.URL = &url.URL{Path: PathAuthorize, RawQuery: data.Form.Encode()}
 	replay.Body, replay.Form, replay.PostForm, replay.ContentLength = http.NoBody, nil, nil, 0
 	replay.Header.Del("Content-Type")
-	ar, err := p.oauth.NewAuthorizeRequest(r.Context(), replay)
+	ar, err := p.newAuthorizeRequest(replay)
 	return ch, ar, err
 }
 

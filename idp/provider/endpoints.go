@@ -182,6 +182,9 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ar, err := p.oauth.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
+		err = checkRedirectURI(ar)
+	}
+	if err == nil {
 		err = p.precheck(ar)
 	}
 	if err != nil {

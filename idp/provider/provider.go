@@ -83,6 +83,9 @@ const (
 	PathLogin      = "/login"
 )
 
+// parURIPrefix starts every request_uri that PAR returns (RFC 9126 §2.2).
+const parURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
 // New composes the provider.
 func New(cfg Config) (*Provider, error) {
 	var errs []error
@@ -157,7 +160,7 @@ func (p *Provider) compose() *fosite.Fosite {
 		MinParameterEntropy:             fosite.MinParameterEntropy,
 		RefreshTokenScopes:              []string{"offline_access"},
 		PushedAuthorizeContextLifespan:  90 * time.Second,
-		PushedAuthorizeRequestURIPrefix: "urn:ietf:params:oauth:request_uri:",
+		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
 		SendDebugMessagesToClients:      false,
 		ClientAuthenticationStrategy:    p.authenticateClient,

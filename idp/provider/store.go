@@ -355,6 +355,19 @@ func (f fositeStore) GetPARSession(ctx context.Context, uri string) (fosite.Auth
 	return r, nil
 }
 
+// parClient returns the client_id of a live pushed authorization request, or
+// fosite.ErrNotFound.
+func (f fositeStore) parClient(ctx context.Context, uri string) (string, error) {
+	t, err := f.s.GetToken(ctx, storage.KindPAR, hashKey(uri))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && time.Now().After(t.ExpiresAt)) {
+		return "", fosite.ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.ClientID, nil
+}
+
 // DeletePARSession deletes a pushed authorization request.
 func (f fositeStore) DeletePARSession(ctx context.Context, uri string) error {
 	return f.remove(ctx, storage.KindPAR, uri)
