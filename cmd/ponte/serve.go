@@ -76,6 +76,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.
 		AuthorizeCodeTTL: cfg.Tokens.AuthorizeCodeTTL.D(), AccessTokenTTL: cfg.Tokens.AccessTokenTTL.D(),
 		RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL.D(), IDTokenTTL: cfg.Tokens.IDTokenTTL.D(),
 		SessionTTL: cfg.Session.TTL.D(), ChallengeTTL: cfg.Login.ChallengeTTL.D(),
+		MaxChallengesPerBrowser: cfg.Login.MaxChallengesPerBrowser, MaxChallengesPerIP: cfg.Login.MaxChallengesPerIP,
 		CookieName: cfg.Session.CookieName, CookieSecure: cfg.CookieSecure(),
 		Logger: a.log,
 	})

@@ -140,6 +140,10 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 	if ch == nil {
 		c, err := p.newChallenge(w, r, ar, req)
+		if tooMany, ok := isTooMany(err); ok {
+			p.tooManyChallenges(w, r, tooMany)
+			return
+		}
 		if err != nil {
 			p.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return
@@ -171,10 +175,13 @@ func (p *Provider) satisfies(sso storage.Session, subj storage.Subject, req requ
 // precheck refuses, before the citizen is asked to log in, what fosite would
 // refuse only when issuing the code: PKCE missing or not S256 (RFC 7636; RFC
 // 9700 §2.1.1 asks it of every client, and only a confidential client with an
-// administrator's exemption goes without), and a nonce too short to be
-// unguessable.
+// administrator's exemption goes without), a nonce too short to be
+// unguessable, and parameters larger than a login challenge may store.
 func (p *Provider) precheck(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
+	if err := checkChallengeSize(form); err != nil {
+		return err
+	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
 	case challenge == "" && !pkceExempt(ar.GetClient()):
@@ -241,11 +248,17 @@ func (p *Provider) respond(ctx context.Context, w http.ResponseWriter, ar fosite
 	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
-// newChallenge stores the pending authorization, bound to this browser.
+// newChallenge stores the pending authorization, bound to this browser: only
+// the parameters Ponte knows (challengeForm), and only while the browser and
+// the client address are under their caps of pending challenges
+// (errTooManyChallenges otherwise). The count and the insert are one
+// transaction, in which storage makes concurrent counts for the same browser
+// or address wait: parallel requests cannot exceed a cap.
 func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, req requirement) (storage.Challenge, error) {
+	browser := hashKey(p.browserID(w, r))
 	data, err := json.Marshal(challengeData{
-		Form:    formWithout(ar.GetRequestForm(), "request_uri"),
-		Browser: hashKey(p.browserID(w, r)),
+		Form:    challengeForm(ar.GetRequestForm()),
+		Browser: browser,
 		Level:   req.level, Essential: req.essential, LoginHint: req.loginHint, IDPHint: req.idpHint,
 		ClientName: clientName(ar),
 	})
@@ -254,10 +267,21 @@ func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosit
 	}
 	now := p.now().UTC()
 	ch := storage.Challenge{
-		ID: randomToken(), ClientID: ar.GetClient().GetID(), Data: data,
-		CreatedAt: now, ExpiresAt: now.Add(p.cfg.ChallengeTTL),
+		ID: randomToken(), ClientID: ar.GetClient().GetID(), Browser: browser, ClientIP: p.addressKey(r),
+		Data: data, CreatedAt: now, ExpiresAt: now.Add(p.cfg.ChallengeTTL),
 	}
-	return ch, p.store.CreateChallenge(r.Context(), ch)
+	ctx, err := p.store.BeginTx(r.Context())
+	if err != nil {
+		return ch, err
+	}
+	n, err := p.store.CountChallenges(ctx, ch.Browser, ch.ClientIP, now)
+	if err == nil {
+		err = p.underCaps(n, now)
+	}
+	if err == nil {
+		err = p.store.CreateChallenge(ctx, ch)
+	}
+	return ch, p.endTx(ctx, err)
 }
 
 // loadChallenge reads a live challenge that belongs to the browser making r.
@@ -333,8 +357,8 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	if d := rfc.GetDescription(); d != "" && rfc.CodeField < http.StatusInternalServerError {
 		values.Set("error_description", d)
 	}
-	if s := ar.GetState(); s != "" {
-		values.Set("state", s)
+	if s := ar.GetState(); s != "" && len(s) <= maxChallengeValue {
+		values.Set("state", s) // an oversized state was refused, not echoed
 	}
 	values.Set("iss", p.cfg.Issuer)
 	redirect := *ar.GetRedirectURI()

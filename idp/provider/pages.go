@@ -57,6 +57,10 @@ var (
 		"La richiesta di accesso è scaduta o non è valida.",
 		"The login request has expired or is not valid.",
 	}
+	msgTooManyChallenges = message{
+		"Ci sono troppe richieste di accesso in sospeso da questo browser o da questa rete. Riprova tra qualche minuto.",
+		"There are too many pending login requests from this browser or network. Please try again in a few minutes.",
+	}
 	msgInternal = message{
 		"Si è verificato un errore interno. Riprova tra qualche minuto.",
 		"An internal error occurred. Please try again in a few minutes.",

@@ -48,6 +48,12 @@ type Config struct {
 	SessionTTL       time.Duration
 	ChallengeTTL     time.Duration
 
+	// MaxChallengesPerBrowser and MaxChallengesPerIP cap the login challenges
+	// that one browser, and one client address (an IPv6 /64), may have pending
+	// at once; /authorize answers 429 beyond them. Zero means 20 and 500.
+	MaxChallengesPerBrowser int
+	MaxChallengesPerIP      int
+
 	CookieName   string
 	CookieSecure bool
 
@@ -116,6 +122,12 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.IDTokenTTL, time.Hour)
 	setDefault(&cfg.SessionTTL, 8*time.Hour)
 	setDefault(&cfg.ChallengeTTL, 30*time.Minute)
+	if cfg.MaxChallengesPerBrowser <= 0 {
+		cfg.MaxChallengesPerBrowser = 20
+	}
+	if cfg.MaxChallengesPerIP <= 0 {
+		cfg.MaxChallengesPerIP = 500
+	}
 	if cfg.CookieName == "" {
 		cfg.CookieName = "ponte_session"
 	}

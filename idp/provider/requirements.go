@@ -2,7 +2,6 @@ package provider
 
 import (
 	"encoding/json"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -112,16 +111,4 @@ func acrClaim(raw string) (idp.Level, bool, error) {
 		}
 	}
 	return level, essential, nil
-}
-
-// formWithout returns a copy of form without the named keys.
-func formWithout(form url.Values, keys ...string) url.Values {
-	out := url.Values{}
-	for k, v := range form {
-		out[k] = append([]string(nil), v...)
-	}
-	for _, k := range keys {
-		out.Del(k)
-	}
-	return out
 }

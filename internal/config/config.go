@@ -86,6 +86,11 @@ type Session struct {
 type Login struct {
 	// ChallengeTTL is how long a pending login challenge stays valid.
 	ChallengeTTL Duration `yaml:"challenge_ttl"`
+	// MaxChallengesPerBrowser and MaxChallengesPerIP cap the login challenges
+	// pending at once for one browser and for one client address (an IPv6
+	// /64); beyond them /authorize answers 429 Too Many Requests.
+	MaxChallengesPerBrowser int `yaml:"max_challenges_per_browser"`
+	MaxChallengesPerIP      int `yaml:"max_challenges_per_ip"`
 }
 
 // Keys configures the signing keys.
@@ -164,7 +169,7 @@ func Default() Config {
 			TTL:        Duration(8 * time.Hour),
 			CookieName: "ponte_session",
 		},
-		Login: Login{ChallengeTTL: Duration(30 * time.Minute)},
+		Login: Login{ChallengeTTL: Duration(30 * time.Minute), MaxChallengesPerBrowser: 20, MaxChallengesPerIP: 500},
 		Keys: Keys{
 			Algorithm:       "ES256",
 			PublishDelay:    Duration(5 * time.Minute),

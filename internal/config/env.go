@@ -34,6 +34,8 @@ func bindings() []binding {
 		{"session.cookie_name", "PONTE_SESSION_COOKIE", setString(func(c *Config) *string { return &c.Session.CookieName })},
 		{"session.cookie_secure", "PONTE_SESSION_COOKIE_SECURE", setOptBool(func(c *Config) **bool { return &c.Session.CookieSecure })},
 		{"login.challenge_ttl", "PONTE_CHALLENGE_TTL", setDuration(func(c *Config) *Duration { return &c.Login.ChallengeTTL })},
+		{"login.max_challenges_per_browser", "PONTE_MAX_CHALLENGES_PER_BROWSER", setInt(func(c *Config) *int { return &c.Login.MaxChallengesPerBrowser })},
+		{"login.max_challenges_per_ip", "PONTE_MAX_CHALLENGES_PER_IP", setInt(func(c *Config) *int { return &c.Login.MaxChallengesPerIP })},
 		{"keys.algorithm", "PONTE_KEYS_ALGORITHM", setString(func(c *Config) *string { return &c.Keys.Algorithm })},
 		{"keys.publish_delay", "PONTE_KEYS_PUBLISH_DELAY", setDuration(func(c *Config) *Duration { return &c.Keys.PublishDelay })},
 		{"keys.refresh_interval", "PONTE_KEYS_REFRESH_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Keys.RefreshInterval })},

@@ -66,6 +66,12 @@ func (c Config) Validate() error {
 	v.check("session.ttl", positive(c.Session.TTL))
 	v.check("session.cookie_name", checkCookieName(c.Session.CookieName, c.CookieSecure()))
 	v.check("login.challenge_ttl", positive(c.Login.ChallengeTTL))
+	if c.Login.MaxChallengesPerBrowser < 1 {
+		v.check("login.max_challenges_per_browser", errors.New("must be at least 1"))
+	}
+	if c.Login.MaxChallengesPerIP < c.Login.MaxChallengesPerBrowser {
+		v.check("login.max_challenges_per_ip", errors.New("must be at least login.max_challenges_per_browser"))
+	}
 	v.check("keys.algorithm", oneOf(c.Keys.Algorithm, "ES256", "RS256"))
 	v.check("keys.refresh_interval", positive(c.Keys.RefreshInterval))
 	v.check("keys.publish_delay", checkPublishDelay(c.Keys.PublishDelay, c.Keys.RefreshInterval))

@@ -43,6 +43,8 @@ func TestValidateFieldErrors(t *testing.T) {
 			c.Issuer, c.Session.CookieName, c.Session.CookieSecure = "https://id.example.it", "__Secure-ponte", &no
 		}, "session.cookie_name (PONTE_SESSION_COOKIE)", "Secure"},
 		{"challenge ttl", func(c *Config) { c.Login.ChallengeTTL = 0 }, "login.challenge_ttl (PONTE_CHALLENGE_TTL)", "positive"},
+		{"challenges per browser", func(c *Config) { c.Login.MaxChallengesPerBrowser = 0 }, "login.max_challenges_per_browser (PONTE_MAX_CHALLENGES_PER_BROWSER)", "at least 1"},
+		{"challenges per ip below per browser", func(c *Config) { c.Login.MaxChallengesPerIP = 19 }, "login.max_challenges_per_ip (PONTE_MAX_CHALLENGES_PER_IP)", "at least login.max_challenges_per_browser"},
 		{"algorithm", func(c *Config) { c.Keys.Algorithm = "HS256" }, "keys.algorithm (PONTE_KEYS_ALGORITHM)", "ES256, RS256"},
 		{"publish delay negative", func(c *Config) { c.Keys.PublishDelay = Duration(-time.Second) }, "keys.publish_delay (PONTE_KEYS_PUBLISH_DELAY)", "negative"},
 		{"publish delay below refresh", func(c *Config) { c.Keys.PublishDelay = Duration(10 * time.Second) }, "keys.publish_delay (PONTE_KEYS_PUBLISH_DELAY)", "at least keys.refresh_interval"},
