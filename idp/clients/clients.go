@@ -225,7 +225,7 @@ func (s Spec) client() (storage.Client, error) {
 		}
 	}
 	if len(s.Scopes) == 0 {
-		s.Scopes = DefaultScopes
+		s.Scopes = slices.Clone(DefaultScopes)
 	}
 	for _, sc := range s.Scopes {
 		if !slices.Contains(Scopes, sc) {
