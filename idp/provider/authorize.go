@@ -367,7 +367,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	switch ar.GetResponseMode() {
 	case fosite.ResponseModeFormPost:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fosite.WriteAuthorizeFormPostResponse(redirect.String(), values, fosite.DefaultFormPostTemplate, w)
+		writeFormPost(w, redirect.String(), values)
 	default:
 		q := redirect.Query()
 		for k, v := range values {

@@ -175,6 +175,7 @@ func (p *Provider) compose() *fosite.Fosite {
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		AllowedPromptValues:             []string{"login", "none", "consent", "select_account"},
 		SendDebugMessagesToClients:      false,
+		FormPostHTMLTemplate:            formPostTemplate,
 		ClientAuthenticationStrategy:    p.authenticateClient,
 	}
 	signer := p.cfg.Keys.Signer()
@@ -239,6 +240,11 @@ func (p *Provider) Routes() []Route {
 			r.MaxBody = bl.MaxBodyBytes()
 		}
 		routes = append(routes, r)
+	}
+	// Any route that completes an authorization may answer with the
+	// form_post page: give it its headers.
+	for i := range routes {
+		routes[i].Handler = htmlHeaders(routes[i].Handler)
 	}
 	return routes
 }
