@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -65,12 +66,31 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		err = p.codeUsedConcurrently(ctx, ar)
+	}
 	if err != nil {
 		p.logOAuthError(r, "token response failed", err)
 		p.oauth.WriteAccessError(ctx, w, ar, err)
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// codeUsedConcurrently answers a redemption that lost the race for its code
+// to another one (the code's invalidation is atomic; fosite reports the loss
+// as a server error). It is a second use of the code: denied with
+// invalid_grant, and, as RFC 6749 §4.1.2 asks and as fosite does for a code
+// used after its redemption, what the code issued is revoked.
+func (p *Provider) codeUsedConcurrently(ctx context.Context, ar fosite.AccessRequester) error {
+	s := fositeStore{p.store}
+	if err := s.RevokeAccessToken(ctx, ar.GetID()); err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	if err := s.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
+		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
+	}
+	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 }
 
 // userinfo returns the citizen's claims allowed by the access token's scopes (OIDC Core §5.3).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +17,10 @@ import (
 )
 
 // TestConcurrentCodeRedemption: of several simultaneous redemptions of one
-// code, exactly one gets tokens (the invalidation is atomic).
+// code, exactly one gets tokens (the invalidation is atomic); every other one
+// is a second use of the code, answered invalid_grant (never a 500), and the
+// tokens the code issued are revoked (RFC 6749 §4.1.2), as for a code reused
+// after its redemption.
 func TestConcurrentCodeRedemption(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
@@ -27,23 +29,38 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 		loc := login(newBrowser(t), e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), citizenCF, idp.LevelConsultazione)
 		code := loc.Query().Get("code")
 		const n = 6
-		var ok atomic.Int32
-		var wg sync.WaitGroup
+		var (
+			mu     sync.Mutex
+			tokens []*oauth2.Token
+			errs   []error
+			wg     sync.WaitGroup
+		)
 		start := make(chan struct{})
 		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				<-start
-				if _, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier)); err == nil {
-					ok.Add(1)
+				tok, err := r.Conf.Exchange(r.Ctx(), code, oauth2.VerifierOption(verifier))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
 				}
-			}()
+				tokens = append(tokens, tok)
+			})
 		}
 		close(start)
 		wg.Wait()
-		if got := ok.Load(); got != 1 {
-			t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", got, n)
+		if len(tokens) != 1 {
+			t.Fatalf("%d of %d concurrent redemptions succeeded, want exactly 1", len(tokens), n)
+		}
+		for _, err := range errs {
+			if !isOAuthError(err, "invalid_grant") {
+				t.Errorf("a losing redemption: %v, want invalid_grant", err)
+			}
+		}
+		if introspect(t, r, tokens[0].AccessToken) {
+			t.Fatal("the tokens of a code redeemed twice are still active")
 		}
 	})
 }
