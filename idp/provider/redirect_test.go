@@ -1,6 +1,10 @@
 package provider_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -142,5 +146,37 @@ func TestRedirectURIExactMatch(t *testing.T) {
 				t.Fatalf("PAR with another port: %d %q, want 400 invalid_request", resp.StatusCode, uri)
 			}
 		})
+	})
+}
+
+// TestPARStoresNoClientCredentials: a pushed authorization request is stored
+// without the credentials the client authenticated with (a client_secret sent
+// in the form would otherwise be kept in clear until the request is used).
+func TestPARStoresNoClientCredentials(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		e := newEnv(t, store)
+		r := e.NewRP(clients.Spec{AuthMethod: clients.AuthSecretPost})
+		form := url.Values{"response_type": {"code"}, "client_id": {r.ID}, "client_secret": {r.Secret}, "redirect_uri": {redirectURI},
+			"scope": {"openid"}, "state": {randomString()}, "code_challenge": {s256(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		resp, err := http.PostForm(e.Issuer+"/par", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var par struct {
+			RequestURI string `json:"request_uri"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&par)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated || par.RequestURI == "" {
+			t.Fatalf("PAR with client_secret_post: %d", resp.StatusCode)
+		}
+		key := sha256.Sum256([]byte(par.RequestURI)) // the store keys every artefact by its SHA-256
+		tok, err := e.Store.GetToken(context.Background(), storage.KindPAR, hex.EncodeToString(key[:]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(tok.Data), r.Secret) || strings.Contains(string(tok.Data), "client_secret") {
+			t.Fatal("the pushed request was stored with the client secret")
+		}
 	})
 }

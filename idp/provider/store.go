@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -79,7 +80,7 @@ func (f fositeStore) create(ctx context.Context, kind storage.TokenKind, key str
 		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
 		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
-		Form: r.GetRequestForm(), Session: sess,
+		Form: withoutClientCredentials(r.GetRequestForm()), Session: sess,
 	}
 	if ar, ok := r.(fosite.AuthorizeRequester); ok {
 		rec.ResponseTypes, rec.State = ar.GetResponseTypes(), ar.GetState()
@@ -107,6 +108,27 @@ func (f fositeStore) create(ctx context.Context, kind storage.TokenKind, key str
 		t.ExpiresAt = time.Now().Add(fallbackTTL)
 	}
 	return f.s.CreateToken(ctx, t)
+}
+
+// clientCredentials are the form parameters that authenticate a client
+// (RFC 6749 §2.3.1, RFC 7523 §2.2). fosite stores a pushed authorization
+// request with its whole form, so without this a client_secret sent to /par
+// would sit in the database in clear.
+var clientCredentials = []string{"client_secret", "client_assertion", "client_assertion_type"}
+
+// withoutClientCredentials returns form without clientCredentials (form
+// itself when it has none).
+func withoutClientCredentials(form url.Values) url.Values {
+	if !slices.ContainsFunc(clientCredentials, form.Has) {
+		return form
+	}
+	out := url.Values{}
+	for k, v := range form {
+		if !slices.Contains(clientCredentials, k) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // load reads a stored request; session (may be nil) is filled from it.
