@@ -26,7 +26,14 @@ type Identity struct {
 	Method Method
 	// AMR lists RFC 8176 authentication method references (pwd, pin, sc, hwk, mfa ...).
 	AMR []string
+	// SessionData is the method's own data about this login (a SAML NameID
+	// and SessionIndex, say), kept with the SSO session and handed back to
+	// the method at logout (LogoutParticipant). At most MaxSessionData bytes.
+	SessionData []byte
 }
+
+// MaxSessionData bounds Identity.SessionData.
+const MaxSessionData = 4 << 10
 
 // fiscalNumberShape is the shape of a codice fiscale, omocodia letters included.
 // The full check (check character) belongs to the method that reads it.
@@ -43,6 +50,9 @@ func (id Identity) Validate() error {
 	}
 	if id.Method == "" {
 		errs = append(errs, errors.New("identity: method is empty"))
+	}
+	if len(id.SessionData) > MaxSessionData {
+		errs = append(errs, fmt.Errorf("identity: session data is larger than %d bytes", MaxSessionData))
 	}
 	if id.Birthdate != "" {
 		if _, err := time.Parse(time.DateOnly, id.Birthdate); err != nil {

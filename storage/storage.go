@@ -1,6 +1,6 @@
 // Package storage defines what Ponte persists: one small interface per aggregate
 // (clients, tokens, browser sessions, login challenges, subjects, signing keys,
-// client-assertion JTIs) over plain value records, and the sentinel errors every
+// single-use IDs, login states) over plain value records, and the sentinel errors every
 // backend returns. It speaks no SQL and imports no protocol library: the gorm
 // implementation lives in storage/sqlstore, and storage/storagetest holds the one
 // conformance suite that every backend must pass.
@@ -131,9 +131,12 @@ type Session struct {
 	// Method is the login method (pin, spid, cns); Level the acr reached; AMR the RFC 8176 values.
 	Method    string
 	Level     string
-	AMR       []string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	AMR []string
+	// MethodData is the login method's own data about the login (opaque),
+	// handed back to the method at logout.
+	MethodData []byte
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 // Sessions stores browser SSO sessions.
@@ -157,6 +160,10 @@ type Challenge struct {
 	Browser   string
 	ClientIP  string
 	Data      []byte
+	// Returned is the identity (opaque to storage) that a login method proved
+	// by a cross-site return, kept until the resume checks the browser; nil
+	// until then.
+	Returned  []byte
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -174,6 +181,9 @@ type Challenges interface {
 	CreateChallenge(ctx context.Context, c Challenge) error
 	GetChallenge(ctx context.Context, id string) (Challenge, error)
 	DeleteChallenge(ctx context.Context, id string) error
+	// ReturnChallenge keeps identity on the challenge if it is live at now and
+	// has none yet; ErrNotFound otherwise (a return is recorded once).
+	ReturnChallenge(ctx context.Context, id string, identity []byte, now time.Time) error
 	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error)
 	// CountChallenges counts, in one query, the challenges live at now (not
 	// expired, or never expiring) whose Browser is browser and whose ClientIP is
@@ -245,11 +255,31 @@ type Keys interface {
 	DeleteKey(ctx context.Context, id string) error
 }
 
-// Assertions remembers the JTIs of client-assertion JWTs (private_key_jwt) until they expire.
-type Assertions interface {
-	// UseJTI records jti until exp; ErrConflict if it is already recorded and unexpired.
-	UseJTI(ctx context.Context, jti string, exp time.Time) error
-	DeleteExpiredJTIs(ctx context.Context, before time.Time) (int64, error)
+// Replays remembers IDs that may be used once (client-assertion JTIs, SAML
+// assertion IDs), for every node, until they expire.
+type Replays interface {
+	// UseOnce records id until exp; ErrConflict if it is recorded and unexpired.
+	UseOnce(ctx context.Context, id string, exp time.Time) error
+	DeleteExpiredUses(ctx context.Context, before time.Time) (int64, error)
+}
+
+// LoginState is what a login method keeps while the user is away (at a SAML
+// identity provider, say), under the method's own key.
+type LoginState struct {
+	Key       string
+	Challenge string
+	Data      []byte
+	ExpiresAt time.Time
+}
+
+// LoginStates stores login methods' per-login state.
+type LoginStates interface {
+	// PutLoginState stores st; ErrConflict if the key exists.
+	PutLoginState(ctx context.Context, st LoginState) error
+	// TakeLoginState deletes and returns the state under key if it is live at
+	// now; ErrNotFound otherwise. Of two takers, one gets it.
+	TakeLoginState(ctx context.Context, key string, now time.Time) (LoginState, error)
+	DeleteExpiredLoginStates(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Transactor runs storage calls atomically: every call made with the context
@@ -268,7 +298,8 @@ type Store interface {
 	Challenges
 	Subjects
 	Keys
-	Assertions
+	Replays
+	LoginStates
 	Transactor
 	// Ping reports whether the backend answers (for /readyz).
 	Ping(ctx context.Context) error

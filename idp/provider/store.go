@@ -199,7 +199,7 @@ func (f fositeStore) ClientAssertionJWTValid(context.Context, string) error { re
 // is, and the client authentication strategy treats any other error as the
 // client's fault).
 func (f fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	err := f.s.UseJTI(ctx, hashKey(jti), exp)
+	err := f.s.UseOnce(ctx, hashKey(jti), exp)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		return fosite.ErrJTIKnown

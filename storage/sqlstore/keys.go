@@ -110,35 +110,71 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 	return nil
 }
 
-type jtiRow struct {
-	JTI     string `gorm:"column:jti;primaryKey"`
+type usedRow struct {
+	ID      string `gorm:"column:id;primaryKey"`
 	Expires dbTime `gorm:"column:expires_at"`
 }
 
-func (jtiRow) TableName() string { return "assertion_jtis" }
+func (usedRow) TableName() string { return "used_ids" }
 
-// UseJTI records jti until exp with one atomic upsert: a new jti is inserted,
-// an expired one (expires_at at or before now) is replaced, and an unexpired
-// one is left alone and reported as storage.ErrConflict.
-func (s *Store) UseJTI(ctx context.Context, jti string, exp time.Time) error {
-	if jti == "" {
-		return errors.New("sqlstore: use jti: empty jti")
+// UseOnce records id until exp with one atomic upsert: a new id is inserted,
+// an expired one is renewed, and a live one changes nothing, which is reported
+// as storage.ErrConflict.
+func (s *Store) UseOnce(ctx context.Context, id string, exp time.Time) error {
+	if id == "" {
+		return errors.New("sqlstore: use once: empty id")
 	}
-	res := s.writer(ctx).Exec(`INSERT INTO assertion_jtis (jti, expires_at) VALUES (?, ?)
-ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at
-WHERE assertion_jtis.expires_at <= ?`, jti, newTime(exp), newTime(s.now()))
+	res := s.writer(ctx).Exec(`INSERT INTO used_ids (id, expires_at) VALUES (?, ?)
+ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+WHERE used_ids.expires_at <= ?`, id, newTime(exp), newTime(s.now()))
 	if res.Error != nil {
-		return wrap("use jti", res.Error)
+		return wrap("use once", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return wrap("use jti", storage.ErrConflict)
+		return wrap("use once", storage.ErrConflict)
 	}
 	return nil
 }
 
-// DeleteExpiredJTIs deletes the JTIs that expired strictly before the given
-// time and returns how many.
-func (s *Store) DeleteExpiredJTIs(ctx context.Context, before time.Time) (int64, error) {
-	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&jtiRow{})
-	return res.RowsAffected, wrap("delete expired jtis", res.Error)
+// DeleteExpiredUses deletes the IDs that expired strictly before the given time.
+func (s *Store) DeleteExpiredUses(ctx context.Context, before time.Time) (int64, error) {
+	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&usedRow{})
+	return res.RowsAffected, wrap("delete expired uses", res.Error)
+}
+
+type loginStateRow struct {
+	Key       string `gorm:"column:key;primaryKey"`
+	Challenge string `gorm:"column:challenge"`
+	Data      []byte `gorm:"column:data"`
+	Expires   dbTime `gorm:"column:expires_at"`
+}
+
+func (loginStateRow) TableName() string { return "login_states" }
+
+// PutLoginState stores st; storage.ErrConflict if the key exists.
+func (s *Store) PutLoginState(ctx context.Context, st storage.LoginState) error {
+	row := loginStateRow{Key: st.Key, Challenge: st.Challenge, Data: st.Data, Expires: newTime(st.ExpiresAt)}
+	return wrap("put login state", s.writer(ctx).Create(&row).Error)
+}
+
+// TakeLoginState deletes and returns a live state with one DELETE ... RETURNING,
+// so of two takers one gets it.
+func (s *Store) TakeLoginState(ctx context.Context, key string, now time.Time) (storage.LoginState, error) {
+	var rows []loginStateRow
+	err := s.writer(ctx).Raw(`DELETE FROM login_states WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)
+RETURNING key, challenge, data, expires_at`, key, newTime(now)).Scan(&rows).Error
+	if err != nil {
+		return storage.LoginState{}, wrap("take login state", err)
+	}
+	if len(rows) == 0 {
+		return storage.LoginState{}, notFound("take login state")
+	}
+	r := rows[0]
+	return storage.LoginState{Key: r.Key, Challenge: r.Challenge, Data: blob(r.Data), ExpiresAt: r.Expires.t}, nil
+}
+
+// DeleteExpiredLoginStates deletes the states that expired strictly before the given time.
+func (s *Store) DeleteExpiredLoginStates(ctx context.Context, before time.Time) (int64, error) {
+	res := s.writer(ctx).Where("expires_at < ?", newTime(before)).Delete(&loginStateRow{})
+	return res.RowsAffected, wrap("delete expired login states", res.Error)
 }

@@ -20,6 +20,7 @@ type sessionRow struct {
 	Method   string  `gorm:"column:method"`
 	Level    string  `gorm:"column:level"`
 	AMR      strList `gorm:"column:amr"`
+	Data     []byte  `gorm:"column:method_data"`
 	Created  dbTime  `gorm:"column:created_at"`
 	Expires  dbTime  `gorm:"column:expires_at"`
 }
@@ -39,6 +40,7 @@ func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
 		Method:   ss.Method,
 		Level:    ss.Level,
 		AMR:      ss.AMR,
+		Data:     ss.MethodData,
 		Created:  newTime(ss.CreatedAt),
 		Expires:  newTime(ss.ExpiresAt),
 	}
@@ -57,9 +59,10 @@ func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, err
 		AuthTime:  r.AuthTime.t,
 		Method:    r.Method,
 		Level:     r.Level,
-		AMR:       r.AMR,
-		CreatedAt: r.Created.t,
-		ExpiresAt: r.Expires.t,
+		AMR:        r.AMR,
+		MethodData: blob(r.Data),
+		CreatedAt:  r.Created.t,
+		ExpiresAt:  r.Expires.t,
 	}, nil
 }
 
@@ -98,6 +101,7 @@ type challengeRow struct {
 	Browser  string `gorm:"column:browser"`
 	ClientIP string `gorm:"column:client_ip"`
 	Data     []byte `gorm:"column:data"`
+	Returned []byte `gorm:"column:returned"`
 	Created  dbTime `gorm:"column:created_at"`
 	Expires  dbTime `gorm:"column:expires_at"`
 }
@@ -134,6 +138,7 @@ func (s *Store) GetChallenge(ctx context.Context, id string) (storage.Challenge,
 		Browser:   r.Browser,
 		ClientIP:  r.ClientIP,
 		Data:      blob(r.Data),
+		Returned:  blob(r.Returned),
 		CreatedAt: r.Created.t,
 		ExpiresAt: r.Expires.t,
 	}, nil
@@ -147,6 +152,21 @@ func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 	}
 	if res.RowsAffected == 0 {
 		return notFound("delete challenge")
+	}
+	return nil
+}
+
+// ReturnChallenge keeps identity on a live challenge that has none, with one
+// conditional UPDATE.
+func (s *Store) ReturnChallenge(ctx context.Context, id string, identity []byte, now time.Time) error {
+	res := s.writer(ctx).Model(&challengeRow{}).
+		Where("id = ? AND returned IS NULL AND (expires_at IS NULL OR expires_at > ?)", id, newTime(now)).
+		Update("returned", identity)
+	if res.Error != nil {
+		return wrap("return challenge", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return notFound("return challenge")
 	}
 	return nil
 }

@@ -112,45 +112,75 @@ var keyTests = []test{
 	}},
 }
 
+var loginStateTests = []test{
+	{"LoginStatePutTake", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		st := storage.LoginState{Key: "spid:ID_1", Challenge: "ch-1", Data: []byte(`{"idp":"x"}`), ExpiresAt: now.Add(time.Minute)}
+		must(t, s.PutLoginState(ctx, st))
+		wantErr(t, "PutLoginState twice", s.PutLoginState(ctx, st), storage.ErrConflict)
+		got, err := s.TakeLoginState(ctx, "spid:ID_1", now)
+		must(t, err)
+		if got.Challenge != "ch-1" || string(got.Data) != `{"idp":"x"}` || !got.ExpiresAt.Equal(micro(st.ExpiresAt)) {
+			t.Fatalf("TakeLoginState = %+v", got)
+		}
+		_, err = s.TakeLoginState(ctx, "spid:ID_1", now)
+		wantErr(t, "TakeLoginState twice", err, storage.ErrNotFound)
+		must(t, s.PutLoginState(ctx, storage.LoginState{Key: "old", ExpiresAt: now.Add(-time.Second)}))
+		_, err = s.TakeLoginState(ctx, "old", now)
+		wantErr(t, "TakeLoginState of an expired state", err, storage.ErrNotFound)
+	}},
+	{"LoginStateTakeConcurrent", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		now := time.Now()
+		for round := range 3 {
+			key := id("state", round)
+			must(t, s.PutLoginState(ctx, storage.LoginState{Key: key, Challenge: "c", ExpiresAt: now.Add(time.Minute)}))
+			errs := race(16, func(int) error { _, err := s.TakeLoginState(ctx, key, now); return err })
+			exactlyOne(t, "concurrent TakeLoginState", errs, storage.ErrNotFound)
+		}
+	}},
+}
+
 var assertionTests = []test{
-	{"UseJTI", func(t *testing.T, s storage.Store) {
+	{"UseOnce", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		exp := time.Now().Add(time.Hour)
-		must(t, s.UseJTI(ctx, "jti-1", exp))
-		wantErr(t, "UseJTI replay", s.UseJTI(ctx, "jti-1", exp), storage.ErrConflict)
-		wantErr(t, "UseJTI replay, later exp", s.UseJTI(ctx, "jti-1", exp.Add(time.Hour)), storage.ErrConflict)
-		must(t, s.UseJTI(ctx, "jti-2", exp))
+		must(t, s.UseOnce(ctx, "jti-1", exp))
+		wantErr(t, "UseOnce replay", s.UseOnce(ctx, "jti-1", exp), storage.ErrConflict)
+		wantErr(t, "UseOnce replay, later exp", s.UseOnce(ctx, "jti-1", exp.Add(time.Hour)), storage.ErrConflict)
+		must(t, s.UseOnce(ctx, "jti-2", exp))
 	}},
-	{"UseJTIExpiredIsReplaced", func(t *testing.T, s storage.Store) {
+	{"UseOnceExpiredIsReplaced", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
-		must(t, s.UseJTI(ctx, "jti-1", time.Now().Add(-time.Minute)))
-		must(t, s.UseJTI(ctx, "jti-1", time.Now().Add(time.Hour)))
-		wantErr(t, "UseJTI replay after replacement", s.UseJTI(ctx, "jti-1", time.Now().Add(time.Hour)), storage.ErrConflict)
+		must(t, s.UseOnce(ctx, "jti-1", time.Now().Add(-time.Minute)))
+		must(t, s.UseOnce(ctx, "jti-1", time.Now().Add(time.Hour)))
+		wantErr(t, "UseOnce replay after replacement", s.UseOnce(ctx, "jti-1", time.Now().Add(time.Hour)), storage.ErrConflict)
 	}},
-	{"UseJTIConcurrent", func(t *testing.T, s storage.Store) {
+	{"UseOnceConcurrent", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		exp := time.Now().Add(time.Hour)
 		for round := range 3 {
 			jti := id("jti", round)
-			errs := race(16, func(int) error { return s.UseJTI(ctx, jti, exp) })
-			exactlyOne(t, "concurrent UseJTI", errs, storage.ErrConflict)
+			errs := race(16, func(int) error { return s.UseOnce(ctx, jti, exp) })
+			exactlyOne(t, "concurrent UseOnce", errs, storage.ErrConflict)
 		}
 	}},
-	{"DeleteExpiredJTIs", func(t *testing.T, s storage.Store) {
+	{"DeleteExpiredUses", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		now := time.Now()
 		for jti, exp := range map[string]time.Time{
 			"old": now.Add(-time.Hour), "edge": now.Add(-time.Microsecond),
 			"now": now, "live": now.Add(time.Hour),
 		} {
-			must(t, s.UseJTI(ctx, jti, exp))
+			must(t, s.UseOnce(ctx, jti, exp))
 		}
-		n, err := s.DeleteExpiredJTIs(ctx, now)
+		n, err := s.DeleteExpiredUses(ctx, now)
 		must(t, err)
 		if n != 2 {
-			t.Errorf("DeleteExpiredJTIs = %d, want 2", n)
+			t.Errorf("DeleteExpiredUses = %d, want 2", n)
 		}
-		wantErr(t, "UseJTI of a live jti after sweep", s.UseJTI(ctx, "live", now.Add(time.Hour)), storage.ErrConflict)
-		must(t, s.UseJTI(ctx, "old", now.Add(time.Hour)))
+		wantErr(t, "UseOnce of a live jti after sweep", s.UseOnce(ctx, "live", now.Add(time.Hour)), storage.ErrConflict)
+		must(t, s.UseOnce(ctx, "old", now.Add(time.Hour)))
 	}},
 }

@@ -10,14 +10,16 @@ import (
 
 func sampleSession(id, subject string) storage.Session {
 	return storage.Session{
-		ID:        id,
-		Subject:   subject,
-		AuthTime:  base,
-		Method:    "spid",
-		Level:     "https://www.spid.gov.it/SpidL2",
-		AMR:       []string{"pwd", "otp"},
-		CreatedAt: base,
-		ExpiresAt: base.Add(8 * time.Hour),
+		ID:       id,
+		Subject:  subject,
+		AuthTime: base,
+		Method:   "spid",
+		Level:    "https://www.spid.gov.it/SpidL2",
+		AMR:      []string{"pwd", "otp"},
+		// MethodData is opaque to storage: bytes that are not text round-trip too.
+		MethodData: []byte{0, 1, 2, 0xff},
+		CreatedAt:  base,
+		ExpiresAt:  base.Add(8 * time.Hour),
 	}
 }
 
@@ -147,6 +149,21 @@ var challengeTests = []test{
 	{"GetMissing", func(t *testing.T, s storage.Store) {
 		_, err := s.GetChallenge(t.Context(), "nope")
 		wantErr(t, "GetChallenge", err, storage.ErrNotFound)
+	}},
+	{"Return", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		must(t, s.CreateChallenge(ctx, sampleChallenge("ch1")))
+		wantErr(t, "ReturnChallenge after expiry", s.ReturnChallenge(ctx, "ch1", []byte("id"), base.Add(time.Hour)), storage.ErrNotFound)
+		wantErr(t, "ReturnChallenge unknown", s.ReturnChallenge(ctx, "nope", []byte("id"), base), storage.ErrNotFound)
+		errs := race(8, func(i int) error { return s.ReturnChallenge(ctx, "ch1", []byte(id("identity", i)), base) })
+		exactlyOne(t, "concurrent ReturnChallenge", errs, storage.ErrNotFound)
+		got, err := s.GetChallenge(ctx, "ch1")
+		must(t, err)
+		for i, err := range errs {
+			if err == nil && string(got.Returned) != id("identity", i) {
+				t.Fatalf("Returned = %q, want the winner's %q", got.Returned, id("identity", i))
+			}
+		}
 	}},
 	{"Delete", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()

@@ -37,7 +37,7 @@ var txTests = []test{
 		must(t, s.DeactivateToken(tx, storage.KindAuthorizeCode, "code1"))
 		must(t, s.CreateToken(tx, sampleToken(storage.KindAccessToken, "at1")))
 		must(t, s.CreateSession(tx, sampleSession("sess1", "alice")))
-		must(t, s.UseJTI(tx, "jti-1", time.Now().Add(time.Hour)))
+		must(t, s.UseOnce(tx, "jti-1", time.Now().Add(time.Hour)))
 		must(t, s.Rollback(tx))
 		_, err = s.GetClient(ctx, "rp1")
 		wantErr(t, "GetClient after rollback", err, storage.ErrNotFound)
@@ -48,7 +48,7 @@ var txTests = []test{
 		if _, active := tokenState(t, s, storage.KindAuthorizeCode, "code1"); !active {
 			t.Error("rolled back DeactivateToken stuck")
 		}
-		must(t, s.UseJTI(ctx, "jti-1", time.Now().Add(time.Hour)))
+		must(t, s.UseOnce(ctx, "jti-1", time.Now().Add(time.Hour)))
 	}},
 	{"UpdateInTx", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
@@ -192,17 +192,22 @@ var janitorTests = []test{
 			c.ExpiresAt = exp
 			must(t, s.CreateChallenge(ctx, c))
 		}
-		must(t, s.UseJTI(ctx, "j-old", past))
-		must(t, s.UseJTI(ctx, "j-live", future))
+		must(t, s.UseOnce(ctx, "j-old", past))
+		must(t, s.UseOnce(ctx, "j-live", future))
+		must(t, s.PutLoginState(ctx, storage.LoginState{Key: "st-old", ExpiresAt: past}))
+		must(t, s.PutLoginState(ctx, storage.LoginState{Key: "st-live", ExpiresAt: future}))
 
 		got, err := storage.Sweep(ctx, s, now)
 		must(t, err)
-		want := storage.Swept{Tokens: 2, Sessions: 1, Challenges: 2, JTIs: 1}
+		want := storage.Swept{Tokens: 2, Sessions: 1, Challenges: 2, Uses: 1, LoginStates: 1}
 		if got != want {
 			t.Fatalf("Sweep = %+v, want %+v", got, want)
 		}
-		if got.Total() != 6 {
-			t.Errorf("Total = %d, want 6", got.Total())
+		if got.Total() != 7 {
+			t.Errorf("Total = %d, want 7", got.Total())
+		}
+		if _, err := s.TakeLoginState(ctx, "st-live", now); err != nil {
+			t.Errorf("Sweep deleted a live login state: %v", err)
 		}
 		if ok, _ := tokenState(t, s, storage.KindRefreshToken, "rt-live"); !ok {
 			t.Error("Sweep deleted an unexpired refresh token")
