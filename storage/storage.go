@@ -181,8 +181,8 @@ type Challenges interface {
 	CreateChallenge(ctx context.Context, c Challenge) error
 	GetChallenge(ctx context.Context, id string) (Challenge, error)
 	DeleteChallenge(ctx context.Context, id string) error
-	// ReturnChallenge keeps identity on the challenge if it is live at now and
-	// has none yet; ErrNotFound otherwise (a return is recorded once).
+	// ReturnChallenge keeps identity on the challenge (nil clears it) if the
+	// challenge is live at now; ErrNotFound otherwise.
 	ReturnChallenge(ctx context.Context, id string, identity []byte, now time.Time) error
 	DeleteExpiredChallenges(ctx context.Context, before time.Time) (int64, error)
 	// CountChallenges counts, in one query, the challenges live at now (not

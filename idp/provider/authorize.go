@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -103,11 +104,23 @@ func checkRedirectURI(ar fosite.AuthorizeRequester) error {
 	return fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
 }
 
-// resume continues an authorization after a login method has completed.
+// resume continues an authorization on the issuer, in the browser that made
+// the challenge (replayChallenge checks the binding): with the identity a
+// method's cross-site return kept on the challenge (Host.ReturnLogin), the
+// browser is logged in now; otherwise the request proceeds as at /authorize.
 func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 	ch, ar, err := p.replayChallenge(r, r.URL.Query().Get("challenge"))
 	if err != nil {
 		p.challengeError(w, r, ar, err)
+		return
+	}
+	if ch.Returned != nil {
+		var id idp.Identity
+		if err := json.Unmarshal(ch.Returned, &id); err != nil {
+			p.loginFailed(w, r, fmt.Errorf("decode returned identity: %w", err))
+			return
+		}
+		p.login(w, r, ch, ar, id)
 		return
 	}
 	p.proceed(w, r, ar, &ch, false)

@@ -28,10 +28,10 @@ func (testAuth) Handler(h idp.Host) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		challenge := r.FormValue("challenge")
 		// return=1 is a method coming back from another site (a SAML POST):
-		// it completes without LoginRequest, whose browser binding the
+		// it returns without LoginRequest, whose browser binding the
 		// cross-site request cannot pass.
 		if r.FormValue("return") == "1" {
-			h.CompleteLogin(w, r, challenge, idp.Identity{
+			h.ReturnLogin(w, r, challenge, idp.Identity{
 				FiscalNumber: r.FormValue("cf"), GivenName: "Mario", FamilyName: "Rossi",
 				Level: idp.LevelConsultazione, Method: idp.MethodSPID, AMR: []string{"spid"},
 			})

@@ -32,7 +32,7 @@ func TestStepUp(t *testing.T) {
 		r.Conf.Scopes = []string{"openid", "inps.dispositivo"}
 		authURL := r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 		resp, body := b.Get(authURL)
-		if !strings.HasPrefix(resp.Request.URL.Path, "/login") || !strings.Contains(body, "PIN ordinario") {
+		if !strings.HasPrefix(resp.Request.URL.Path, "/login") || !strings.Contains(body, "superiore a quello con cui hai effettuato l&#39;accesso") {
 			t.Fatalf("expected the step-up chooser, got %s: %.300s", resp.Request.URL, body)
 		}
 		if !strings.Contains(body, `value="continue"`) {

@@ -1,19 +1,28 @@
 package provider
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/storage"
 )
 
-// loginHost is the provider as a login method sees it.
-type loginHost struct{ p *Provider }
+// loginHost is the provider as one login method sees it.
+type loginHost struct {
+	p      *Provider
+	method idp.Method
+}
 
 var _ idp.Host = loginHost{}
 
@@ -33,13 +42,31 @@ func (h loginHost) LoginRequest(r *http.Request, challenge string) (idp.LoginReq
 	}, nil
 }
 
-// CompleteLogin starts the SSO session for id's citizen. When the browser that
-// made the challenge completes it, the authorization is granted in the same
-// transaction and the client gets its code without a further round trip.
-// Otherwise the browser goes to the resume, which checks the binding: a method
-// that left the site comes back cross-site (SAML POST), where the binding
-// cookie is not sent.
+// CompleteLogin logs in the browser that made the challenge: the session
+// starts and, when it satisfies the request, the authorization is granted in
+// the same transaction, with no further round trip. A request from any other
+// browser is refused: a method whose login comes back cross-site uses
+// ReturnLogin.
 func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
+	p := h.p
+	if err := id.Validate(); err != nil {
+		p.log.ErrorContext(r.Context(), "login method returned an invalid identity", "method", id.Method, "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	ch, ar, err := p.replayChallenge(r, challenge)
+	if err != nil {
+		p.challengeError(w, r, ar, err)
+		return
+	}
+	p.login(w, r, ch, ar, id)
+}
+
+// ReturnLogin keeps the identity a method proved on the challenge and sends
+// the browser to the issuer's resume, which logs it in only if it is the
+// browser that made the challenge (no login CSRF: a return posted by another
+// browser never gives that browser a session).
+func (h loginHost) ReturnLogin(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
 	p := h.p
 	ctx := r.Context()
 	if err := id.Validate(); err != nil {
@@ -47,16 +74,33 @@ func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challen
 		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	ch, ar, err := p.replayChallenge(r, challenge)
-	var req requirement
+	data, err := json.Marshal(id)
 	if err == nil {
-		req, err = requirementOf(ar)
+		err = p.store.ReturnChallenge(ctx, challenge, data, p.now())
 	}
+	if errors.Is(err, storage.ErrNotFound) {
+		p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
+		return
+	}
+	if err != nil {
+		p.loginFailed(w, r, err)
+		return
+	}
+	http.Redirect(w, r, p.cfg.Issuer+PathResume+"?challenge="+url.QueryEscape(challenge), http.StatusSeeOther)
+}
+
+// login starts the SSO session of id's citizen for a challenge whose browser
+// binding has been checked, and grants the authorization in the same
+// transaction when the session satisfies it; a login below the level the
+// request needs goes back to the chooser, which explains the step up.
+func (p *Provider) login(w http.ResponseWriter, r *http.Request, ch storage.Challenge, ar fosite.AuthorizeRequester, id idp.Identity) {
+	ctx := r.Context()
+	req, err := requirementOf(ar)
 	if err == nil {
 		err = p.precheck(ar)
 	}
 	if err != nil {
-		h.completeAndResume(w, r, challenge, id)
+		p.authorizeError(w, r, ar, err)
 		return
 	}
 	tx, err := p.store.BeginTx(ctx)
@@ -70,12 +114,12 @@ func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challen
 		p.loginFailed(w, r, err)
 		return
 	}
-	// A login below the level the request needs goes back to the chooser,
-	// which explains the step up.
 	granted := p.satisfies(sso.Session, subj, req, &ch, false)
 	var resp fosite.AuthorizeResponder
 	if granted {
 		resp, err = p.issue(tx, ar, sso.Session, subj, ch.CreatedAt, &ch)
+	} else if ch.Returned != nil {
+		err = p.store.ReturnChallenge(tx, ch.ID, nil, p.now()) // used: the next method starts afresh
 	}
 	if err = p.endTx(tx, err); err != nil {
 		p.authorizeError(w, r, ar, err)
@@ -84,34 +128,65 @@ func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challen
 	p.setCookie(w, p.cfg.CookieName, sso.value, 0)
 	p.log.InfoContext(ctx, "citizen logged in", "subject", sso.Subject, "method", id.Method, "acr", sso.Level)
 	if !granted {
-		http.Redirect(w, r, h.LoginURL(challenge), http.StatusSeeOther)
+		http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusSeeOther)
 		return
 	}
 	p.respond(ctx, w, ar, resp, sso.Session, subj)
-}
-
-// completeAndResume starts the SSO session for a live challenge and sends the
-// browser to the resume, which checks the browser binding and the request again.
-func (h loginHost) completeAndResume(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
-	p := h.p
-	ctx := r.Context()
-	if _, err := p.store.GetChallenge(ctx, challenge); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
-		return
-	}
-	sso, _, err := p.startSession(w, r, id)
-	if err != nil {
-		p.loginFailed(w, r, err)
-		return
-	}
-	p.log.InfoContext(ctx, "citizen logged in", "subject", sso.Subject, "method", id.Method, "acr", sso.Level)
-	http.Redirect(w, r, PathResume+"?challenge="+url.QueryEscape(challenge), http.StatusSeeOther)
 }
 
 // loginFailed answers a login that could not be recorded.
 func (p *Provider) loginFailed(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.ErrorContext(r.Context(), "starting SSO session failed", "err", err)
 	p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+}
+
+// MethodURL is the path of one of the method's own pages.
+func (h loginHost) MethodURL(page string) string {
+	return PathLogin + "/" + string(h.method) + page
+}
+
+// stateKey namespaces a method's key, so that methods cannot read each other's state.
+func (h loginHost) stateKey(key string) string { return string(h.method) + ":" + key }
+
+// SaveState keeps a method's state for a login.
+func (h loginHost) SaveState(ctx context.Context, key, challenge string, data []byte, ttl time.Duration) error {
+	if key == "" || ttl <= 0 {
+		return errors.New("provider: a login state needs a key and a lifetime")
+	}
+	err := h.p.store.PutLoginState(ctx, storage.LoginState{Key: h.stateKey(key), Challenge: challenge, Data: data, ExpiresAt: h.p.now().Add(ttl)})
+	if err != nil {
+		return fmt.Errorf("provider: save login state: %w", err)
+	}
+	return nil
+}
+
+// TakeState returns a method's state once.
+func (h loginHost) TakeState(ctx context.Context, key string) (string, []byte, error) {
+	st, err := h.p.store.TakeLoginState(ctx, h.stateKey(key), h.p.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil, idp.ErrUnknownState
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("provider: take login state: %w", err)
+	}
+	return st.Challenge, st.Data, nil
+}
+
+// UseOnce records a single-use ID of the method in the shared replay store.
+func (h loginHost) UseOnce(ctx context.Context, id string, until time.Time) error {
+	if id == "" {
+		return errors.New("provider: an empty single-use ID")
+	}
+	err := h.p.store.UseOnce(ctx, h.stateKey(id), until)
+	if errors.Is(err, storage.ErrConflict) {
+		return idp.ErrReplay
+	}
+	return err
+}
+
+// ClientCertificates returns the client certificate chain the edge found for r.
+func (h loginHost) ClientCertificates(r *http.Request) ([]*x509.Certificate, error) {
+	return clientcert.From(r.Context()), nil
 }
 
 // LoginURL is the chooser for a challenge.
@@ -125,6 +200,9 @@ type chooserView struct {
 	ClientName  string
 	Methods     []methodLink
 	StepUp      bool
+	// Hints are what the method the citizen logged in with says about
+	// reaching the level (idp.StepUpHinter).
+	Hints       []idp.Hint
 	CanContinue bool
 	Dispositivo bool
 }
@@ -135,8 +213,9 @@ type methodLink struct {
 }
 
 // chooser shows the login methods that can reach the level the request needs.
-// A citizen logged in below it sees why, how an ordinary PIN becomes
-// dispositivo, and (when the level is only asked, not demanded) how to go on without it.
+// A citizen logged in below it sees why, what the method they used says about
+// reaching it (an ordinary PIN becomes dispositivo by conversion), and (when
+// the level is only asked, not demanded) how to go on without it.
 func (p *Provider) chooser(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("challenge")
 	_, data, err := p.loadChallenge(r, id)
@@ -153,6 +232,11 @@ func (p *Provider) chooser(w http.ResponseWriter, r *http.Request) {
 	}
 	method, _, _ := strings.Cut(data.IDPHint, ":")
 	for _, a := range p.cfg.Authenticators {
+		if h, ok := a.(idp.StepUpHinter); ok && stepUp && string(a.Method()) == sso.Method {
+			if hint, ok := h.StepUpHint(loc); ok {
+				view.Hints = append(view.Hints, hint)
+			}
+		}
 		if a.MaxLevel() < data.Level {
 			continue
 		}

@@ -7,6 +7,9 @@ import (
 	"slices"
 
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
 )
 
 // logoutView is the data of the logout page.
@@ -101,12 +104,35 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	if loggedIn {
 		p.endSession(w, r)
 		p.log.InfoContext(ctx, "citizen logged out", "subject", sso.Subject, "client", clientID)
+		if p.tellMethod(w, r, sso, target) {
+			return
+		}
 	}
 	if target != nil {
 		http.Redirect(w, r, target.String(), http.StatusSeeOther)
 		return
 	}
 	p.render(w, r, loc, http.StatusOK, "logout", logoutView{Done: true})
+}
+
+// tellMethod hands an ended session's method data to the method that made the
+// login, if it takes part in logouts (idp.LogoutParticipant); it reports
+// whether the method took over the response, promising to send the browser
+// on to target (or to the logout page).
+func (p *Provider) tellMethod(w http.ResponseWriter, r *http.Request, sso storage.Session, target *url.URL) bool {
+	a, ok := p.methods[idp.Method(sso.Method)]
+	if !ok {
+		return false
+	}
+	lp, ok := a.(idp.LogoutParticipant)
+	if !ok {
+		return false
+	}
+	next := p.cfg.Issuer + PathLogout
+	if target != nil {
+		next = target.String()
+	}
+	return lp.Logout(w, r, sso.MethodData, next)
 }
 
 // audience reads an aud claim, a string or an array of strings.

@@ -21,8 +21,7 @@ var text = map[string]map[string]string{
 	"it": {
 		"chooser_title": "Scegli come entrare", "chooser_for": "Stai accedendo a", "methods": "Modalità di accesso",
 		"needs_dispositivo": "Questo servizio richiede un accesso di livello dispositivo: PIN dispositivo, SPID o CNS.",
-		"stepup":            "Hai effettuato l'accesso con un PIN ordinario, ma questa operazione richiede il livello dispositivo. Entra con PIN dispositivo, SPID o CNS.",
-		"stepup_convert":    "Se hai un PIN ordinario puoi convertirlo in PIN dispositivo: scarica il modulo di richiesta, firmalo e caricalo con la copia di un documento di identità, oppure consegnalo presso una sede INPS.",
+		"stepup":            "Questa operazione richiede il livello dispositivo, superiore a quello con cui hai effettuato l'accesso. Entra con una delle modalità qui sotto.",
 		"no_methods":        "Nessuna modalità di accesso disponibile per questa richiesta.",
 		"continue_lower":    "Prosegui senza le funzioni dispositive", "cancel": "Annulla e torna al servizio",
 		"error_title": "Impossibile proseguire", "error_back": "Torna al servizio da cui sei partito e riprova.",
@@ -32,8 +31,7 @@ var text = map[string]map[string]string{
 	"en": {
 		"chooser_title": "Choose how to log in", "chooser_for": "You are logging in to", "methods": "Login methods",
 		"needs_dispositivo": "This service needs a dispositivo-level login: dispositivo PIN, SPID or CNS.",
-		"stepup":            "You logged in with an ordinary PIN, but this operation needs the dispositivo level. Log in with a dispositivo PIN, SPID or CNS.",
-		"stepup_convert":    "An ordinary PIN can be converted to a dispositivo PIN: download the request form, sign it and upload it with a copy of an identity document, or hand it in at an INPS office.",
+		"stepup":            "This operation needs the dispositivo level, higher than the one you logged in with. Log in with one of the methods below.",
 		"no_methods":        "No login method can satisfy this request.",
 		"continue_lower":    "Continue without dispositivo features", "cancel": "Cancel and return to the service",
 		"error_title": "Unable to continue", "error_back": "Go back to the service you came from and try again.",

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -40,6 +41,10 @@ type Config struct {
 	PairwiseKey []byte
 	// Authenticators are the login methods, in chooser order.
 	Authenticators []idp.Authenticator
+	// Operators authenticates INPS operators (putting the operator in the
+	// request context, idp.WithOperator) in front of the methods' operator
+	// APIs; nil leaves them unmounted.
+	Operators func(http.Handler) http.Handler
 
 	AuthorizeCodeTTL time.Duration
 	AccessTokenTTL   time.Duration
@@ -87,6 +92,8 @@ const (
 	PathPAR        = "/par"
 	PathLogout     = "/logout"
 	PathLogin      = "/login"
+	// PathOperator is where methods' operator APIs are mounted, one folder each.
+	PathOperator = "/operator"
 )
 
 // parURIPrefix starts every request_uri that PAR returns (RFC 9126 §2.2).
@@ -232,14 +239,8 @@ func (p *Provider) Routes() []Route {
 		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser)},
 		{Method: http.MethodPost, Path: PathLogin + "/abort", Handler: p.csrf.Handler(hf(p.abortLogin))},
 	}
-	host := loginHost{p}
 	for _, a := range p.cfg.Authenticators {
-		prefix := PathLogin + "/" + string(a.Method())
-		r := Route{Path: prefix, Prefix: true, Handler: p.csrf.Handler(http.StripPrefix(prefix, a.Handler(host)))}
-		if bl, ok := a.(idp.BodyLimit); ok {
-			r.MaxBody = bl.MaxBodyBytes()
-		}
-		routes = append(routes, r)
+		routes = append(routes, p.methodRoutes(a)...)
 	}
 	// Any route that completes an authorization may answer with the
 	// form_post page: give it its headers.
@@ -247,6 +248,72 @@ func (p *Provider) Routes() []Route {
 		routes[i].Handler = htmlHeaders(routes[i].Handler)
 	}
 	return routes
+}
+
+// methodRoutes mounts a login method's pages under /login/<method>, every
+// path behind the cross-origin check but those it declares as cross-site
+// returns (idp.CrossSiteReturns), and its operator API (idp.OperatorAPI)
+// under /operator/<method> behind operator authentication, when configured.
+func (p *Provider) methodRoutes(a idp.Authenticator) []Route {
+	host := loginHost{p: p, method: a.Method()}
+	prefix := PathLogin + "/" + string(a.Method())
+	pages := a.Handler(host)
+	protected := p.csrf.Handler(pages)
+	var crossSite map[string]bool
+	if cs, ok := a.(idp.CrossSiteReturns); ok {
+		crossSite = map[string]bool{}
+		for _, path := range cs.CrossSitePaths() {
+			crossSite[path] = true
+		}
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if crossSite[r.URL.Path] {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		protected.ServeHTTP(w, r)
+	})
+	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h)}
+	if bl, ok := a.(idp.BodyLimit); ok {
+		r.MaxBody = bl.MaxBodyBytes()
+	}
+	routes := []Route{r}
+	if op, ok := a.(idp.OperatorAPI); ok && p.cfg.Operators != nil {
+		opPrefix := PathOperator + "/" + string(a.Method())
+		routes = append(routes, Route{Path: opPrefix, Prefix: true, Handler: p.cfg.Operators(http.StripPrefix(opPrefix, op.OperatorHandler()))})
+	}
+	return routes
+}
+
+// RunMethods runs the background work of every login method that has some
+// (idp.Runner) until ctx ends, and returns when all of it has stopped. A
+// runner that fails is logged; the others go on.
+func (p *Provider) RunMethods(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, a := range p.cfg.Authenticators {
+		r, ok := a.(idp.Runner)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+				p.log.ErrorContext(ctx, "login method's background work stopped", "method", a.Method(), "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Sweepers are the login methods with expiring records of their own
+// (idp.Sweeper), for the janitor.
+func (p *Provider) Sweepers() []storage.Sweeper {
+	var out []storage.Sweeper
+	for _, a := range p.cfg.Authenticators {
+		if s, ok := a.(idp.Sweeper); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Revoker ends every browser session and deletes every token of a citizen,

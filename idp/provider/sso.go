@@ -55,21 +55,6 @@ func (p *Provider) currentSession(r *http.Request) (storage.Session, storage.Sub
 	return s, subj, true
 }
 
-// startSession replaces the browser's SSO session with a new one for id's citizen
-// (a new cookie value on every login: no session fixation).
-func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, id idp.Identity) (storage.Session, storage.Subject, error) {
-	ctx, err := p.store.BeginTx(r.Context())
-	if err != nil {
-		return storage.Session{}, storage.Subject{}, err
-	}
-	s, subj, err := p.createSession(ctx, r, id)
-	if err = p.endTx(ctx, err); err != nil {
-		return storage.Session{}, storage.Subject{}, err
-	}
-	p.setCookie(w, p.cfg.CookieName, s.value, 0)
-	return s.Session, subj, nil
-}
-
 // endTx ends the transaction carried by ctx: a commit if err is nil, and
 // otherwise a rollback and err.
 func (p *Provider) endTx(ctx context.Context, err error) error {
@@ -106,7 +91,8 @@ func (p *Provider) createSession(ctx context.Context, r *http.Request, id idp.Id
 	now := p.now().UTC()
 	s := storage.Session{
 		ID: hashKey(value), Subject: subj.ID, AuthTime: now, Method: string(id.Method),
-		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
+		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), MethodData: id.SessionData,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
 	}
 	if err := p.store.CreateSession(ctx, s); err != nil {
 		return ssoSession{}, storage.Subject{}, fmt.Errorf("create session: %w", err)

@@ -156,11 +156,11 @@ func (s *Store) DeleteChallenge(ctx context.Context, id string) error {
 	return nil
 }
 
-// ReturnChallenge keeps identity on a live challenge that has none, with one
+// ReturnChallenge keeps identity on a live challenge (nil clears it), with one
 // conditional UPDATE.
 func (s *Store) ReturnChallenge(ctx context.Context, id string, identity []byte, now time.Time) error {
 	res := s.writer(ctx).Model(&challengeRow{}).
-		Where("id = ? AND returned IS NULL AND (expires_at IS NULL OR expires_at > ?)", id, newTime(now)).
+		Where("id = ? AND (expires_at IS NULL OR expires_at > ?)", id, newTime(now)).
 		Update("returned", identity)
 	if res.Error != nil {
 		return wrap("return challenge", res.Error)
