@@ -129,9 +129,9 @@ type Session struct {
 	// AuthTime is when the citizen last authenticated in this session.
 	AuthTime time.Time
 	// Method is the login method (pin, spid, cns); Level the acr reached; AMR the RFC 8176 values.
-	Method    string
-	Level     string
-	AMR []string
+	Method string
+	Level  string
+	AMR    []string
 	// MethodData is the login method's own data about the login (opaque),
 	// handed back to the method at logout.
 	MethodData []byte
@@ -157,9 +157,9 @@ type Challenge struct {
 	// Browser and ClientIP are opaque keys (hashes) of the browser and of the
 	// client address that made the challenge, counted by CountChallenges; empty
 	// when unknown.
-	Browser   string
-	ClientIP  string
-	Data      []byte
+	Browser  string
+	ClientIP string
+	Data     []byte
 	// Returned is the identity (opaque to storage) that a login method proved
 	// by a cross-site return, kept until the resume checks the browser; nil
 	// until then.

@@ -196,10 +196,10 @@ func (loginHost) LoginURL(challenge string) string {
 
 // chooserView is the data of the method chooser page.
 type chooserView struct {
-	Challenge   string
-	ClientName  string
-	Methods     []methodLink
-	StepUp      bool
+	Challenge  string
+	ClientName string
+	Methods    []methodLink
+	StepUp     bool
 	// Hints are what the method the citizen logged in with says about
 	// reaching the level (idp.StepUpHinter).
 	Hints       []idp.Hint

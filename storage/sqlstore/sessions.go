@@ -54,11 +54,11 @@ func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, err
 		return storage.Session{}, wrap("get session", err)
 	}
 	return storage.Session{
-		ID:        r.ID,
-		Subject:   r.Subject,
-		AuthTime:  r.AuthTime.t,
-		Method:    r.Method,
-		Level:     r.Level,
+		ID:         r.ID,
+		Subject:    r.Subject,
+		AuthTime:   r.AuthTime.t,
+		Method:     r.Method,
+		Level:      r.Level,
 		AMR:        r.AMR,
 		MethodData: blob(r.Data),
 		CreatedAt:  r.Created.t,
