@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"html"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
-	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -204,54 +202,3 @@ func s256(v string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// TestLoginReturningCrossSite: a login method that comes back from another
-// site (a SAML POST) arrives without the browser-binding cookie. The session
-// starts, the browser goes through the resume, and only the browser that made
-// the challenge gets the code there.
-func TestLoginReturningCrossSite(t *testing.T) {
-	backends(t, func(t *testing.T, store storage.Store) {
-		e := newEnv(t, store)
-		r := e.NewRP(clients.Spec{})
-		issuer, _ := url.Parse(e.Issuer)
-		for _, tc := range []struct {
-			name      string
-			sameAgent bool
-			wantCode  bool
-		}{
-			{"the browser that made the challenge", true, true},
-			{"another browser", false, false},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				b := newBrowser(t)
-				resp, body := b.Get(r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-				m := challengeRE.FindStringSubmatch(body)
-				if resp.StatusCode != http.StatusOK || m == nil {
-					t.Fatalf("chooser: %d %.300s", resp.StatusCode, body)
-				}
-				challenge := html.UnescapeString(m[1])
-
-				// The return carries no cookie at all, as a cross-site POST with SameSite=Lax.
-				bare := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-				resp, err := bare.PostForm(e.Issuer+"/login/test/", url.Values{"challenge": {challenge}, "cf": {citizenCF}, "return": {"1"}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				resume, err := resp.Location()
-				if resp.StatusCode != http.StatusSeeOther || err != nil || resume.Path != provider.PathResume {
-					t.Fatalf("cross-site return: %d %v, want a redirect to the resume", resp.StatusCode, resume)
-				}
-				agent := b
-				if !tc.sameAgent {
-					agent = newBrowser(t)
-				}
-				agent.Client.Jar.SetCookies(issuer, resp.Cookies()) // the new SSO session cookie
-				resp, body = agent.Get(resume.String())
-				loc := rpRedirect(resp)
-				if got := loc != nil && loc.Query().Get("code") != ""; got != tc.wantCode {
-					t.Fatalf("code at the RP = %v, want %v (%d %.200s)", got, tc.wantCode, resp.StatusCode, body)
-				}
-			})
-		}
-	})
-}

@@ -27,16 +27,6 @@ func (testAuth) MaxLevel() idp.Level { return idp.LevelDispositivo }
 func (testAuth) Handler(h idp.Host) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		challenge := r.FormValue("challenge")
-		// return=1 is a method coming back from another site (a SAML POST):
-		// it returns without LoginRequest, whose browser binding the
-		// cross-site request cannot pass.
-		if r.FormValue("return") == "1" {
-			h.ReturnLogin(w, r, challenge, idp.Identity{
-				FiscalNumber: r.FormValue("cf"), GivenName: "Mario", FamilyName: "Rossi",
-				Level: idp.LevelConsultazione, Method: idp.MethodSPID, AMR: []string{"spid"},
-			})
-			return
-		}
 		req, err := h.LoginRequest(r, challenge)
 		if err != nil {
 			http.Error(w, "unknown challenge", http.StatusBadRequest)
