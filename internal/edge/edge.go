@@ -3,8 +3,9 @@
 // declared length is too large), logs every request (path only, with any
 // codice fiscale masked, never the query, which can carry a codice fiscale or
 // a code), turns a panic into a plain 500 with no stack for the client, trusts
-// no proxy unless told to, sends HSTS only for an https issuer, and serves
-// /healthz and /readyz.
+// no proxy unless told to, sends HSTS only for an https issuer, hands a login
+// method the request's client certificate chain (clientcert) and no forged
+// certificate header, and serves /healthz and /readyz.
 package edge
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/logmask"
 )
 
@@ -37,6 +39,12 @@ type Options struct {
 	// Issuer is the provider's public URL. Strict-Transport-Security is sent
 	// only when it is https: never on a plain-http deployment (RFC 6797 §7.2).
 	Issuer string
+	// ClientCerts finds each request's client certificate chain for the
+	// login methods (clientcert.From): from the TLS handshake, or from the
+	// header of a proxy it trusts for that, judged by the TCP peer before
+	// any X-Forwarded-For is believed. Nil reads the TLS handshake only.
+	// Either way every certificate header is removed from every request.
+	ClientCerts *clientcert.Source
 }
 
 // New returns the HTTP handler serving routes.
@@ -46,12 +54,22 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	certs := opts.ClientCerts
+	if certs == nil {
+		var err error
+		if certs, err = clientcert.New(clientcert.Options{}, log); err != nil {
+			return nil, fmt.Errorf("edge: client certificates: %w", err)
+		}
+	}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	if err := e.SetTrustedProxies(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("edge: trusted proxies: %w", err)
 	}
 	e.Use(requestLog(log), recovery(log), securityHeaders(strings.HasPrefix(opts.Issuer, "https://")))
+	// Before the rewrite below: a certificate header is believed only from
+	// the TCP peer, never from an address X-Forwarded-For names.
+	e.Use(func(c *gin.Context) { c.Request = certs.Apply(c.Request) })
 	if len(opts.TrustedProxies) > 0 {
 		// The handlers below are plain net/http: hand them the client address
 		// gin derived, which honours X-Forwarded-For from trusted proxies only.
