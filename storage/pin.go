@@ -117,6 +117,9 @@ type Attempts interface {
 	ResetAttempts(ctx context.Context, key string) error
 	// GetAttempts returns the count and the time of the last attempt (zero if none).
 	GetAttempts(ctx context.Context, key string) (int, time.Time, error)
+	// DeleteQuietAttempts deletes the counters whose last attempt was before
+	// the given time, and returns how many.
+	DeleteQuietAttempts(ctx context.Context, before time.Time) (int64, error)
 	// CountInWindow counts one event on key in fixed windows of the given
 	// length (a window starts with its first event) and returns the count in
 	// the current window, this event included.
@@ -203,6 +206,8 @@ type OneTimeCodes interface {
 	// ConsumeCode deletes and returns the live code; ErrNotFound if it is unknown,
 	// used or expired at now.
 	ConsumeCode(ctx context.Context, hash, purpose string, now time.Time) (OneTimeCode, error)
+	// DeleteExpiredCodes deletes the codes that expired before the given time.
+	DeleteExpiredCodes(ctx context.Context, before time.Time) (int64, error)
 }
 
 // ConversionStatus is the state of a request to make a PIN dispositivo.
@@ -302,4 +307,11 @@ type PINStore interface {
 	OneTimeCodes
 	Conversions
 	Transactor
+}
+
+// Backend is everything a storage backend persists: the core's Store and the
+// aggregates of the login methods.
+type Backend interface {
+	Store
+	PINStore
 }

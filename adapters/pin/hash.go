@@ -19,9 +19,9 @@ import (
 // Params are argon2id parameters; they are stored with every hash (PHC string
 // format), so that raising them later rehashes each PIN at its next login.
 type Params struct {
-	MemoryKiB uint32
-	Time      uint32
-	Threads   uint8
+	MemoryKiB uint32 `yaml:"memory_kib"`
+	Time      uint32 `yaml:"time"`
+	Threads   uint8  `yaml:"threads"`
 }
 
 // DefaultParams are OWASP's argon2id minimum: 19 MiB, 2 passes, 1 lane.

@@ -2,7 +2,6 @@ package pin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -14,22 +13,15 @@ import (
 // reveals nothing, and no more mail or letters go out); beyond the IP's limit
 // it answers 429.
 type Limits struct {
-	PerCitizen    int
-	CitizenWindow time.Duration
-	PerIP         int
-	IPWindow      time.Duration
+	PerCitizen    int           `yaml:"per_citizen"`
+	CitizenWindow time.Duration `yaml:"citizen_window"`
+	PerIP         int           `yaml:"per_ip"`
+	IPWindow      time.Duration `yaml:"ip_window"`
 }
 
 // DefaultLimits allow three of each action a day per citizen and twenty an
 // hour per address.
 var DefaultLimits = Limits{PerCitizen: 3, CitizenWindow: 24 * time.Hour, PerIP: 20, IPWindow: time.Hour}
-
-func (l Limits) validate() error {
-	if l.PerCitizen < 1 || l.PerIP < 1 || l.CitizenWindow <= 0 || l.IPWindow <= 0 {
-		return errors.New("pin: limits: every limit and window must be positive")
-	}
-	return nil
-}
 
 // RateLimitedError says a form was refused because its IP sent too many.
 type RateLimitedError struct {

@@ -110,7 +110,7 @@ func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts, ip s
 		if err != nil {
 			return err
 		}
-		link := s.cfg.BaseURL + RecoverConfirmPath + "?code=" + url.QueryEscape(code)
+		link := s.cfg.BaseURL + s.pages() + RecoverConfirmPath + "?code=" + url.QueryEscape(code)
 		if err := s.sendHalf(ctx, a, "email", link, msgRecoveryLink); err != nil {
 			return err
 		}
@@ -118,8 +118,8 @@ func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts, ip s
 	})
 }
 
-// RecoverConfirmPath is where a recovery link points, below the provider's URL.
-const RecoverConfirmPath = "/login/pin/recover/confirm"
+// RecoverConfirmPath is the page a recovery link points to, below the PIN's pages.
+const RecoverConfirmPath = "/recover/confirm"
 
 // CompleteRecovery redeems a recovery link: a new 16-character provisional PIN,
 // half by SMS and half by email (or PEC), to be changed at the next login.

@@ -196,7 +196,7 @@ func (s *Service) RequestPIN(ctx context.Context, req Request, channel, operator
 	if err := req.validate(now, online); err != nil {
 		return "", err
 	}
-	if !now.Before(s.cfg.RequestCutoff) && (!req.ResidenceAbroad || req.HasItalianID) {
+	if !now.Before(s.cfg.RequestCutoff.Time) && (!req.ResidenceAbroad || req.HasItalianID) {
 		return "", ErrPolicy
 	}
 	if online {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
@@ -47,58 +48,6 @@ func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("pin: too many failed attempts, retry in %s", e.Wait.Round(time.Second))
 }
 
-// Config is the PIN policy; every rule a policy might change is here.
-type Config struct {
-	// Params are the argon2id parameters for new hashes.
-	Params Params
-	// HashConcurrency bounds hashes in flight (the number of cores if 0).
-	HashConcurrency int
-	// HashQueue bounds the checks waiting for a hashing slot (16 per slot if
-	// 0), and HashMaxWait how long one waits (3s if 0); beyond either, a
-	// check is refused with ErrBusy before its attempt counts.
-	HashQueue   int
-	HashMaxWait time.Duration
-	// Expiry forces a change this long after the last one (6 months by law of
-	// its time; 0 switches it off, as NIST SP 800-63B recommends).
-	Expiry time.Duration
-	// RequestCutoff: from this instant online and phone requests are open only
-	// to residents abroad without an Italian identity document (INPS, 1 October 2021).
-	RequestCutoff time.Time
-	// RecoveryTTL is the life of a recovery link; TicketTTL of a first-access change form.
-	RecoveryTTL time.Duration
-	TicketTTL   time.Duration
-	// MaxUpload is the size limit of each conversion document.
-	MaxUpload int64
-	Throttle  Throttle
-	// Limits throttle the online request, recovery and revocation forms.
-	Limits Limits
-	// BaseURL is the provider's public URL; links in messages are built from it,
-	// never from a request's Host header.
-	BaseURL string
-}
-
-// rome is the time zone of INPS's dated rules.
-var rome = func() *time.Location {
-	if l, err := time.LoadLocation("Europe/Rome"); err == nil {
-		return l
-	}
-	return time.FixedZone("CET", 3600)
-}()
-
-// DefaultConfig is the policy of SPEC §3.
-func DefaultConfig() Config {
-	return Config{
-		Params:        DefaultParams,
-		Expiry:        6 * 30 * 24 * time.Hour,
-		RequestCutoff: time.Date(2021, time.October, 1, 0, 0, 0, 0, rome),
-		RecoveryTTL:   15 * time.Minute,
-		TicketTTL:     10 * time.Minute,
-		MaxUpload:     5 << 20,
-		Throttle:      DefaultThrottle,
-		Limits:        DefaultLimits,
-	}
-}
-
 // Service is the PIN lifecycle, independent of HTTP.
 type Service struct {
 	cfg     Config
@@ -108,6 +57,8 @@ type Service struct {
 	hash    *hasher
 	now     func() time.Time
 	log     *slog.Logger
+	// mount is the path the core mounts the pages on (pages()).
+	mount atomic.Pointer[string]
 }
 
 // Deps are the collaborators of a Service.
@@ -123,30 +74,15 @@ type Deps struct {
 
 // NewService validates the policy and returns the service.
 func NewService(cfg Config, d Deps) (*Service, error) {
-	var errs []error
-	if cfg.Params.MemoryKiB < 8*1024 || cfg.Params.Time < 1 || cfg.Params.Threads < 1 {
-		errs = append(errs, errors.New("pin: params: argon2id needs at least 8 MiB, 1 pass, 1 lane"))
-	}
-	if cfg.Expiry < 0 || cfg.RecoveryTTL <= 0 || cfg.RecoveryTTL > time.Hour || cfg.TicketTTL <= 0 {
-		errs = append(errs, errors.New("pin: expiry must be >= 0; recovery TTL in (0, 1h]; ticket TTL > 0"))
-	}
-	if cfg.Throttle.MaxAccountFailures < 1 || cfg.Throttle.MaxAccountFailures > 100 || cfg.Throttle.Lockout <= 0 {
-		errs = append(errs, errors.New("pin: throttle: at most 100 consecutive failures (NIST), and a lockout that ends"))
-	}
-	if err := cfg.Limits.validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs := []error{cfg.Validate()}
 	if cfg.BaseURL == "" {
 		errs = append(errs, errors.New("pin: base URL is required (links are never built from the Host header)"))
-	}
-	if cfg.MaxUpload <= 0 {
-		errs = append(errs, errors.New("pin: max upload must be positive"))
 	}
 	if d.Store == nil || d.Box == nil || d.Revoker == nil {
 		errs = append(errs, errors.New("pin: store, box and revoker are required"))
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if cfg.HashConcurrency <= 0 {
 		cfg.HashConcurrency = runtime.GOMAXPROCS(0)

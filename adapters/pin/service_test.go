@@ -418,7 +418,7 @@ func TestRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := f.secrets()["email"]
-	if len(links) != 1 || !strings.HasPrefix(links[0], "https://login.example.it"+pin.RecoverConfirmPath+"?code=") {
+	if len(links) != 1 || !strings.HasPrefix(links[0], "https://login.example.it/login/pin"+pin.RecoverConfirmPath+"?code=") {
 		t.Fatalf("recovery link: %v", links)
 	}
 	code := links[0][strings.Index(links[0], "code=")+5:]

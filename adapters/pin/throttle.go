@@ -20,16 +20,16 @@ import (
 // most MaxAccountFailures guesses are ever checked against one account.
 type Throttle struct {
 	// FreeAccountFailures and FreeIPFailures are the failures allowed before delays start.
-	FreeAccountFailures int
-	FreeIPFailures      int
+	FreeAccountFailures int `yaml:"free_account_failures"`
+	FreeIPFailures      int `yaml:"free_ip_failures"`
 	// MaxDelay caps the progressive delay.
-	MaxDelay time.Duration
+	MaxDelay time.Duration `yaml:"max_delay"`
 	// MaxAccountFailures locks the account's PIN; Lockout is how long.
-	MaxAccountFailures int
-	Lockout            time.Duration
+	MaxAccountFailures int           `yaml:"max_failures"`
+	Lockout            time.Duration `yaml:"lockout"`
 	// ForgetIP is how long an IP must stay quiet for its counter to start
 	// again (many citizens can share one address behind a NAT).
-	ForgetIP time.Duration
+	ForgetIP time.Duration `yaml:"forget_ip"`
 }
 
 // DefaultThrottle is Ponte's regulation.

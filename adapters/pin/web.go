@@ -31,30 +31,15 @@ var envelope = template.Must(template.ParseFS(templateFS, "templates/envelope.ht
 // the answer's timing does not tell whether anything matched.
 const noEnumerationFloor = 750 * time.Millisecond
 
-// authenticator is the PIN as a login method (idp.Authenticator); its pages are
-// the citizen's whole PIN lifecycle.
-type authenticator struct{ s *Service }
-
-var _ idp.Authenticator = authenticator{}
-
-// Authenticator returns the PIN login method for the core to mount.
-func (s *Service) Authenticator() idp.Authenticator { return authenticator{s} }
-
-func (authenticator) Method() idp.Method { return idp.MethodPIN }
-
-func (authenticator) Label(locale string) string {
-	if locale == "en" {
-		return "INPS PIN"
-	}
-	return "PIN INPS"
+// web holds the handlers of the PIN pages.
+type web struct {
+	s    *Service
+	host idp.Host
 }
 
-// MaxLevel is dispositivo: a dispositivo PIN reaches it.
-func (authenticator) MaxLevel() idp.Level { return idp.LevelDispositivo }
-
-// Handler serves the PIN pages below /login/pin.
-func (a authenticator) Handler(host idp.Host) http.Handler {
-	w := &web{s: a.s, host: host}
+// handler serves the PIN pages; host gives their paths.
+func (s *Service) handler(host idp.Host) http.Handler {
+	w := &web{s: s, host: host}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", w.loginForm)
 	mux.HandleFunc("POST /{$}", w.login)
@@ -65,28 +50,27 @@ func (a authenticator) Handler(host idp.Host) http.Handler {
 	mux.HandleFunc("POST /activate", w.activate)
 	mux.HandleFunc("GET /recover", w.recoverForm)
 	mux.HandleFunc("POST /recover", w.recover)
-	mux.HandleFunc("GET /recover/confirm", w.recoverConfirmForm)
-	mux.HandleFunc("POST /recover/confirm", w.recoverConfirm)
+	mux.HandleFunc("GET "+RecoverConfirmPath, w.recoverConfirmForm)
+	mux.HandleFunc("POST "+RecoverConfirmPath, w.recoverConfirm)
 	mux.HandleFunc("GET /revoke", w.revokeForm)
 	mux.HandleFunc("POST /revoke", w.revoke)
 	mux.HandleFunc("GET /convert", w.convertForm)
 	mux.HandleFunc("POST /convert", w.convert)
 	mux.HandleFunc("GET /convert/form", w.conversionModule)
-	return http.MaxBytesHandler(mux, 2*a.s.cfg.MaxUpload+(1<<20))
+	return http.MaxBytesHandler(mux, s.maxBody())
 }
 
-// web holds the handlers of the PIN pages.
-type web struct {
-	s    *Service
-	host idp.Host
-}
+// url is the path of one of the PIN's pages.
+func (w *web) url(page string) string { return w.host.MethodURL(page) }
 
 type loginView struct {
+	// Base is the path the PIN's pages are mounted on.
+	Base                                      string
 	Challenge, ClientName, FiscalNumber, Back string
 	Error, ErrorLink, ErrorLinkText           string
 }
 
-type changeView struct{ Ticket, Challenge, Reason, Error string }
+type changeView struct{ Base, Ticket, Challenge, Reason, Error string }
 
 type noticeView struct {
 	Text, Link, LinkText string
@@ -128,7 +112,7 @@ func (w *web) loginForm(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.render(rw, r, lr.Locale, http.StatusOK, "login", "login_title", loginView{
-		Challenge: challenge, ClientName: lr.ClientName, FiscalNumber: lr.LoginHint, Back: w.host.LoginURL(challenge),
+		Base: w.url(""), Challenge: challenge, ClientName: lr.ClientName, FiscalNumber: lr.LoginHint, Back: w.host.LoginURL(challenge),
 	})
 }
 
@@ -144,7 +128,7 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	}
 	t := text[lr.Locale]
 	cf := r.PostFormValue("fiscal_number")
-	view := loginView{Challenge: challenge, ClientName: lr.ClientName, FiscalNumber: cf, Back: w.host.LoginURL(challenge)}
+	view := loginView{Base: w.url(""), Challenge: challenge, ClientName: lr.ClientName, FiscalNumber: cf, Back: w.host.LoginURL(challenge)}
 	res, err := w.s.Login(ctx, cf, r.PostFormValue("pin"), clientIP(r))
 	var throttled *ThrottledError
 	switch {
@@ -166,9 +150,9 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrBadCredentials):
 		view.Error = t["bad_credentials"]
 	case errors.Is(err, ErrRevoked):
-		view.Error, view.ErrorLink, view.ErrorLinkText = t["revoked"], "/login/pin/request", t["request_link"]
+		view.Error, view.ErrorLink, view.ErrorLinkText = t["revoked"], w.url("/request"), t["request_link"]
 	case errors.Is(err, ErrNotActivated):
-		view.Error, view.ErrorLink, view.ErrorLinkText = t["not_activated"], "/login/pin/activate", t["activate_link"]
+		view.Error, view.ErrorLink, view.ErrorLinkText = t["not_activated"], w.url("/activate"), t["activate_link"]
 	default:
 		w.s.log.ErrorContext(ctx, "PIN login failed", "err", err)
 		view.Error = t["internal"]
@@ -190,7 +174,7 @@ func (w *web) changeForm(rw http.ResponseWriter, r *http.Request, loc, cf, chall
 	if reason == ChangeExpired {
 		why = text[loc]["reason_expired"]
 	}
-	w.render(rw, r, loc, http.StatusOK, "change", "change_title", changeView{Ticket: ticket, Challenge: challenge, Reason: why, Error: errText})
+	w.render(rw, r, loc, http.StatusOK, "change", "change_title", changeView{Base: w.url(""), Ticket: ticket, Challenge: challenge, Reason: why, Error: errText})
 }
 
 // change sets the new PIN and, when a login is pending, completes it.
@@ -284,7 +268,7 @@ func (w *web) requestForm(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
 	w.render(rw, r, loc, http.StatusOK, "form", "request_title", formView{Intro: t["request_intro"],
-		Action: "/login/pin/request", Button: t["request_button"], Fields: requestFields(t, r)})
+		Action: w.url("/request"), Button: t["request_button"], Fields: requestFields(t, r)})
 }
 
 // request registers an online PIN request.
@@ -300,7 +284,7 @@ func (w *web) request(rw http.ResponseWriter, r *http.Request) {
 		w.notice(rw, r, loc, http.StatusOK, "request_title", noticeView{Text: t["policy"], IsError: true})
 	case errors.Is(err, ErrInvalidRequest):
 		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "request_title", formView{Intro: t["request_intro"],
-			Action: "/login/pin/request", Button: t["request_button"], Fields: requestFields(t, r), Errors: fieldErrors(err)})
+			Action: w.url("/request"), Button: t["request_button"], Fields: requestFields(t, r), Errors: fieldErrors(err)})
 	default:
 		w.s.log.ErrorContext(r.Context(), "PIN request failed", "err", err)
 		w.notice(rw, r, loc, http.StatusInternalServerError, "request_title", noticeView{Text: t["internal"], IsError: true})
@@ -340,7 +324,7 @@ func (w *web) activateForm(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
 	w.render(rw, r, loc, http.StatusOK, "form", "activate_title", formView{Intro: t["activate_intro"],
-		Action: "/login/pin/activate", Button: t["activate_button"], Fields: w.activateFields(t, r)})
+		Action: w.url("/activate"), Button: t["activate_button"], Fields: w.activateFields(t, r)})
 }
 
 func (w *web) activate(rw http.ResponseWriter, r *http.Request) {
@@ -359,7 +343,7 @@ func (w *web) activate(rw http.ResponseWriter, r *http.Request) {
 			msg = t["throttled"]
 		}
 		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "activate_title", formView{Intro: t["activate_intro"],
-			Action: "/login/pin/activate", Button: t["activate_button"], Fields: w.activateFields(t, r), Errors: []string{msg}})
+			Action: w.url("/activate"), Button: t["activate_button"], Fields: w.activateFields(t, r), Errors: []string{msg}})
 	default:
 		w.s.log.ErrorContext(r.Context(), "PIN activation failed", "err", err)
 		w.notice(rw, r, loc, http.StatusInternalServerError, "activate_title", noticeView{Text: t["internal"], IsError: true})
@@ -369,7 +353,7 @@ func (w *web) activate(rw http.ResponseWriter, r *http.Request) {
 func (w *web) recoverForm(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
-	w.render(rw, r, loc, http.StatusOK, "form", "recover_title", formView{Intro: t["recover_intro"], Action: "/login/pin/recover",
+	w.render(rw, r, loc, http.StatusOK, "form", "recover_title", formView{Intro: t["recover_intro"], Action: w.url("/recover"),
 		Button: t["recover_button"], Fields: []field{
 			{Name: "fiscal_number", Label: t["f_cf"], Type: "text", Required: true},
 			{Name: "mobile", Label: t["f_mobile"], Type: "tel"},
@@ -400,7 +384,7 @@ func (w *web) recover(rw http.ResponseWriter, r *http.Request) {
 func (w *web) recoverConfirmForm(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
-	w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: t["recover_confirm"], Action: "/login/pin/recover/confirm",
+	w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: t["recover_confirm"], Action: w.url(RecoverConfirmPath),
 		Button: t["recover_button2"], Hidden: map[string]string{"code": r.URL.Query().Get("code")}})
 }
 
@@ -410,9 +394,9 @@ func (w *web) recoverConfirm(rw http.ResponseWriter, r *http.Request) {
 	err := w.s.CompleteRecovery(r.Context(), r.PostFormValue("code"))
 	switch {
 	case err == nil:
-		w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: t["recovered"], Link: "/login/pin/", LinkText: t["login_title"]})
+		w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: t["recovered"], Link: w.url("/"), LinkText: t["login_title"]})
 	case errors.Is(err, ErrExpiredCode), errors.Is(err, ErrRevoked):
-		w.notice(rw, r, loc, http.StatusBadRequest, "recover_title", noticeView{Text: t["code_expired"], IsError: true, Link: "/login/pin/recover", LinkText: t["recover_title"]})
+		w.notice(rw, r, loc, http.StatusBadRequest, "recover_title", noticeView{Text: t["code_expired"], IsError: true, Link: w.url("/recover"), LinkText: t["recover_title"]})
 	default:
 		w.s.log.ErrorContext(r.Context(), "PIN recovery completion failed", "err", err)
 		w.notice(rw, r, loc, http.StatusInternalServerError, "recover_title", noticeView{Text: t["internal"], IsError: true})
@@ -422,7 +406,7 @@ func (w *web) recoverConfirm(rw http.ResponseWriter, r *http.Request) {
 func (w *web) revokeForm(rw http.ResponseWriter, r *http.Request) {
 	loc := lang(r)
 	t := text[loc]
-	w.render(rw, r, loc, http.StatusOK, "form", "revoke_title", formView{Intro: t["revoke_intro"], Action: "/login/pin/revoke",
+	w.render(rw, r, loc, http.StatusOK, "form", "revoke_title", formView{Intro: t["revoke_intro"], Action: w.url("/revoke"),
 		Button: t["revoke_button"], Fields: requestFields(t, r)[:6]})
 }
 
@@ -438,11 +422,11 @@ func (w *web) revoke(rw http.ResponseWriter, r *http.Request) {
 		w.s.log.ErrorContext(r.Context(), "PIN revocation failed", "err", err)
 	}
 	padTo(r.Context(), start, noEnumerationFloor)
-	w.notice(rw, r, loc, http.StatusOK, "revoke_title", noticeView{Text: text[loc]["revoke_done"], Link: "/login/pin/request", LinkText: text[loc]["request_link"]})
+	w.notice(rw, r, loc, http.StatusOK, "revoke_title", noticeView{Text: text[loc]["revoke_done"], Link: w.url("/request"), LinkText: text[loc]["request_link"]})
 }
 
 func (w *web) convertView(t map[string]string, errs ...string) formView {
-	return formView{Intro: t["convert_intro"], Action: "/login/pin/convert", Button: t["convert_button"], Multipart: true, Errors: errs,
+	return formView{Intro: t["convert_intro"], Action: w.url("/convert"), Button: t["convert_button"], Multipart: true, Errors: errs,
 		Fields: []field{
 			{Name: "fiscal_number", Label: t["f_cf"], Type: "text", Required: true, Autocomplete: "username"},
 			{Name: "pin", Label: t["f_pin"], Type: "password", Required: true, Autocomplete: "current-password"},

@@ -234,11 +234,11 @@ func TestRecoveryAnswersAlike(t *testing.T) {
 		t.Fatalf("confirm page: %d %q", resp.StatusCode, resp.Header.Get("Referrer-Policy"))
 	}
 	code, _ = url.QueryUnescape(code)
-	resp, _ = b.Post(s.env.Issuer+pin.RecoverConfirmPath, url.Values{"code": {code}})
+	resp, _ = b.Post(s.env.Issuer+"/login/pin"+pin.RecoverConfirmPath, url.Values{"code": {code}})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("confirm: %d", resp.StatusCode)
 	}
-	resp, _ = b.Post(s.env.Issuer+pin.RecoverConfirmPath, url.Values{"code": {code}})
+	resp, _ = b.Post(s.env.Issuer+"/login/pin"+pin.RecoverConfirmPath, url.Values{"code": {code}})
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a replayed recovery link: %d", resp.StatusCode)
 	}

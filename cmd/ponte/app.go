@@ -35,7 +35,16 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
-	return config.Load(*path, os.Environ())
+	cfg, err := config.Load(*path, os.Environ())
+	if err != nil {
+		return config.Config{}, err
+	}
+	// Every top-level key is Ponte's own or a login method's section.
+	keys := make([]string, len(plugs))
+	for i, p := range plugs {
+		keys[i] = p.Section
+	}
+	return cfg, cfg.CheckSections(keys...)
 }
 
 // newLogger builds the process logger from the configuration. Every record

@@ -7,10 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 
 	"github.com/ponte-id/ponte/adapters/pin"
-	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/demo"
@@ -45,9 +45,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer a.Close()
-	methods, pins, err := a.authenticators()
+	methods, err := a.openMethods()
 	if err != nil {
 		return err
+	}
+	var pins *pin.Service
+	for _, m := range methods {
+		if s, ok := pin.ServiceOf(m); ok {
+			pins = s
+		}
+	}
+	if pins == nil {
+		return errors.New("demo: the PIN login method is not among the methods")
 	}
 	secret, err := demoClient(ctx, a)
 	if err != nil {
@@ -67,9 +76,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\nDemo client %q; messages the PIN lifecycle sends show at %s/demo/mailbox.\n\n", demo.ClientID, cfg.Issuer)
 	rp := demo.New(cfg.Issuer, secret, a.log)
-	mailbox := delivery.NewDev(delivery.DefaultDevMessages)
-	return a.serve(ctx, methods, pins, mailbox,
-		[]provider.Route{{Path: demo.Path, Prefix: true, Handler: rp.Handler(mailbox.Handler())}})
+	var mailbox http.Handler
+	for _, m := range methods {
+		if h := pin.DevMailbox(m); h != nil {
+			mailbox = h
+		}
+	}
+	return a.serve(ctx, methods, []provider.Route{{Path: demo.Path, Prefix: true, Handler: rp.Handler(mailbox)}})
 }
 
 // demoClient registers the demo relying party, or gives it a new secret.

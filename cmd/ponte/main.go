@@ -18,8 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/ponte-id/ponte/adapters/pin"
 )
 
 const usage = `usage: ponte <command> [flags]
@@ -35,7 +33,6 @@ Run 'ponte <command> -h' for the flags of a command.
 `
 
 func main() {
-	pin.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/internal/config"
@@ -197,10 +198,11 @@ func TestServeLogsNoFiscalNumber(t *testing.T) {
 // limit reach it, while the same body anywhere else is refused with 413.
 func TestServePINUpload(t *testing.T) {
 	n := startLiveNode(t, "http://127.0.0.1:8080", func(a *app) {
-		pins, err := a.openPIN()
+		methods, err := a.openMethods()
 		if err != nil {
 			t.Fatal(err)
 		}
+		pins, _ := pin.ServiceOf(methods[0])
 		if err := pins.Seed(t.Context(), storage.PINAccount{FiscalNumber: securityCF, Email: "mario@example.it"}, "Abcd1234"); err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ponte-id/ponte/adapters/pin"
-	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/operators"
@@ -31,16 +29,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	methods, pins, err := a.authenticators()
+	methods, err := a.openMethods()
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, methods, pins, delivery.NewDev(delivery.DefaultDevMessages), nil)
+	return a.serve(ctx, methods, nil)
 }
 
-// operatorRoutes mounts the methods' operator APIs behind operator
-// authentication, when operators are configured.
-func (a *app) operatorRoutes(pins *pin.Service) ([]provider.Route, error) {
+// operatorAuth is the operators' authentication in front of the methods'
+// operator APIs; nil (the APIs unmounted) when no operator is configured.
+func (a *app) operatorAuth() (func(http.Handler) http.Handler, error) {
 	if len(a.cfg.Operators) == 0 {
 		return nil, nil
 	}
@@ -48,21 +46,16 @@ func (a *app) operatorRoutes(pins *pin.Service) ([]provider.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	const prefix = "/operator/pin"
-	return []provider.Route{{Path: prefix, Prefix: true, Handler: reg.Require(http.StripPrefix(prefix, pins.OperatorHandler()))}}, nil
+	return reg.Require, nil
 }
 
 // serve runs the provider until ctx ends, then shuts down gracefully. Beside
-// the provider's routes it mounts the operator APIs (when operators are
-// configured) and extra (the demo relying party); it delivers the outbox, to dev
-// for channels without a sender in dev mode.
-func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.Service, dev *delivery.DevSender, extra []provider.Route) error {
+// the provider's routes (the methods' pages and operator APIs included) it
+// mounts extra (the demo relying party); the methods' background work runs
+// with it, and the janitor sweeps their records too.
+func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []provider.Route) error {
 	cfg := a.cfg
-	opRoutes, err := a.operatorRoutes(pins)
-	if err != nil {
-		return err
-	}
-	outbox, err := a.dispatcher(dev)
+	opAuth, err := a.operatorAuth()
 	if err != nil {
 		return err
 	}
@@ -72,7 +65,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, Store: a.store, Keys: a.keys, Hasher: a.hasher,
 		HMACSecret: a.box.Derive("fosite-hmac", 32), PairwiseKey: a.box.Derive("pairwise", 32),
-		Authenticators:   methods,
+		Authenticators: methods, Operators: opAuth,
 		AuthorizeCodeTTL: cfg.Tokens.AuthorizeCodeTTL.D(), AccessTokenTTL: cfg.Tokens.AccessTokenTTL.D(),
 		RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL.D(), IDTokenTTL: cfg.Tokens.IDTokenTTL.D(),
 		SessionTTL: cfg.Session.TTL.D(), ChallengeTTL: cfg.Login.ChallengeTTL.D(),
@@ -83,7 +76,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.
 	if err != nil {
 		return err
 	}
-	routes := append(append(p.Routes(), opRoutes...), extra...)
+	routes := append(p.Routes(), extra...)
 	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log, Issuer: cfg.Issuer})
 	if err != nil {
 		return err
@@ -104,8 +97,10 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, pins *pin.
 	bg, stop := context.WithCancel(ctx)
 	defer stop()
 	go a.keys.Refresh(bg, cfg.Keys.RefreshInterval.D())
-	go storage.RunJanitor(bg, a.store, cfg.Janitor.Interval.D(), time.Now, a.log)
-	go outbox.Run(bg, cfg.Delivery.Interval.D())
+	go storage.RunJanitor(bg, a.store, cfg.Janitor.Interval.D(), time.Now, a.log, p.Sweepers()...)
+	methodsDone := make(chan struct{})
+	go func() { p.RunMethods(bg); close(methodsDone) }()
+	defer func() { stop(); <-methodsDone }()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole configuration of a Ponte node. Obtain it from Load,
@@ -41,14 +43,16 @@ type Config struct {
 	Keys Keys `yaml:"keys"`
 	// Janitor configures the cleanup of expired records.
 	Janitor Janitor `yaml:"janitor"`
-	// PIN is the policy of the INPS PIN login method.
-	PIN PIN `yaml:"pin"`
-	// Delivery configures the senders of notifications (PIN halves, links).
-	Delivery Delivery `yaml:"delivery"`
 	// Operators are the operator API's credentials, "id=<hex SHA-256 of the token>".
 	Operators []string `yaml:"operators"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Sections are the top-level keys that are not Ponte's own: each belongs
+	// to a login method, which decodes it (Section, Decode).
+	Sections map[string]yaml.Node `yaml:",inline"`
+
+	// environ holds the PONTE_* variables, for the methods' sections.
+	environ map[string]string
 }
 
 // Log configures the process logger.
@@ -104,46 +108,6 @@ type Keys struct {
 	RefreshInterval Duration `yaml:"refresh_interval"`
 }
 
-// PIN is the policy of the INPS PIN login method (SPEC §3).
-type PIN struct {
-	// Expiry forces a PIN change this long after the last one; 0 switches it off.
-	Expiry Duration `yaml:"expiry"`
-	// RequestCutoff (YYYY-MM-DD, Europe/Rome) is the day from which online and
-	// phone requests are open only to residents abroad without an Italian document.
-	RequestCutoff string `yaml:"request_cutoff"`
-	// HashConcurrency bounds argon2id hashes in flight; 0 means one per core.
-	HashConcurrency int `yaml:"hash_concurrency"`
-	// MaxFailures consecutive failures lock the PIN (at most 100); Lockout is how long.
-	MaxFailures int      `yaml:"max_failures"`
-	Lockout     Duration `yaml:"lockout"`
-}
-
-// Delivery configures the outbox's senders. A channel without a sender keeps
-// its messages queued; in dev mode unconfigured channels go to the development
-// mailbox.
-type Delivery struct {
-	// Interval is how often the outbox is polled.
-	Interval Duration `yaml:"interval"`
-	Email    SMTP     `yaml:"email"`
-	PEC      SMTP     `yaml:"pec"`
-	// SMSURL is the SMS gateway's endpoint; SMSToken its bearer token.
-	SMSURL   string `yaml:"sms_url"`
-	SMSToken string `yaml:"sms_token"`
-	// PostDir receives the daily print batch of letters.
-	PostDir string `yaml:"post_dir"`
-}
-
-// SMTP is one outgoing mail server.
-type SMTP struct {
-	// Addr is host:port; empty means not configured.
-	Addr     string `yaml:"addr"`
-	From     string `yaml:"from"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	// TLS is starttls, implicit, or none (loopback only).
-	TLS string `yaml:"tls"`
-}
-
 // Janitor configures the cleanup of expired records.
 type Janitor struct {
 	// Interval is the time between two cleanup runs.
@@ -175,10 +139,7 @@ func Default() Config {
 			PublishDelay:    Duration(5 * time.Minute),
 			RefreshInterval: Duration(30 * time.Second),
 		},
-		Janitor: Janitor{Interval: Duration(10 * time.Minute)},
-		PIN: PIN{Expiry: Duration(4320 * time.Hour), RequestCutoff: "2021-10-01", MaxFailures: 100,
-			Lockout: Duration(time.Hour)},
-		Delivery:        Delivery{Interval: Duration(10 * time.Second), Email: SMTP{TLS: "starttls"}, PEC: SMTP{TLS: "starttls"}},
+		Janitor:         Janitor{Interval: Duration(10 * time.Minute)},
 		Operators:       []string{},
 		ShutdownTimeout: Duration(15 * time.Second),
 	}

@@ -40,25 +40,6 @@ func bindings() []binding {
 		{"keys.publish_delay", "PONTE_KEYS_PUBLISH_DELAY", setDuration(func(c *Config) *Duration { return &c.Keys.PublishDelay })},
 		{"keys.refresh_interval", "PONTE_KEYS_REFRESH_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Keys.RefreshInterval })},
 		{"janitor.interval", "PONTE_JANITOR_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Janitor.Interval })},
-		{"pin.expiry", "PONTE_PIN_EXPIRY", setDuration(func(c *Config) *Duration { return &c.PIN.Expiry })},
-		{"pin.request_cutoff", "PONTE_PIN_REQUEST_CUTOFF", setString(func(c *Config) *string { return &c.PIN.RequestCutoff })},
-		{"pin.hash_concurrency", "PONTE_PIN_HASH_CONCURRENCY", setInt(func(c *Config) *int { return &c.PIN.HashConcurrency })},
-		{"pin.max_failures", "PONTE_PIN_MAX_FAILURES", setInt(func(c *Config) *int { return &c.PIN.MaxFailures })},
-		{"pin.lockout", "PONTE_PIN_LOCKOUT", setDuration(func(c *Config) *Duration { return &c.PIN.Lockout })},
-		{"delivery.interval", "PONTE_DELIVERY_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Delivery.Interval })},
-		{"delivery.email.addr", "PONTE_SMTP_ADDR", setString(func(c *Config) *string { return &c.Delivery.Email.Addr })},
-		{"delivery.email.from", "PONTE_SMTP_FROM", setString(func(c *Config) *string { return &c.Delivery.Email.From })},
-		{"delivery.email.username", "PONTE_SMTP_USERNAME", setString(func(c *Config) *string { return &c.Delivery.Email.Username })},
-		{"delivery.email.password", "PONTE_SMTP_PASSWORD", setString(func(c *Config) *string { return &c.Delivery.Email.Password })},
-		{"delivery.email.tls", "PONTE_SMTP_TLS", setString(func(c *Config) *string { return &c.Delivery.Email.TLS })},
-		{"delivery.pec.addr", "PONTE_PEC_ADDR", setString(func(c *Config) *string { return &c.Delivery.PEC.Addr })},
-		{"delivery.pec.from", "PONTE_PEC_FROM", setString(func(c *Config) *string { return &c.Delivery.PEC.From })},
-		{"delivery.pec.username", "PONTE_PEC_USERNAME", setString(func(c *Config) *string { return &c.Delivery.PEC.Username })},
-		{"delivery.pec.password", "PONTE_PEC_PASSWORD", setString(func(c *Config) *string { return &c.Delivery.PEC.Password })},
-		{"delivery.pec.tls", "PONTE_PEC_TLS", setString(func(c *Config) *string { return &c.Delivery.PEC.TLS })},
-		{"delivery.sms_url", "PONTE_SMS_URL", setString(func(c *Config) *string { return &c.Delivery.SMSURL })},
-		{"delivery.sms_token", "PONTE_SMS_TOKEN", setString(func(c *Config) *string { return &c.Delivery.SMSToken })},
-		{"delivery.post_dir", "PONTE_POST_DIR", setString(func(c *Config) *string { return &c.Delivery.PostDir })},
 		{"operators", "PONTE_OPERATORS", setList(func(c *Config) *[]string { return &c.Operators })},
 		{"shutdown_timeout", "PONTE_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	}
@@ -75,6 +56,7 @@ func applyEnv(c *Config, environ []string) error {
 			vars[k] = v
 		}
 	}
+	c.environ = vars
 	var errs []error
 	for _, b := range bindings() {
 		v := vars[b.env]

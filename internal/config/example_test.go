@@ -19,6 +19,7 @@ func TestExampleIsDefault(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", examplePath, err)
 	}
+	got.Sections, got.environ = nil, nil // the methods' sections: each method's tests check its own
 	want := Default()
 	want.MasterKey = testKey
 	if !reflect.DeepEqual(got, want) {
@@ -40,6 +41,13 @@ func TestExampleListsEverySetting(t *testing.T) {
 	}
 	exampleKeys := map[string]string{} // path → line comment
 	collectLeaves(doc.Content[0], "", exampleKeys)
+	own := yamlFields(reflect.TypeFor[Config]())
+	for path := range exampleKeys {
+		top, _, _ := strings.Cut(path, ".")
+		if _, ok := own[top]; !ok {
+			delete(exampleKeys, path) // a login method's section, checked by its own tests
+		}
+	}
 
 	var bound, structPaths []string
 	for _, b := range bindings() {
@@ -80,6 +88,9 @@ func collectLeaves(n *yaml.Node, prefix string, out map[string]string) {
 
 func collectStructPaths(t reflect.Type, prefix string, out *[]string) {
 	for f := range t.Fields() {
+		if !f.IsExported() || strings.HasSuffix(f.Tag.Get("yaml"), ",inline") {
+			continue
+		}
 		path := prefix + f.Tag.Get("yaml")
 		if f.Type.Kind() == reflect.Struct {
 			collectStructPaths(f.Type, path+".", out)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -77,37 +76,6 @@ func (c Config) Validate() error {
 	v.check("keys.publish_delay", checkPublishDelay(c.Keys.PublishDelay, c.Keys.RefreshInterval))
 	v.check("janitor.interval", positive(c.Janitor.Interval))
 	v.check("shutdown_timeout", positive(c.ShutdownTimeout))
-	if c.PIN.Expiry.D() < 0 {
-		v.check("pin.expiry", errors.New("must not be negative (0 switches expiry off)"))
-	}
-	if _, err := c.PINRequestCutoff(); err != nil {
-		v.check("pin.request_cutoff", err)
-	}
-	if c.PIN.HashConcurrency < 0 || c.PIN.HashConcurrency > 256 {
-		v.check("pin.hash_concurrency", errors.New("must be between 0 (one per core) and 256"))
-	}
-	if c.PIN.MaxFailures < 1 || c.PIN.MaxFailures > 100 {
-		v.check("pin.max_failures", errors.New("must be between 1 and 100 (NIST SP 800-63B)"))
-	}
-	v.check("pin.lockout", positive(c.PIN.Lockout))
-	v.check("delivery.interval", positive(c.Delivery.Interval))
-	for name, m := range map[string]SMTP{"delivery.email": c.Delivery.Email, "delivery.pec": c.Delivery.PEC} {
-		if m.Addr == "" {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(m.Addr); err != nil {
-			v.check(name+".addr", errors.New("must be host:port"))
-		}
-		if _, err := mail.ParseAddress(m.From); err != nil {
-			v.check(name+".from", errors.New("must be an email address"))
-		}
-		v.check(name+".tls", oneOf(m.TLS, "starttls", "implicit", "none"))
-	}
-	if u := c.Delivery.SMSURL; u != "" {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			v.check("delivery.sms_url", errors.New("must be an http(s) URL"))
-		}
-	}
 	for _, e := range c.Operators {
 		if !operatorEntry.MatchString(e) {
 			v.check("operators", errors.New("each entry is id=<64 hex digits of SHA-256(token)>"))
@@ -269,16 +237,3 @@ func parseProxy(s string) (netip.Prefix, error) {
 
 // operatorEntry is "id=<hex SHA-256>".
 var operatorEntry = regexp.MustCompile(`^[A-Za-z0-9._-]+=[0-9a-f]{64}$`)
-
-// PINRequestCutoff parses pin.request_cutoff as midnight in Europe/Rome.
-func (c Config) PINRequestCutoff() (time.Time, error) {
-	loc, err := time.LoadLocation("Europe/Rome")
-	if err != nil {
-		loc = time.FixedZone("CET", 3600)
-	}
-	t, err := time.ParseInLocation(time.DateOnly, c.PIN.RequestCutoff, loc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("want a date YYYY-MM-DD, got %q", c.PIN.RequestCutoff)
-	}
-	return t, nil
-}

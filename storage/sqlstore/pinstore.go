@@ -12,7 +12,10 @@ import (
 	"github.com/ponte-id/ponte/storage"
 )
 
-var _ storage.PINStore = (*Store)(nil)
+var (
+	_ storage.PINStore = (*Store)(nil)
+	_ storage.Backend  = (*Store)(nil)
+)
 
 type pinAccountRow struct {
 	FiscalNumber    string `gorm:"column:fiscal_number;primaryKey"`
@@ -210,6 +213,13 @@ func (s *Store) GetAttempts(ctx context.Context, key string) (int, time.Time, er
 		return 0, time.Time{}, wrap("get attempts", err)
 	}
 	return row.Count, row.LastAt.t, nil
+}
+
+// DeleteQuietAttempts deletes the counters whose last attempt is strictly
+// before the given time.
+func (s *Store) DeleteQuietAttempts(ctx context.Context, before time.Time) (int64, error) {
+	res := s.writer(ctx).Where("last_at < ?", newTime(before)).Delete(&attemptRow{})
+	return res.RowsAffected, wrap("delete quiet attempts", res.Error)
 }
 
 // CountInWindow counts one event in the key's current window with a single
