@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/clientcert"
+	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/edge"
 	"github.com/ponte-id/ponte/storage"
 )
@@ -77,22 +80,18 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 		return err
 	}
 	routes := append(p.Routes(), extra...)
-	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log, Issuer: cfg.Issuer})
+	certs, err := clientcert.New(clientcert.Options{TrustedProxies: cfg.ClientCertProxies, Header: cfg.ClientCertHeader}, a.log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log,
+		Issuer: cfg.Issuer, ClientCerts: certs})
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return err
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	servers, err := a.listeners(handler)
+	if err != nil {
+		return err
 	}
 	bg, stop := context.WithCancel(ctx)
 	defer stop()
@@ -102,9 +101,11 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	go func() { p.RunMethods(bg); close(methodsDone) }()
 	defer func() { stop(); <-methodsDone }()
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	a.log.Info("ponte is serving", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "db", a.store.Dialect())
+	served := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { served <- s.serve() }()
+		a.log.Info("ponte is serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil, "issuer", cfg.Issuer, "db", a.store.Dialect())
+	}
 	select {
 	case err := <-served:
 		return err
@@ -113,11 +114,78 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	a.log.Info("shutting down", "timeout", cfg.ShutdownTimeout.D())
 	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	var errs []error
+	for _, s := range servers {
+		if err := s.srv.Shutdown(shutdown); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s: %w", s.ln.Addr(), err))
+		}
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for range servers {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// server is one listener and its HTTP server.
+type server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+func (s server) serve() error {
+	if s.srv.TLSConfig != nil {
+		return s.srv.ServeTLS(s.ln, "", "") // ServeTLS offers h2 and http/1.1
+	}
+	return s.srv.Serve(s.ln)
+}
+
+// listeners opens the main listener and, when configured, the card listener
+// (TLS, asking for a client certificate), both serving handler.
+func (a *app) listeners(handler http.Handler) ([]server, error) {
+	newServer := func() *http.Server {
+		return &http.Server{
+			Handler:           handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		}
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	servers := []server{{ln: ln, srv: newServer()}}
+	if a.cfg.CardListener.Addr == "" {
+		return servers, nil
+	}
+	cardLn, tlsCfg, err := cardListener(a.cfg.CardListener)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv := newServer()
+	srv.TLSConfig = tlsCfg
+	return append(servers, server{ln: cardLn, srv: srv}), nil
+}
+
+// cardListener opens the card listener and makes its TLS configuration.
+func cardListener(c config.CardListener) (net.Listener, *tls.Config, error) {
+	maxVersion, err := clientcert.ParseTLSVersion(c.MaxTLSVersion)
+	if err != nil {
+		return nil, nil, fmt.Errorf("card listener: %w", err)
+	}
+	tlsCfg, err := clientcert.CardTLSConfig(c.CertFile, c.KeyFile, maxVersion)
+	if err != nil {
+		return nil, nil, fmt.Errorf("card listener: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("card listener: listen on %s: %w", c.Addr, err)
+	}
+	return ln, tlsCfg, nil
 }

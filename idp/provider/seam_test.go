@@ -2,11 +2,15 @@ package provider_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,7 +24,11 @@ import (
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/clientcert"
+	"github.com/ponte-id/ponte/internal/clientcert/certtest"
+	"github.com/ponte-id/ponte/internal/edge"
 	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
 // kit is a login method that uses every capability of the seam, the way SPID
@@ -379,4 +387,57 @@ func TestSessionDataAndStepUpHint(t *testing.T) {
 			t.Fatalf("the method heard of logout with %q, want index:S1", k.loggedOut)
 		}
 	})
+}
+
+// TestClientCertificatesReachTheMethod: on a card listener (TLS asking for a
+// client certificate), the method gets the chain the browser presented
+// through Host.ClientCertificates; a browser with no card gets through the
+// handshake and the method sees none; a certificate header forged by a
+// browser on the plain listener never reaches it.
+func TestClientCertificatesReachTheMethod(t *testing.T) {
+	e, _ := kitEnv(t, storagetest.SQLite(t))
+	root := certtest.NewCA(t, "CNS root")
+	issuing := root.Intermediate(t, "CNS issuing CA")
+	certFile, keyFile := certtest.WriteKeyPair(t, t.TempDir(), root.Server(t))
+	tlsCfg, err := clientcert.CardTLSConfig(certFile, keyFile, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := edge.New(e.Provider.Routes(), edge.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := httptest.NewUnstartedServer(h)
+	card.TLS = tlsCfg
+	card.StartTLS()
+	t.Cleanup(card.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	get := func(certs ...tls.Certificate) string {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
+		resp, err := c.Get(card.URL + "/login/kit/cert")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get(issuing.Card(t, "RSSMRA80A01H501U/1234567890.abcdef")); got != "certs=2 err=<nil>" {
+		t.Fatalf("with a card: %q, want the leaf and its issuing CA", got)
+	}
+	if got := get(); got != "certs=0 err=<nil>" {
+		t.Fatalf("without a card: %q", got)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.Issuer+"/login/kit/cert", nil)
+	req.Header.Set("Client-Cert", ":"+base64.StdEncoding.EncodeToString(issuing.Cert.Raw)+":")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "certs=0 err=<nil>" {
+		t.Fatalf("a forged certificate header reached the method: %q", b)
+	}
 }

@@ -43,6 +43,16 @@ type Config struct {
 	Keys Keys `yaml:"keys"`
 	// Janitor configures the cleanup of expired records.
 	Janitor Janitor `yaml:"janitor"`
+	// CardListener is the optional TLS listener that asks browsers for a
+	// client certificate (smart cards), for the methods that read one.
+	CardListener CardListener `yaml:"card_listener"`
+	// ClientCertProxies are the CIDRs or IPs of TLS-terminating proxies
+	// trusted to forward a client certificate in ClientCertHeader (matched
+	// against the TCP peer, never X-Forwarded-For).
+	ClientCertProxies []string `yaml:"client_cert_proxies"`
+	// ClientCertHeader is the header format those proxies use: rfc9440
+	// (Client-Cert), nginx (X-SSL-Client-Cert) or envoy (XFCC); "" for none.
+	ClientCertHeader string `yaml:"client_cert_header"`
 	// Operators are the operator API's credentials, "id=<hex SHA-256 of the token>".
 	Operators []string `yaml:"operators"`
 	// ShutdownTimeout bounds the graceful shutdown.
@@ -108,6 +118,17 @@ type Keys struct {
 	RefreshInterval Duration `yaml:"refresh_interval"`
 }
 
+// CardListener is a second listener, with TLS, that requests a client
+// certificate; off while Addr is empty.
+type CardListener struct {
+	Addr     string `yaml:"addr"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// MaxTLSVersion is "1.2" or "1.3" (the default, ""): some cards cannot
+	// sign for TLS 1.3.
+	MaxTLSVersion string `yaml:"max_tls_version"`
+}
+
 // Janitor configures the cleanup of expired records.
 type Janitor struct {
 	// Interval is the time between two cleanup runs.
@@ -139,9 +160,10 @@ func Default() Config {
 			PublishDelay:    Duration(5 * time.Minute),
 			RefreshInterval: Duration(30 * time.Second),
 		},
-		Janitor:         Janitor{Interval: Duration(10 * time.Minute)},
-		Operators:       []string{},
-		ShutdownTimeout: Duration(15 * time.Second),
+		Janitor:           Janitor{Interval: Duration(10 * time.Minute)},
+		Operators:         []string{},
+		ClientCertProxies: []string{},
+		ShutdownTimeout:   Duration(15 * time.Second),
 	}
 }
 

@@ -40,6 +40,12 @@ func bindings() []binding {
 		{"keys.publish_delay", "PONTE_KEYS_PUBLISH_DELAY", setDuration(func(c *Config) *Duration { return &c.Keys.PublishDelay })},
 		{"keys.refresh_interval", "PONTE_KEYS_REFRESH_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Keys.RefreshInterval })},
 		{"janitor.interval", "PONTE_JANITOR_INTERVAL", setDuration(func(c *Config) *Duration { return &c.Janitor.Interval })},
+		{"card_listener.addr", "PONTE_CARD_ADDR", setString(func(c *Config) *string { return &c.CardListener.Addr })},
+		{"card_listener.cert_file", "PONTE_CARD_CERT_FILE", setString(func(c *Config) *string { return &c.CardListener.CertFile })},
+		{"card_listener.key_file", "PONTE_CARD_KEY_FILE", setString(func(c *Config) *string { return &c.CardListener.KeyFile })},
+		{"card_listener.max_tls_version", "PONTE_CARD_MAX_TLS_VERSION", setString(func(c *Config) *string { return &c.CardListener.MaxTLSVersion })},
+		{"client_cert_proxies", "PONTE_CLIENT_CERT_PROXIES", setList(func(c *Config) *[]string { return &c.ClientCertProxies })},
+		{"client_cert_header", "PONTE_CLIENT_CERT_HEADER", setString(func(c *Config) *string { return &c.ClientCertHeader })},
 		{"operators", "PONTE_OPERATORS", setList(func(c *Config) *[]string { return &c.Operators })},
 		{"shutdown_timeout", "PONTE_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 	}

@@ -79,7 +79,10 @@ func TestLoad(t *testing.T) {
 					Login:   Login{ChallengeTTL: Duration(10 * time.Minute), MaxChallengesPerBrowser: 5, MaxChallengesPerIP: 50},
 					Keys: Keys{Algorithm: "RS256", PublishDelay: Duration(2 * time.Minute),
 						RefreshInterval: Duration(time.Minute)},
-					Janitor:         Janitor{Interval: Duration(time.Hour)},
+					Janitor: Janitor{Interval: Duration(time.Hour)},
+					CardListener: CardListener{Addr: "0.0.0.0:8443", CertFile: "/etc/ponte/card.crt", KeyFile: "/etc/ponte/card.key",
+						MaxTLSVersion: "1.2"},
+					ClientCertProxies: []string{"10.9.0.0/16"}, ClientCertHeader: "nginx",
 					Operators:       []string{"op-1=" + strings.Repeat("ab", 32)},
 					ShutdownTimeout: Duration(5 * time.Second),
 				}
@@ -148,6 +151,8 @@ func allEnv() []string {
 		"PONTE_KEYS_PUBLISH_DELAY=2m",
 		"PONTE_KEYS_REFRESH_INTERVAL=1m",
 		"PONTE_JANITOR_INTERVAL=1h",
+		"PONTE_CARD_ADDR=0.0.0.0:8443", "PONTE_CARD_CERT_FILE=/etc/ponte/card.crt", "PONTE_CARD_KEY_FILE=/etc/ponte/card.key",
+		"PONTE_CARD_MAX_TLS_VERSION=1.2", "PONTE_CLIENT_CERT_PROXIES=10.9.0.0/16", "PONTE_CLIENT_CERT_HEADER=nginx",
 		"PONTE_OPERATORS=op-1=" + strings.Repeat("ab", 32),
 		"PONTE_SHUTDOWN_TIMEOUT=5s",
 	}

@@ -76,6 +76,29 @@ func (c Config) Validate() error {
 	v.check("keys.publish_delay", checkPublishDelay(c.Keys.PublishDelay, c.Keys.RefreshInterval))
 	v.check("janitor.interval", positive(c.Janitor.Interval))
 	v.check("shutdown_timeout", positive(c.ShutdownTimeout))
+	if l := c.CardListener; l.Addr != "" {
+		v.check("card_listener.addr", checkAddr(l.Addr))
+		if l.CertFile == "" {
+			v.check("card_listener.cert_file", errors.New("is required with card_listener.addr"))
+		}
+		if l.KeyFile == "" {
+			v.check("card_listener.key_file", errors.New("is required with card_listener.addr"))
+		}
+	}
+	if m := c.CardListener.MaxTLSVersion; m != "" {
+		v.check("card_listener.max_tls_version", oneOf(m, "1.2", "1.3"))
+	}
+	for i, p := range c.ClientCertProxies {
+		if _, err := parseProxy(p); err != nil {
+			v.check(fmt.Sprintf("client_cert_proxies[%d]", i), err)
+		}
+	}
+	if h := c.ClientCertHeader; h != "" || len(c.ClientCertProxies) > 0 {
+		v.check("client_cert_header", oneOf(h, "rfc9440", "nginx", "envoy"))
+		if len(c.ClientCertProxies) == 0 {
+			v.check("client_cert_proxies", errors.New("must name the proxies that set client_cert_header"))
+		}
+	}
 	for _, e := range c.Operators {
 		if !operatorEntry.MatchString(e) {
 			v.check("operators", errors.New("each entry is id=<64 hex digits of SHA-256(token)>"))

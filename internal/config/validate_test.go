@@ -16,6 +16,12 @@ func TestValidateFieldErrors(t *testing.T) {
 		msg   string // expected substring of the reason
 	}{
 		{"addr no port", func(c *Config) { c.Addr = "localhost" }, "addr (PONTE_ADDR)", "host:port"},
+		{"card listener without certificate", func(c *Config) { c.CardListener.Addr, c.CardListener.KeyFile = "127.0.0.1:8443", "k.pem" }, "card_listener.cert_file (PONTE_CARD_CERT_FILE)", "required"},
+		{"card listener without key", func(c *Config) { c.CardListener.Addr, c.CardListener.CertFile = "127.0.0.1:8443", "c.pem" }, "card_listener.key_file (PONTE_CARD_KEY_FILE)", "required"},
+		{"card listener bad TLS version", func(c *Config) { c.CardListener.MaxTLSVersion = "1.1" }, "card_listener.max_tls_version (PONTE_CARD_MAX_TLS_VERSION)", "one of 1.2, 1.3"},
+		{"certificate header without proxies", func(c *Config) { c.ClientCertHeader = "nginx" }, "client_cert_proxies (PONTE_CLIENT_CERT_PROXIES)", "must name the proxies"},
+		{"certificate proxies without header", func(c *Config) { c.ClientCertProxies = []string{"10.0.0.1"} }, "client_cert_header (PONTE_CLIENT_CERT_HEADER)", "one of rfc9440, nginx, envoy"},
+		{"certificate proxy not an address", func(c *Config) { c.ClientCertProxies, c.ClientCertHeader = []string{"proxy"}, "nginx" }, "client_cert_proxies[0] (PONTE_CLIENT_CERT_PROXIES)", "not an IP"},
 		{"addr bad port", func(c *Config) { c.Addr = ":http" }, "addr (PONTE_ADDR)", "numeric port"},
 		{"addr port too big", func(c *Config) { c.Addr = ":70000" }, "addr (PONTE_ADDR)", "numeric port"},
 		{"issuer empty", func(c *Config) { c.Issuer = "" }, "issuer (PONTE_ISSUER)", "absolute http(s) URL"},

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ponte-id/ponte/internal/clientcert/certtest"
+)
+
+// TestServeCardListener: with card_listener set, `ponte serve` also listens
+// with TLS and asks for a client certificate: a browser with a card and one
+// without both complete the handshake and reach the provider, over TLS 1.2
+// too (cards that cannot sign for TLS 1.3).
+func TestServeCardListener(t *testing.T) {
+	root := certtest.NewCA(t, "test root")
+	certFile, keyFile := certtest.WriteKeyPair(t, t.TempDir(), root.Server(t))
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardAddr := free.Addr().String()
+	free.Close()
+	startLiveNode(t, "http://127.0.0.1:8080", func(*app) {
+		t.Setenv("PONTE_CARD_ADDR", cardAddr)
+		t.Setenv("PONTE_CARD_CERT_FILE", certFile)
+		t.Setenv("PONTE_CARD_KEY_FILE", keyFile)
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	card := root.Client(t, "RSSMRA80A01H501U/1")
+	for _, tc := range []struct {
+		name  string
+		certs []tls.Certificate
+		max   uint16
+	}{
+		{"with a card", []tls.Certificate{card}, 0},
+		{"without a card", nil, 0},
+		{"with a card over TLS 1.2", []tls.Certificate{card}, tls.VersionTLS12},
+	} {
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: tc.certs, MaxVersion: tc.max}}}
+		resp, err := c.Get("https://" + cardAddr + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
