@@ -287,40 +287,23 @@ func (s *Service) deliver(ctx context.Context, a storage.PINAccount, via, pin16,
 
 // issueNew creates the account of a citizen who has none.
 func (s *Service) issueNew(ctx context.Context, req Request, channel, operator string) (string, error) {
-	c, err := s.newCredential(ctx, req.FirstHalfVia)
-	if err != nil {
-		return "", err
-	}
-	now := s.now().UTC()
-	acct := req.account()
-	c.install(&acct, now, channel, operator, false)
-	acct.CreatedAt, acct.UpdatedAt = now, now
-	err = s.inTx(ctx, func(ctx context.Context) error {
+	return s.issueRequested(ctx, req, channel, operator, func(ctx context.Context, c credential, now time.Time) (storage.PINAccount, error) {
+		acct := req.account()
+		c.install(&acct, now, channel, operator, false)
+		acct.CreatedAt, acct.UpdatedAt = now, now
 		if err := s.store.CreatePINAccount(ctx, acct); errors.Is(err, storage.ErrConflict) {
-			return ErrExists // another request for the same citizen got there first
+			return acct, ErrExists // another request for the same citizen got there first
 		} else if err != nil {
-			return err
+			return acct, err
 		}
-		if err := s.appendAudit(ctx, acct.FiscalNumber, "requested", channel, operator, ""); err != nil {
-			return err
-		}
-		return s.deliver(ctx, acct, req.FirstHalfVia, c.pin16, channel, operator)
+		return acct, nil
 	})
-	if err != nil {
-		return "", err
-	}
-	return c.pin16, nil
 }
 
 // reissue gives a citizen whose PIN was revoked a new one, sent to what is on
 // record (which the request matched).
 func (s *Service) reissue(ctx context.Context, req Request, channel, operator string) (string, error) {
-	c, err := s.newCredential(ctx, req.FirstHalfVia)
-	if err != nil {
-		return "", err
-	}
-	now := s.now().UTC()
-	err = s.inTx(ctx, func(ctx context.Context) error {
+	return s.issueRequested(ctx, req, channel, operator, func(ctx context.Context, c credential, now time.Time) (storage.PINAccount, error) {
 		var acct storage.PINAccount
 		err := s.store.UpdatePINAccount(ctx, req.FiscalNumber, func(a storage.PINAccount) (storage.PINAccount, error) {
 			if a.Status != storage.PINRevoked || len(differences(a, req.account())) > 0 {
@@ -330,6 +313,22 @@ func (s *Service) reissue(ctx context.Context, req Request, channel, operator st
 			acct = a
 			return a, nil
 		})
+		return acct, err
+	})
+}
+
+// issueRequested issues a new PIN for a request: put writes the credential
+// on record and returns the account; the audit and the halves follow in the
+// same transaction.
+func (s *Service) issueRequested(ctx context.Context, req Request, channel, operator string,
+	put func(ctx context.Context, c credential, now time.Time) (storage.PINAccount, error)) (string, error) {
+	c, err := s.newCredential(ctx, req.FirstHalfVia)
+	if err != nil {
+		return "", err
+	}
+	now := s.now().UTC()
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		acct, err := put(ctx, c, now)
 		if err != nil {
 			return err
 		}

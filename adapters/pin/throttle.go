@@ -124,32 +124,29 @@ func (t Throttle) decide(r reservation, now time.Time) (wait time.Duration, lock
 // refund gives back an attempt that was never checked (throttled, or the
 // hashing queue was full).
 func (t Throttle) refund(ctx context.Context, s storage.PINStore, r reservation) error {
-	err := inTx(ctx, s, func(ctx context.Context) error {
-		if err := s.RefundAttempt(ctx, r.account); err != nil {
-			return err
-		}
-		if r.ip != nil {
-			return s.RefundAttempt(ctx, *r.ip)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("pin: throttle: %w", err)
-	}
-	return nil
+	return t.settle(ctx, s, r, false)
 }
 
 // succeed clears the account's counter and gives the IP its attempt back (one
 // success from an IP does not excuse its failures on other accounts).
 func (t Throttle) succeed(ctx context.Context, s storage.PINStore, r reservation) error {
+	return t.settle(ctx, s, r, true)
+}
+
+// settle gives the IP its attempt back and, for the account, clears the
+// counter (reset) or gives the attempt back, in one transaction.
+func (t Throttle) settle(ctx context.Context, s storage.PINStore, r reservation, reset bool) error {
 	err := inTx(ctx, s, func(ctx context.Context) error {
-		if err := s.ResetAttempts(ctx, r.account.Key); err != nil {
-			return err
+		var err error
+		if reset {
+			err = s.ResetAttempts(ctx, r.account.Key)
+		} else {
+			err = s.RefundAttempt(ctx, r.account)
 		}
-		if r.ip != nil {
-			return s.RefundAttempt(ctx, *r.ip)
+		if err == nil && r.ip != nil {
+			err = s.RefundAttempt(ctx, *r.ip)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("pin: throttle: %w", err)

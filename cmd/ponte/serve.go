@@ -103,8 +103,8 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 
 	served := make(chan error, len(servers))
 	for _, s := range servers {
-		go func() { served <- s.serve() }()
 		a.log.Info("ponte is serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil, "issuer", cfg.Issuer, "db", a.store.Dialect())
+		go func() { served <- s.serve() }()
 	}
 	select {
 	case err := <-served:
