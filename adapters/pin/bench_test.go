@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,9 +78,15 @@ func BenchmarkPINLogin(b *testing.B) {
 
 func benchmarkPINLogin(b *testing.B, store *sqlstore.Store, bound, hashOnly float64, perHash time.Duration) {
 	s := newSite(b, store, func(c *pin.Config) { c.Params = pin.DefaultParams })
-	if err := s.svc.Seed(context.Background(), storage.PINAccount{FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi"}, "Abcd1234"); err != nil {
-		b.Fatal(err)
+	// Many citizens, as in a surge: parallel logins of one account would be
+	// throttled as a burst of guesses (the attempts in flight count).
+	citizens := codes(b, 64)
+	for _, c := range citizens {
+		if err := s.svc.Seed(context.Background(), storage.PINAccount{FiscalNumber: c, GivenName: "Mario", FamilyName: "Rossi"}, "Abcd1234"); err != nil {
+			b.Fatal(err)
+		}
 	}
+	var next atomic.Int64
 	r := s.env.NewRP(clients.Spec{})
 	authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	// More browsers than cores, as in a login surge: while some wait on the
@@ -95,7 +102,8 @@ func benchmarkPINLogin(b *testing.B, store *sqlstore.Store, bound, hashOnly floa
 			if resp.StatusCode != http.StatusOK {
 				b.Fatalf("PIN form: %d", resp.StatusCode)
 			}
-			resp, _ = br.Post(s.env.Issuer+"/login/pin/", url.Values{"challenge": {challenge}, "fiscal_number": {cf}, "pin": {"Abcd1234"}})
+			citizen := citizens[next.Add(1)%int64(len(citizens))]
+			resp, _ = br.Post(s.env.Issuer+"/login/pin/", url.Values{"challenge": {challenge}, "fiscal_number": {citizen}, "pin": {"Abcd1234"}})
 			if loc := oidctest.RPRedirect(resp); loc == nil || !strings.Contains(loc.RawQuery, "code=") {
 				b.Fatalf("no code: %d", resp.StatusCode)
 			}
