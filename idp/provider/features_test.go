@@ -183,7 +183,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 			Issuer: r.ID, Subject: r.ID, Audience: josejwt.Audience{e.Issuer + "/token"}, ID: randomString(),
 			Expiry: josejwt.NewNumericDate(time.Now().Add(time.Minute)), IssuedAt: josejwt.NewNumericDate(time.Now()),
 		}).Serialize()
-		post := func(code string) int {
+		post := func(code string) (int, string) {
 			resp, err := http.PostForm(e.Issuer+"/token", url.Values{
 				"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier},
 				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion},
@@ -191,15 +191,19 @@ func TestPrivateKeyJWT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
-			return resp.StatusCode
+			defer resp.Body.Close()
+			var body struct {
+				Error string `json:"error"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode, body.Error
 		}
-		if got := post(loc.Query().Get("code")); got != http.StatusOK {
+		if got, _ := post(loc.Query().Get("code")); got != http.StatusOK {
 			t.Fatalf("private_key_jwt exchange: %d", got)
 		}
 		loc = login(b, e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(verifier)), "", idp.LevelConsultazione)
-		if got := post(loc.Query().Get("code")); got == http.StatusOK {
-			t.Fatal("a replayed client assertion was accepted")
+		if got, code := post(loc.Query().Get("code")); got != http.StatusBadRequest || code != "jti_known" {
+			t.Fatalf("a replayed client assertion: %d %q, want 400 jti_known", got, code)
 		}
 	})
 }
