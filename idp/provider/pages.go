@@ -2,6 +2,7 @@ package provider
 
 import (
 	"embed"
+	"log/slog"
 	"net/http"
 	"net/url"
 
@@ -59,6 +60,10 @@ var (
 		"Ci sono troppe richieste di accesso in sospeso da questo browser o da questa rete. Riprova tra qualche minuto.",
 		"There are too many pending login requests from this browser or network. Please try again in a few minutes.",
 	}
+	msgCrossSite = message{
+		"Per la tua sicurezza la richiesta non è stata eseguita: il modulo è stato inviato da una pagina che non appartiene a questo sito. Torna al servizio INPS da cui sei partito e riprova da lì.",
+		"For your security the request was not carried out: the form was sent from a page that does not belong to this site. Go back to the INPS service you came from and try again from there.",
+	}
 	msgInternal = message{
 		"Si è verificato un errore interno. Riprova tra qualche minuto.",
 		"An internal error occurred. Please try again in a few minutes.",
@@ -86,6 +91,21 @@ func (p *Provider) render(w http.ResponseWriter, r *http.Request, loc string, st
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, m message) {
 	loc := locale(r, nil)
 	p.render(w, r, loc, status, "error", m.in(loc))
+}
+
+// crossOriginProtection refuses cross-site form posts (CSRF) to every page
+// behind it, answering 403 with the error page in the person's language
+// instead of net/http's plain English text.
+func crossOriginProtection(log *slog.Logger) *http.CrossOriginProtection {
+	c := http.NewCrossOriginProtection()
+	c.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.InfoContext(r.Context(), "cross-origin request refused", "method", r.Method,
+			"sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		loc := locale(r, nil)
+		t := text[loc]
+		ui.Render(w, r, log, pages["error"], http.StatusForbidden, ui.Data{Lang: loc, Title: t["error_title"], T: t, View: msgCrossSite.in(loc)})
+	}))
+	return c
 }
 
 // locale picks "it" or "en" for a request, ui_locales first.

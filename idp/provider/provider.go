@@ -146,7 +146,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		cfg: cfg, store: cfg.Store, methods: methods,
-		log: cfg.Logger, now: cfg.Now, csrf: http.NewCrossOriginProtection(),
+		log: cfg.Logger, now: cfg.Now, csrf: crossOriginProtection(cfg.Logger),
 	}
 	p.fosite = p.compose()
 	p.oauth = p.fosite

@@ -374,7 +374,7 @@ func TestSessionDataAndStepUpHint(t *testing.T) {
 		}
 		r.Conf.Scopes = []string{"openid", "inps.dispositivo"}
 		_, body := b.Get(r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
-		if !strings.Contains(body, "kit-hint-it") || !strings.Contains(body, `href="/login/kit/upgrade"`) {
+		if !strings.Contains(body, "kit-hint-it") || !strings.Contains(body, `href="/login/kit/upgrade?challenge=`) {
 			t.Fatalf("the chooser does not show the method's step-up hint: %.600s", body)
 		}
 		resp, body = b.Post(e.Issuer+provider.PathLogout, url.Values{"confirm": {"yes"}})

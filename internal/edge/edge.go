@@ -5,7 +5,8 @@
 // a code), turns a panic into a plain 500 with no stack for the client, trusts
 // no proxy unless told to, sends HSTS only for an https issuer, hands a login
 // method the request's client certificate chain (clientcert) and no forged
-// certificate header, and serves /healthz and /readyz.
+// certificate header, and serves /healthz, /readyz and the pages' files
+// (internal/ui.Assets).
 package edge
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/logmask"
+	"github.com/ponte-id/ponte/internal/ui"
 )
 
 // DefaultMaxBody is the request-body limit of a route that sets none: OAuth
@@ -88,6 +90,9 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 		}
 		c.String(http.StatusOK, "ready\n")
 	})
+	// The pages' own files (fonts), served by Ponte: no page loads anything
+	// from another site.
+	e.GET(ui.AssetsPath+"*file", limitBody(DefaultMaxBody), gin.WrapH(ui.Assets()))
 	for _, r := range routes {
 		limit := r.MaxBody
 		if limit <= 0 {
