@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/adapters/spid"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/method"
@@ -11,6 +12,7 @@ import (
 // method is one line here; everything else lives in its own folder.
 var plugs = []method.Plug{
 	pin.Plug,
+	spid.Plug,
 }
 
 // openMethods opens every login method from its configuration section

@@ -1,0 +1,72 @@
+package spid
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ponte-id/ponte/idp"
+)
+
+// fiscalNumberShape is the shape of a codice fiscale (omocodia included).
+var fiscalNumberShape = regexp.MustCompile(`^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$`)
+
+// sessionData is what Ponte keeps of a SPID login for single logout
+// (Identity.SessionData): the identity provider's session, never the citizen.
+type sessionData struct {
+	IDP           string `json:"idp"`
+	NameID        string `json:"nid"`
+	NameQualifier string `json:"nq"`
+	SessionIndex  string `json:"si,omitempty"`
+}
+
+// identityOf maps a valid assertion to the citizen: fiscalNumber
+// "TINIT-<codice fiscale>" links them (SPID attribute rules); the transient
+// NameID is never an identity. Names, birth date, gender, email and mobile
+// fill the claims. SPID level 2 and above reach dispositivo.
+func identityOf(as *assertion, p *identityProvider) (idp.Identity, error) {
+	fn, ok := as.Attributes["fiscalNumber"]
+	if !ok {
+		return idp.Identity{}, refuse("fiscalNumber", "the identity provider did not send the codice fiscale")
+	}
+	cf, ok := strings.CutPrefix(fn, "TINIT-")
+	if !ok || !fiscalNumberShape.MatchString(cf) {
+		return idp.Identity{}, refuse("fiscalNumber", "%q is not TINIT-<codice fiscale>", maskCF(fn))
+	}
+	id := idp.Identity{
+		FiscalNumber: cf, GivenName: as.Attributes["name"], FamilyName: as.Attributes["familyName"],
+		Email: as.Attributes["email"], PhoneNumber: as.Attributes["mobilePhone"],
+		Level: idp.LevelDispositivo, Method: idp.MethodSPID, AMR: []string{"pwd", "mfa"},
+	}
+	if d := as.Attributes["dateOfBirth"]; d != "" {
+		if _, err := time.Parse(time.DateOnly, d); err == nil {
+			id.Birthdate = d
+		}
+	}
+	if g := as.Attributes["gender"]; g == "M" || g == "F" {
+		id.Gender = g
+	}
+	data, err := json.Marshal(sessionData{IDP: p.EntityID, NameID: as.NameID, NameQualifier: as.NameQualifier, SessionIndex: as.SessionIndex})
+	if err != nil {
+		return idp.Identity{}, err
+	}
+	if len(data) > idp.MaxSessionData {
+		return idp.Identity{}, errors.New("spid: the identity provider's session identifiers are too long")
+	}
+	id.SessionData = data
+	if err := id.Validate(); err != nil {
+		return idp.Identity{}, fmt.Errorf("spid: %w", err)
+	}
+	return id, nil
+}
+
+// maskCF keeps a codice fiscale out of a log line.
+func maskCF(s string) string {
+	if len(s) <= 4 {
+		return "****"
+	}
+	return s[:4] + strings.Repeat("*", len(s)-4)
+}

@@ -1,0 +1,273 @@
+package spid
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/ui"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = ui.Pages(templateFS, "templates", "chooser", "error")
+
+// web holds the handlers of the SPID pages for one host.
+type web struct {
+	a    *authenticator
+	host idp.Host
+	// base is the public URL of the method's pages (issuer + mount).
+	base     string
+	metadata []byte
+	check    validator
+}
+
+func lang(r *http.Request) string { return ui.Locale(r, r.URL.Query().Get("lang")) }
+
+func (w *web) render(rw http.ResponseWriter, r *http.Request, status int, page, titleKey string, view any) {
+	loc := lang(r)
+	t := text[loc]
+	ui.Render(rw, r, w.a.log, pages[page], status, ui.Data{Lang: loc, Title: t[titleKey], T: t, View: view})
+}
+
+type idpLink struct{ Name, URL string }
+
+type chooserView struct {
+	IDPs []idpLink
+	Back string
+}
+
+type errorView struct{ Text, Back string }
+
+// courtesy is the page of a login that failed: 403, the reason in the log,
+// a plain message for the citizen, and a way back to the chooser when the
+// challenge is known (SPID: an anomaly is shown on a courtesy page, never
+// answered with a redirect carrying data).
+func (w *web) courtesy(rw http.ResponseWriter, r *http.Request, challenge, key string, err error) {
+	w.a.log.WarnContext(r.Context(), "SPID login refused", "reason", err)
+	v := errorView{Text: text[lang(r)][key]}
+	if challenge != "" {
+		v.Back = w.host.LoginURL(challenge)
+	}
+	w.render(rw, r, http.StatusForbidden, "error", "error_title", v)
+}
+
+// chooser lists the identity providers in random order (AgID: the "Entra
+// con SPID" button shows them shuffled, none first), or goes straight to the
+// one the relying party named in idp_hint.
+func (w *web) chooser(rw http.ResponseWriter, r *http.Request) {
+	challenge := r.URL.Query().Get("challenge")
+	lr, err := w.host.LoginRequest(r, challenge)
+	if err != nil {
+		w.courtesy(rw, r, "", "expired", err)
+		return
+	}
+	if lr.IDPHint != "" {
+		if p, ok := w.a.registry.get(lr.IDPHint); ok {
+			w.send(rw, r, challenge, p)
+			return
+		}
+		w.a.log.InfoContext(r.Context(), "idp_hint names no SPID identity provider", "idp_hint", lr.IDPHint)
+	}
+	v := chooserView{Back: w.host.LoginURL(challenge)}
+	for _, p := range w.a.registry.list() {
+		v.IDPs = append(v.IDPs, idpLink{Name: p.Name, URL: w.host.MethodURL("/start") + "?challenge=" + url.QueryEscape(challenge) + "&idp=" + url.QueryEscape(p.EntityID)})
+	}
+	rand.Shuffle(len(v.IDPs), func(i, j int) { v.IDPs[i], v.IDPs[j] = v.IDPs[j], v.IDPs[i] })
+	w.render(rw, r, http.StatusOK, "chooser", "choose_title", v)
+}
+
+// start sends the AuthnRequest straight to the identity provider named.
+func (w *web) start(rw http.ResponseWriter, r *http.Request) {
+	challenge := r.URL.Query().Get("challenge")
+	if _, err := w.host.LoginRequest(r, challenge); err != nil {
+		w.courtesy(rw, r, "", "expired", err)
+		return
+	}
+	p, ok := w.a.registry.get(r.URL.Query().Get("idp"))
+	if !ok {
+		w.courtesy(rw, r, challenge, "unknown_idp", fmt.Errorf("unknown identity provider %q", r.URL.Query().Get("idp")))
+		return
+	}
+	w.send(rw, r, challenge, p)
+}
+
+// send makes the AuthnRequest for challenge, keeps its ID (single use,
+// with the level asked and the identity provider) and sends the browser to
+// the identity provider: a 302 (HTTP-Redirect) or a self-submitting form
+// (HTTP-POST), with an opaque RelayState.
+func (w *web) send(rw http.ResponseWriter, r *http.Request, challenge string, p *identityProvider) {
+	cfg := w.a.cfg
+	binding := bindingRedirect
+	if cfg.Binding == "post" && p.SSO[bindingPOST] != "" || p.SSO[bindingRedirect] == "" {
+		binding = bindingPOST
+	}
+	req := authnRequest{
+		ID: newID(), IssueInstant: w.a.now().UTC(), Destination: p.SSO[binding], Binding: binding,
+		Level: 2, Comparison: cfg.Comparison,
+	}
+	st := requestState{ID: req.ID, IDP: p.EntityID, IssueInstant: req.IssueInstant, Level: req.Level, RelayState: newID()[1:]}
+	data, _ := json.Marshal(st)
+	if err := w.host.SaveState(r.Context(), req.ID, challenge, data, cfg.RequestTTL); err != nil {
+		w.a.log.ErrorContext(r.Context(), "saving the SPID request failed", "err", err)
+		http.Error(rw, "Errore interno / Internal error", http.StatusInternalServerError)
+		return
+	}
+	doc, err := req.xml(w.a.entityID, w.a.kp)
+	var msg []byte
+	if err == nil {
+		msg, err = doc.WriteToBytes()
+	}
+	if err != nil {
+		w.a.log.ErrorContext(r.Context(), "building the AuthnRequest failed", "err", err)
+		http.Error(rw, "Errore interno / Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.a.log.InfoContext(r.Context(), "SPID AuthnRequest sent", "idp", p.EntityID, "request", req.ID, "binding", cfg.Binding)
+	if binding == bindingPOST {
+		writeAutoPost(rw, req.Destination, url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(msg)}, "RelayState": {st.RelayState}})
+		return
+	}
+	u, err := redirectURL(req.Destination, "SAMLRequest", msg, st.RelayState, w.a.kp)
+	if err != nil {
+		w.a.log.ErrorContext(r.Context(), "signing the AuthnRequest failed", "err", err)
+		http.Error(rw, "Errore interno / Internal error", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Cache-Control", "no-store")
+	http.Redirect(rw, r, u, http.StatusFound)
+}
+
+// acs is the assertion consumer service (HTTP-POST): a cross-site return.
+// The response is checked by Ponte's own rules and then by crewjam's; a
+// good one completes the login through Host.ReturnLogin (which logs in
+// only the browser that made the challenge), anything else gets the 403
+// courtesy page.
+func (w *web) acs(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	max := w.a.cfg.MaxResponseBytes
+	r.Body = http.MaxBytesReader(rw, r.Body, int64(max)+4096)
+	if err := r.ParseForm(); err != nil {
+		w.courtesy(rw, r, "", "refused", fmt.Errorf("reading the form: %w", err))
+		return
+	}
+	b64 := r.PostForm.Get("SAMLResponse")
+	if b64 == "" || len(b64) > max {
+		w.courtesy(rw, r, "", "refused", fmt.Errorf("SAMLResponse missing or larger than %d bytes", max))
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+	if err != nil {
+		w.courtesy(rw, r, "", "refused", errors.New("SAMLResponse is not base64"))
+		return
+	}
+	root, err := parseXML(raw)
+	if err != nil {
+		w.courtesy(rw, r, "", "refused", err)
+		return
+	}
+	irt, _ := attr(root, "InResponseTo")
+	if irt == "" {
+		w.courtesy(rw, r, "", "refused", refuse("Response/@InResponseTo", "missing or empty"))
+		return
+	}
+	challenge, data, err := w.host.TakeState(ctx, irt)
+	if err != nil {
+		w.courtesy(rw, r, "", "expired", fmt.Errorf("InResponseTo names no pending request (unknown, expired or used): %w", err))
+		return
+	}
+	var st requestState
+	if err := json.Unmarshal(data, &st); err != nil || st.ID != irt {
+		w.courtesy(rw, r, challenge, "refused", errors.New("the request's state is unreadable"))
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("RelayState")), []byte(st.RelayState)) != 1 {
+		w.courtesy(rw, r, challenge, "refused", errors.New("the RelayState is not the request's"))
+		return
+	}
+	p, ok := w.a.registry.get(st.IDP)
+	if !ok {
+		w.courtesy(rw, r, challenge, "unknown_idp", fmt.Errorf("identity provider %s no longer in the registry", st.IDP))
+		return
+	}
+	now := w.a.now()
+	as, err := w.check.validate(root, st, p, now)
+	var se *statusError
+	if errors.As(err, &se) {
+		key := "failed"
+		if n := se.errorCode(); n != 0 && text["it"][fmt.Sprintf("nr%d", n)] != "" {
+			key = fmt.Sprintf("nr%d", n)
+		}
+		w.courtesy(rw, r, challenge, key, err)
+		return
+	}
+	if err != nil {
+		w.courtesy(rw, r, challenge, "refused", err)
+		return
+	}
+	if err := w.a.crewjamCheck(raw, st, p, w.base+"/acs"); err != nil {
+		w.courtesy(rw, r, challenge, "refused", fmt.Errorf("crewjam: %w", err))
+		return
+	}
+	if err := w.host.UseOnce(ctx, "assertion:"+p.EntityID+"|"+as.ID, as.NotOnOrAfter.Add(w.a.cfg.ClockSkew)); err != nil {
+		w.courtesy(rw, r, challenge, "refused", fmt.Errorf("assertion %s: %w", as.ID, err))
+		return
+	}
+	id, err := identityOf(as, p)
+	if err != nil {
+		w.courtesy(rw, r, challenge, "refused", err)
+		return
+	}
+	w.a.log.InfoContext(ctx, "SPID assertion accepted", "idp", p.EntityID, "level", as.Level, "fiscal_number", id.FiscalNumber)
+	w.host.ReturnLogin(rw, r, challenge, id)
+}
+
+// serveMetadata publishes the signed SP metadata.
+func (w *web) serveMetadata(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "application/samlmetadata+xml")
+	rw.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = rw.Write(w.metadata)
+}
+
+// autoPost is the page that posts a SAML message to another site. Its one
+// script submits the form; the Content-Security-Policy allows only it.
+var autoPost = template.Must(template.New("autopost").Parse(`<!DOCTYPE html>
+<html lang="it"><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>SPID</title></head>
+<body><form method="post" action="{{.Action}}">
+{{range $k, $v := .Values}}{{range $v}}<input type="hidden" name="{{$k}}" value="{{.}}">
+{{end}}{{end}}<noscript><p>Premi il pulsante per proseguire. / Press the button to continue.</p><button type="submit">Prosegui / Continue</button></noscript>
+</form><script>` + autoPostScript + `</script></body></html>
+`))
+
+const autoPostScript = `document.forms[0].submit();`
+
+// autoPostCSP allows the page's one script by its hash (CSP Level 2 §4.2.4).
+var autoPostCSP = func() string {
+	sum := sha256.Sum256([]byte(autoPostScript))
+	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; base-uri 'none'; frame-ancestors 'none'"
+}()
+
+// writeAutoPost writes the auto-post page.
+func writeAutoPost(rw http.ResponseWriter, action string, values url.Values) {
+	h := rw.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", autoPostCSP)
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	_ = autoPost.Execute(rw, struct {
+		Action string
+		Values url.Values
+	}{action, values})
+}
