@@ -86,7 +86,9 @@ func (w *web) start(rw http.ResponseWriter, r *http.Request) {
 		w.page(rw, r, ui.Locale(r), http.StatusBadRequest, "expired_title", cardView{Class: "error", Text: "expired_request"})
 		return
 	}
-	q := url.Values{"challenge": {challenge}, ui.LangParam: {req.Locale}}
+	// The login's language as a preference, not as the language switch
+	// (?lang=), which would keep it in a cookie as the citizen's own choice.
+	q := url.Values{"challenge": {challenge}, "locale": {req.Locale}}
 	http.Redirect(rw, r, w.a.cardURL+w.host.MethodURL(PathCard)+"?"+q.Encode(), http.StatusSeeOther)
 }
 
@@ -97,7 +99,7 @@ func (w *web) start(rw http.ResponseWriter, r *http.Request) {
 func (w *web) card(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	challenge := r.URL.Query().Get("challenge")
-	loc := ui.Locale(r)
+	loc := ui.Locale(r, r.URL.Query().Get("locale"))
 	if challenge == "" || len(challenge) > maxParam {
 		w.page(rw, r, loc, http.StatusBadRequest, "bad_link_title", cardView{Class: "error", Text: "bad_link"})
 		return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/ponte-id/ponte/adapters/cns"
 	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/adapters/spid"
 	"github.com/ponte-id/ponte/idp"
@@ -13,6 +14,7 @@ import (
 var plugs = []method.Plug{
 	pin.Plug,
 	spid.Plug,
+	cns.Plug,
 }
 
 // openMethods opens every login method from its configuration section
