@@ -57,7 +57,7 @@ func (s *Service) SubmitConversion(ctx context.Context, cf string, form, documen
 		if err := s.store.CreateConversion(ctx, c); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, cf, "conversion_requested", ChannelOnline, "", c.ID)
+		return s.appendAudit(ctx, cf, "conversion_requested", ChannelOnline, "", c.ID+" lang="+localeOf(ctx))
 	})
 	c.Form, c.Document = nil, nil
 	return c, err
@@ -114,15 +114,34 @@ func (s *Service) ReviewConversion(ctx context.Context, id, operator string, app
 		if err != nil {
 			return err
 		}
-		event, outcome := "conversion_rejected", "respinta ("+reason+")"
+		event, outcome := "conversion_rejected", msgConversionRejected
 		if approve {
-			event, outcome = "converted", "accolta: il suo PIN è ora dispositivo"
+			event, outcome = "converted", msgConversionApproved
 		}
 		if acct.Email != "" {
-			if err := s.sendHalf(ctx, acct, "email", outcome, msgConversionDone); err != nil {
+			ctx := WithLocale(ctx, s.conversionLocale(ctx, c))
+			// The reason is the operator's text: it can never stand for a secret.
+			reason := strings.ReplaceAll(strings.TrimSpace(reason), "{{", "{ {")
+			if err := s.sendHalf(ctx, acct, "email", "", outcome, "{reason}", reason); err != nil {
 				return err
 			}
 		}
 		return s.appendAudit(ctx, c.FiscalNumber, event, "", operator, id)
 	})
+}
+
+// conversionLocale is the language the citizen used to ask for conversion c,
+// as its audit event records it ("<id> lang=<locale>"); Italian if unknown.
+func (s *Service) conversionLocale(ctx context.Context, c storage.Conversion) string {
+	events, err := s.store.ListAudit(ctx, c.FiscalNumber)
+	if err != nil {
+		s.log.WarnContext(ctx, "reading the conversion's language failed", "err", err)
+		return "it"
+	}
+	for _, e := range events {
+		if f := strings.Fields(e.Detail); e.Event == "conversion_requested" && len(f) == 2 && f[0] == c.ID && f[1] == "lang=en" {
+			return "en"
+		}
+	}
+	return "it"
 }

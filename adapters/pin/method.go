@@ -139,13 +139,14 @@ func (a *authenticator) Sweep(ctx context.Context, now time.Time) error {
 }
 
 // StepUpHint tells a citizen logged in with an ordinary PIN how it becomes
-// dispositivo.
+// dispositivo, with a link to the conversion page (the chooser adds the
+// pending login's challenge to it, so the citizen can come back).
 func (a *authenticator) StepUpHint(locale string) (idp.Hint, bool) {
 	t := text[locale]
 	if t == nil {
 		t = text["it"]
 	}
-	return idp.Hint{Text: t["stepup_convert"], LinkURL: a.s.pages() + "/convert", LinkText: t["convert_link"]}, true
+	return idp.Hint{Text: t["stepup_convert"], LinkURL: a.s.pages() + "/convert", LinkText: t["stepup_convert_now"]}, true
 }
 
 // Settings are the variables of the "pin" section, for documentation and tests.

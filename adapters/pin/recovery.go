@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,8 +111,8 @@ func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts, ip s
 		if err != nil {
 			return err
 		}
-		link := s.cfg.BaseURL + s.pages() + RecoverConfirmPath + "?code=" + url.QueryEscape(code)
-		if err := s.sendHalf(ctx, a, "email", link, msgRecoveryLink); err != nil {
+		if err := s.sendHalf(ctx, a, "email", s.recoveryLink(ctx, code), msgRecoveryLink,
+			"{minutes}", strconv.Itoa(int(s.cfg.RecoveryTTL.Round(time.Minute)/time.Minute))); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, cf, "recovery_requested", ChannelOnline, "", "")
@@ -121,8 +122,27 @@ func (s *Service) StartRecovery(ctx context.Context, cf string, c Contacts, ip s
 // RecoverConfirmPath is the page a recovery link points to, below the PIN's pages.
 const RecoverConfirmPath = "/recover/confirm"
 
+// recoveryLink is the link a recovery email carries: the confirmation page in
+// the citizen's language and, when they started from a login, with its
+// challenge, so that they come back to it. The code comes last.
+func (s *Service) recoveryLink(ctx context.Context, code string) string {
+	q := url.Values{}
+	if loc := localeOf(ctx); loc == "en" {
+		q.Set("lang", loc)
+	}
+	if ch := citizenOf(ctx).challenge; ch != "" {
+		q.Set("challenge", ch)
+	}
+	prefix := ""
+	if len(q) > 0 {
+		prefix = q.Encode() + "&"
+	}
+	return s.cfg.BaseURL + s.pages() + RecoverConfirmPath + "?" + prefix + "code=" + url.QueryEscape(code)
+}
+
 // CompleteRecovery redeems a recovery link: a new 16-character provisional PIN,
-// half by SMS and half by email (or PEC), to be changed at the next login.
+// half by SMS and half by email (or PEC), to be changed at the next login. It
+// lifts a lock: the failures counted were guesses of the PIN it replaces.
 func (s *Service) CompleteRecovery(ctx context.Context, code string) error {
 	cf, err := s.consumeCode(ctx, purposeRecovery, code)
 	if err != nil {
@@ -158,6 +178,9 @@ func (s *Service) CompleteRecovery(ctx context.Context, code string) error {
 			return err
 		}
 		if err := s.sendHalf(ctx, acct, second, pin16[8:], msgProvisionalSecond); err != nil {
+			return err
+		}
+		if err := s.store.ResetAttempts(ctx, accountKey(cf)); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, cf, "recovered", ChannelOnline, "", "")

@@ -46,11 +46,25 @@ type Request struct {
 	FirstHalfVia string `json:"first_half_via"`
 }
 
-// FieldError names a request field that is wrong.
+// FieldError names a request field that is wrong: Problem says how, as a
+// word the pages turn into a sentence in the citizen's language (invalid,
+// required, mismatch with the codice fiscale, ...); Reason says it in English
+// for the operators' API and the log.
 type FieldError struct {
-	Field  string
-	Reason string
+	Field   string
+	Problem string
+	Reason  string
 }
+
+// The problems a FieldError names.
+const (
+	ProblemInvalid     = "invalid"
+	ProblemRequired    = "required"
+	ProblemMismatch    = "mismatch"     // disagrees with the codice fiscale
+	ProblemItalian     = "italian"      // an Italian address without CAP or province
+	ProblemNeedsMobile = "needs_mobile" // the first half by SMS without a mobile
+	ProblemNeedsPEC    = "needs_pec"    // the first half by PEC without a PEC address
+)
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
@@ -88,70 +102,70 @@ func compactPhone(s string) string {
 // validate reports every wrong field at once (as FieldErrors joined).
 func (r Request) validate(now time.Time, online bool) error {
 	var errs []error
-	bad := func(field, reason string) { errs = append(errs, &FieldError{field, reason}) }
+	bad := func(field, problem, reason string) { errs = append(errs, &FieldError{field, problem, reason}) }
 	code, err := codicefiscale.Parse(r.FiscalNumber)
 	if err != nil {
-		bad("fiscal_number", "not a valid codice fiscale")
+		bad("fiscal_number", ProblemInvalid, "not a valid codice fiscale")
 	}
 	if r.GivenName == "" || len(r.GivenName) > 100 {
-		bad("given_name", "required")
+		bad("given_name", ProblemRequired, "required")
 	}
 	if r.FamilyName == "" || len(r.FamilyName) > 100 {
-		bad("family_name", "required")
+		bad("family_name", ProblemRequired, "required")
 	}
 	if r.Gender != "M" && r.Gender != "F" {
-		bad("gender", "M or F")
+		bad("gender", ProblemInvalid, "M or F")
 	} else if err == nil && code.Female != (r.Gender == "F") {
-		bad("gender", "does not match the codice fiscale")
+		bad("gender", ProblemMismatch, "does not match the codice fiscale")
 	}
 	if bd, perr := time.Parse(time.DateOnly, r.Birthdate); perr != nil || bd.After(now) {
-		bad("birthdate", "a date in the past, YYYY-MM-DD")
+		bad("birthdate", ProblemInvalid, "a date in the past, YYYY-MM-DD")
 	} else if err == nil && !code.Birthdate(now).Equal(bd) {
-		bad("birthdate", "does not match the codice fiscale")
+		bad("birthdate", ProblemMismatch, "does not match the codice fiscale")
 	}
 	if r.BirthPlace == "" {
-		bad("birth_place", "required")
+		bad("birth_place", ProblemRequired, "required")
 	}
 	a := r.Residence
 	if a.Street == "" || a.Number == "" || a.City == "" {
-		bad("residence", "street, number and city are required")
+		bad("residence", ProblemRequired, "street, number and city are required")
 	}
 	if r.ResidenceAbroad {
 		if a.Country == "" || strings.EqualFold(a.Country, "italia") || strings.EqualFold(a.Country, "italy") {
-			bad("residence_country", "the country of residence abroad is required")
+			bad("residence_country", ProblemRequired, "the country of residence abroad is required")
 		}
 	} else if !capShape.MatchString(a.PostalCode) || len(a.Province) != 2 {
-		bad("residence", "an Italian address needs a 5-digit CAP and a 2-letter province")
+		bad("residence", ProblemItalian, "an Italian address needs a 5-digit CAP and a 2-letter province")
 	}
 	if r.Mobile == "" && r.Phone == "" {
-		bad("phone", "at least one phone number is required")
+		bad("phone", ProblemRequired, "at least one phone number is required")
 	}
-	for field, v := range map[string]string{"mobile": r.Mobile, "phone": r.Phone, "preferred_phone": r.PreferredPhone} {
-		if v != "" && !phoneShape.MatchString(v) {
-			bad(field, "not a phone number")
+	for _, p := range []struct{ field, v string }{{"mobile", r.Mobile}, {"phone", r.Phone}, {"preferred_phone", r.PreferredPhone}} {
+		if p.v != "" && !phoneShape.MatchString(p.v) {
+			bad(p.field, ProblemInvalid, "not a phone number")
 		}
 	}
 	if _, perr := mail.ParseAddress(r.Email); r.Email == "" || perr != nil {
-		bad("email", "a valid email address is required")
+		bad("email", ProblemInvalid, "a valid email address is required")
 	}
 	if _, perr := mail.ParseAddress(r.PEC); r.PEC != "" && perr != nil {
-		bad("pec", "not a valid address")
+		bad("pec", ProblemInvalid, "not a valid address")
 	}
 	if online && (r.PreferredPhone == "" || r.CallbackSlot == "") {
-		bad("preferred_phone", "the preferred phone and time slot for a callback are required")
+		bad("preferred_phone", ProblemRequired, "the preferred phone and time slot for a callback are required")
 	}
 	switch r.FirstHalfVia {
 	case "sms":
 		if r.Mobile == "" {
-			bad("first_half_via", "SMS needs a mobile number")
+			bad("first_half_via", ProblemNeedsMobile, "SMS needs a mobile number")
 		}
 	case "pec":
 		if r.PEC == "" {
-			bad("first_half_via", "PEC needs a PEC address")
+			bad("first_half_via", ProblemNeedsPEC, "PEC needs a PEC address")
 		}
 	case "email", "post":
 	default:
-		bad("first_half_via", "sms, email, pec or post")
+		bad("first_half_via", ProblemInvalid, "sms, email, pec or post")
 	}
 	return errors.Join(errs...)
 }
@@ -275,11 +289,16 @@ func (c credential) install(a *storage.PINAccount, now time.Time, channel, opera
 
 // deliver queues the halves of a new PIN to what is on record for a (the
 // second half always by post to its residence) and audits the issue.
+// A first half sent by post waits for activation: both letters say so, and where.
 func (s *Service) deliver(ctx context.Context, a storage.PINAccount, via, pin16, channel, operator string) error {
-	if err := s.sendHalf(ctx, a, via, pin16[:8], msgFirstHalf); err != nil {
+	first, second := msgFirstHalf, msgSecondHalf
+	if via == "post" {
+		first, second = msgFirstHalfByPost, msgSecondHalfByPost
+	}
+	if err := s.sendHalf(ctx, a, via, pin16[:8], first); err != nil {
 		return err
 	}
-	if err := s.sendHalf(ctx, a, "post", pin16[8:], msgSecondHalf); err != nil {
+	if err := s.sendHalf(ctx, a, "post", pin16[8:], second); err != nil {
 		return err
 	}
 	return s.appendAudit(ctx, a.FiscalNumber, "issued", channel, operator, issuedDetail(a))

@@ -304,6 +304,20 @@ func (s *Service) ChangePIN(ctx context.Context, cf, newPIN string) (storage.PIN
 	return acct, err
 }
 
+// changeReason says why the citizen is on the change form: a first access
+// until they have chosen a PIN of their own after the last initial or
+// provisional one, an expired PIN otherwise.
+func (s *Service) changeReason(ctx context.Context, cf string) (ChangeReason, error) {
+	a, err := s.store.GetPINAccount(ctx, cf)
+	if err != nil {
+		return ChangeNone, err
+	}
+	if a.MustChange {
+		return ChangeFirstAccess, nil
+	}
+	return ChangeExpired, nil
+}
+
 // inTx runs fn in one storage transaction.
 func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	return inTx(ctx, s.store, fn)

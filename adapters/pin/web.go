@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -15,13 +14,20 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/ui"
-	"github.com/ponte-id/ponte/storage"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = ui.Pages(templateFS, "templates", "login", "change", "notice", "form")
+var pages = withPartials(ui.Pages(templateFS, "templates", "login", "change", "notice", "form"))
+
+// withPartials adds the pieces every PIN page shares (templates/partials.html).
+func withPartials(m map[string]*template.Template) map[string]*template.Template {
+	for _, t := range m {
+		template.Must(t.ParseFS(templateFS, "templates/partials.html"))
+	}
+	return m
+}
 
 // envelope is the sheet printed at a branch office for the sealed envelope
 // (MV35): a page of its own, without the site's layout.
@@ -37,7 +43,11 @@ type web struct {
 	host idp.Host
 }
 
-// handler serves the PIN pages; host gives their paths.
+// handler serves the PIN pages; host gives their paths. Every page keeps the
+// pending login (its challenge, in links and forms) and its language (ui's
+// switch and cookie), so a citizen who detours through any of them comes
+// back to the login they started; a form that succeeds redirects to its
+// outcome's page (/done/...), which a language switch can show again.
 func (s *Service) handler(host idp.Host) http.Handler {
 	w := &web{s: s, host: host}
 	mux := http.NewServeMux()
@@ -57,450 +67,167 @@ func (s *Service) handler(host idp.Host) http.Handler {
 	mux.HandleFunc("GET /convert", w.convertForm)
 	mux.HandleFunc("POST /convert", w.convert)
 	mux.HandleFunc("GET /convert/form", w.conversionModule)
+	mux.HandleFunc("GET /done/{what}", w.done)
 	return http.MaxBytesHandler(mux, s.maxBody())
 }
 
 // url is the path of one of the PIN's pages.
 func (w *web) url(page string) string { return w.host.MethodURL(page) }
 
-type loginView struct {
-	// Base is the path the PIN's pages are mounted on.
-	Base                                      string
-	Challenge, ClientName, FiscalNumber, Back string
-	Error, ErrorLink, ErrorLinkText           string
+// visit is what a PIN page knows of the citizen's visit: the language of the
+// page and, when they came from a login that is still pending in this
+// browser, its challenge and what it asks.
+type visit struct {
+	loc       string
+	challenge string
+	client    string
+	hint      string
 }
 
-type changeView struct{ Base, Ticket, Challenge, Reason, Error string }
+// visit reads the visit of r: the challenge named (in the query or the
+// posted form) is kept only if it is live for this browser, and then the
+// login request gives the language; otherwise the request does.
+func (w *web) visit(r *http.Request, challenge string) visit {
+	v := visit{loc: ui.Locale(r)}
+	if challenge == "" {
+		return v
+	}
+	lr, err := w.host.LoginRequest(r, challenge)
+	if err != nil {
+		return v
+	}
+	return visit{loc: lr.Locale, challenge: challenge, client: lr.ClientName, hint: lr.LoginHint}
+}
 
+// getVisit and postVisit read the challenge from the query or the form.
+func (w *web) getVisit(r *http.Request) visit  { return w.visit(r, r.URL.Query().Get("challenge")) }
+func (w *web) postVisit(r *http.Request) visit { return w.visit(r, r.PostFormValue("challenge")) }
+
+// ctx is r's context with what the service needs to write to the citizen:
+// their language, and their pending login for a link back to it.
+func (v visit) ctx(r *http.Request) context.Context {
+	return withChallenge(WithLocale(r.Context(), v.loc), v.challenge)
+}
+
+// t is the wording of the visit's language.
+func (v visit) t() map[string]string { return text[v.loc] }
+
+// nav are the links every PIN page may show, each keeping the pending login.
+type nav struct {
+	// Challenge is the pending login ("" without one), for the forms.
+	Challenge string
+	// Login is the PIN login page of the pending login, Chooser the method
+	// chooser; both "" without one.
+	Login, Chooser                                           string
+	Recover, Revoke, Request, Activate, Convert, ConvertForm string
+}
+
+func (w *web) nav(v visit) nav {
+	l := func(page string) string { return ui.WithChallenge(w.url(page), v.challenge) }
+	n := nav{Challenge: v.challenge, Recover: l("/recover"), Revoke: l("/revoke"), Request: l("/request"),
+		Activate: l("/activate"), Convert: l("/convert"), ConvertForm: l("/convert/form")}
+	if v.challenge != "" {
+		n.Login, n.Chooser = l("/"), w.host.LoginURL(v.challenge)
+	}
+	return n
+}
+
+// link and para are a sentence with links, box a highlighted group of them.
+type (
+	link struct{ URL, Text, Lang string }
+	para struct {
+		Text  string
+		Links []link
+		Class string
+	}
+	box struct {
+		// Kind is notice, success, warning or error.
+		Kind  string
+		Paras []para
+	}
+)
+
+func errorBox(text string, links ...link) box {
+	return box{Kind: "error", Paras: []para{{Text: text, Links: links}}}
+}
+
+// render writes a page of the visit, titled with the wording of titleKey.
+func (w *web) render(rw http.ResponseWriter, r *http.Request, v visit, status int, page, titleKey string, view any) {
+	w.renderData(rw, r, status, page, ui.Data{Lang: v.loc, Title: v.t()[titleKey], View: view})
+}
+
+func (w *web) renderData(rw http.ResponseWriter, r *http.Request, status int, page string, d ui.Data) {
+	d.T = text[d.Lang]
+	if d.T == nil {
+		d.Lang, d.T = "it", text["it"]
+	}
+	ui.Render(rw, r, w.s.log, pages[page], status, d)
+}
+
+// noticeView is a page that tells the outcome of something, with the way on.
 type noticeView struct {
-	Text, Link, LinkText string
-	IsError              bool
-	Action, Button       string
-	Hidden               map[string]string
+	Nav    nav
+	Boxes  []box
+	Paras  []para
+	Action string
+	Button string
+	Hidden map[string]string
 }
 
-type field struct {
-	Name, Label, Type, Value, Autocomplete string
-	Required                               bool
-	Options                                []string
+func (w *web) notice(rw http.ResponseWriter, r *http.Request, v visit, status int, titleKey string, view noticeView) {
+	view.Nav = w.nav(v)
+	w.render(rw, r, v, status, "notice", titleKey, view)
 }
 
-type formView struct {
-	Intro, Action, Button string
-	Multipart             bool
-	Errors                []string
-	Fields                []field
+// fail answers with an error notice.
+func (w *web) fail(rw http.ResponseWriter, r *http.Request, v visit, status int, titleKey, text string, links ...link) {
+	w.notice(rw, r, v, status, titleKey, noticeView{Boxes: []box{errorBox(text, links...)}})
 }
 
-func (w *web) render(rw http.ResponseWriter, r *http.Request, loc string, status int, page, titleKey string, view any) {
-	t := text[loc]
-	ui.Render(rw, r, w.s.log, pages[page], status, ui.Data{Lang: loc, Title: t[titleKey], T: t, View: view})
+// outcomes are the pages a form that succeeded redirects to: the title, the
+// wording, and the box's kind.
+var outcomes = map[string]struct{ title, text, kind string }{
+	"requested":       {"request_done_t", "request_done", "success"},
+	"activated":       {"activated_t", "activated", "success"},
+	"recovery_sent":   {"recover_sent_t", "recover_sent", "notice"},
+	"recovered":       {"recovered_t", "recovered", "success"},
+	"revoke_started":  {"revoke_done_t", "revoke_done", "notice"},
+	"conversion_sent": {"convert_done_t", "convert_done", "success"},
+	"changed":         {"changed_title", "changed", "success"},
 }
 
-func (w *web) notice(rw http.ResponseWriter, r *http.Request, loc string, status int, titleKey string, v noticeView) {
-	w.render(rw, r, loc, status, "notice", titleKey, v)
+// redirectDone sends the browser to the page of an outcome (post/redirect/get).
+func (w *web) redirectDone(rw http.ResponseWriter, r *http.Request, v visit, what string) {
+	http.Redirect(rw, r, ui.WithChallenge(w.url("/done/"+what), v.challenge), http.StatusSeeOther)
 }
 
-func lang(r *http.Request) string { return ui.Locale(r, r.URL.Query().Get("lang")) }
-
-// loginForm shows the codice fiscale + PIN form for a pending authorization.
-func (w *web) loginForm(rw http.ResponseWriter, r *http.Request) {
-	challenge := r.URL.Query().Get("challenge")
-	lr, err := w.host.LoginRequest(r, challenge)
-	if err != nil {
-		w.notice(rw, r, lang(r), http.StatusBadRequest, "login_title", noticeView{Text: text[lang(r)]["expired_request"], IsError: true})
+// done shows the outcome of a form, and the way back to the pending login.
+func (w *web) done(rw http.ResponseWriter, r *http.Request) {
+	v := w.getVisit(r)
+	t := v.t()
+	what := r.PathValue("what")
+	o, ok := outcomes[what]
+	if !ok {
+		w.fail(rw, r, v, http.StatusNotFound, "login_title", t["expired_request"])
 		return
 	}
-	w.render(rw, r, lr.Locale, http.StatusOK, "login", "login_title", loginView{
-		Base: w.url(""), Challenge: challenge, ClientName: lr.ClientName, FiscalNumber: lr.LoginHint, Back: w.host.LoginURL(challenge),
-	})
-}
-
-// login checks the PIN. A first-access or expired PIN leads straight to the
-// change form; otherwise the core is told who logged in, and at what level.
-func (w *web) login(rw http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	challenge := r.PostFormValue("challenge")
-	lr, err := w.host.LoginRequest(r, challenge)
-	if err != nil {
-		w.notice(rw, r, lang(r), http.StatusBadRequest, "login_title", noticeView{Text: text[lang(r)]["expired_request"], IsError: true})
-		return
-	}
-	t := text[lr.Locale]
-	cf := r.PostFormValue("fiscal_number")
-	view := loginView{Base: w.url(""), Challenge: challenge, ClientName: lr.ClientName, FiscalNumber: cf, Back: w.host.LoginURL(challenge)}
-	res, err := w.s.Login(ctx, cf, r.PostFormValue("pin"), clientIP(r))
-	var throttled *ThrottledError
-	switch {
-	case err == nil && res.Change != ChangeNone:
-		w.changeForm(rw, r, lr.Locale, res.Account.FiscalNumber, challenge, res.Change, "")
-		return
-	case err == nil:
-		w.host.CompleteLogin(rw, r, challenge, res.Identity())
-		return
-	case errors.Is(err, ErrBusy):
-		w.busy(rw)
-		view.Error = t["busy"]
-		w.render(rw, r, lr.Locale, http.StatusServiceUnavailable, "login", "login_title", view)
-		return
-	case errors.As(err, &throttled) && throttled.Locked:
-		view.Error = t["locked"]
-	case errors.As(err, &throttled):
-		view.Error = t["throttled"]
-	case errors.Is(err, ErrBadCredentials):
-		view.Error = t["bad_credentials"]
-	case errors.Is(err, ErrRevoked):
-		view.Error, view.ErrorLink, view.ErrorLinkText = t["revoked"], w.url("/request"), t["request_link"]
-	case errors.Is(err, ErrNotActivated):
-		view.Error, view.ErrorLink, view.ErrorLinkText = t["not_activated"], w.url("/activate"), t["activate_link"]
-	default:
-		w.s.log.ErrorContext(ctx, "PIN login failed", "err", err)
-		view.Error = t["internal"]
-		w.render(rw, r, lr.Locale, http.StatusInternalServerError, "login", "login_title", view)
-		return
-	}
-	w.render(rw, r, lr.Locale, http.StatusOK, "login", "login_title", view)
-}
-
-// changeForm issues a fresh single-use ticket and shows the change form.
-func (w *web) changeForm(rw http.ResponseWriter, r *http.Request, loc, cf, challenge string, reason ChangeReason, errText string) {
-	ticket, err := w.s.ChangeTicket(r.Context(), cf)
-	if err != nil {
-		w.s.log.ErrorContext(r.Context(), "issuing a change ticket failed", "err", err)
-		w.notice(rw, r, loc, http.StatusInternalServerError, "change_title", noticeView{Text: text[loc]["internal"], IsError: true})
-		return
-	}
-	why := text[loc]["reason_first"]
-	if reason == ChangeExpired {
-		why = text[loc]["reason_expired"]
-	}
-	w.render(rw, r, loc, http.StatusOK, "change", "change_title", changeView{Base: w.url(""), Ticket: ticket, Challenge: challenge, Reason: why, Error: errText})
-}
-
-// change sets the new PIN and, when a login is pending, completes it.
-func (w *web) change(rw http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	loc := lang(r)
-	t := text[loc]
-	challenge := r.PostFormValue("challenge")
-	cf, err := w.s.RedeemChangeTicket(ctx, r.PostFormValue("ticket"))
-	if err != nil {
-		w.notice(rw, r, loc, http.StatusBadRequest, "change_title", noticeView{Text: t["expired_request"], IsError: true})
-		return
-	}
-	newPIN := r.PostFormValue("new_pin")
-	if newPIN != r.PostFormValue("confirm_pin") {
-		w.changeForm(rw, r, loc, cf, challenge, ChangeFirstAccess, t["mismatch"])
-		return
-	}
-	acct, err := w.s.ChangePIN(ctx, cf, newPIN)
-	switch {
-	case errors.Is(err, ErrWeakPIN):
-		w.changeForm(rw, r, loc, cf, challenge, ChangeFirstAccess, t["weak"])
-		return
-	case errors.Is(err, ErrReusedPIN):
-		w.changeForm(rw, r, loc, cf, challenge, ChangeFirstAccess, t["reused"])
-		return
-	case err != nil:
-		w.s.log.ErrorContext(ctx, "PIN change failed", "cf", Mask(cf), "err", err)
-		w.notice(rw, r, loc, http.StatusInternalServerError, "change_title", noticeView{Text: t["internal"], IsError: true})
-		return
-	}
-	if challenge != "" {
-		if _, err := w.host.LoginRequest(r, challenge); err == nil {
-			w.host.CompleteLogin(rw, r, challenge, LoginResult{Account: acct}.Identity())
-			return
+	n := w.nav(v)
+	msg := t[o.text]
+	var paras []para
+	switch what {
+	case "requested":
+		paras = []para{{Text: t["request_next"], Links: []link{{URL: n.Activate, Text: t["activate_link"]}}}}
+	case "recovery_sent":
+		msg = fmt.Sprintf(msg, int(w.s.cfg.RecoveryTTL.Round(time.Minute)/time.Minute))
+		paras = []para{{Text: t["recover_nomail"], Links: []link{{URL: n.Revoke, Text: t["revoke_title"]}}}}
+	case "revoke_started":
+		paras = []para{{Text: t["revoke_keep"]}}
+	case "conversion_sent":
+		if n.Chooser != "" {
+			paras = []para{{Links: []link{{URL: n.Chooser, Text: t["other_methods"]}}}}
 		}
 	}
-	w.notice(rw, r, loc, http.StatusOK, "changed_title", noticeView{Text: t["changed"]})
-}
-
-// requestFields are the fields of the online request form, filled from r.
-func requestFields(t map[string]string, r *http.Request) []field {
-	v := r.PostFormValue
-	return []field{
-		{Name: "fiscal_number", Label: t["f_cf"], Type: "text", Value: v("fiscal_number"), Required: true},
-		{Name: "given_name", Label: t["f_given"], Type: "text", Value: v("given_name"), Required: true, Autocomplete: "given-name"},
-		{Name: "family_name", Label: t["f_family"], Type: "text", Value: v("family_name"), Required: true, Autocomplete: "family-name"},
-		{Name: "gender", Label: t["f_gender"], Type: "select", Value: v("gender"), Options: []string{"M", "F"}},
-		{Name: "birthdate", Label: t["f_birthdate"], Type: "date", Value: v("birthdate"), Required: true, Autocomplete: "bday"},
-		{Name: "birth_place", Label: t["f_birthplace"], Type: "text", Value: v("birth_place"), Required: true},
-		{Name: "abroad", Label: t["f_abroad"], Type: "checkbox", Value: boolValue(v("abroad"))},
-		{Name: "italian_id", Label: t["f_itid"], Type: "checkbox", Value: boolValue(v("italian_id"))},
-		{Name: "street", Label: t["f_street"], Type: "text", Value: v("street"), Required: true, Autocomplete: "address-line1"},
-		{Name: "number", Label: t["f_number"], Type: "text", Value: v("number"), Required: true},
-		{Name: "postal_code", Label: t["f_cap"], Type: "text", Value: v("postal_code"), Autocomplete: "postal-code"},
-		{Name: "city", Label: t["f_city"], Type: "text", Value: v("city"), Required: true, Autocomplete: "address-level2"},
-		{Name: "province", Label: t["f_province"], Type: "text", Value: v("province")},
-		{Name: "country", Label: t["f_country"], Type: "text", Value: v("country"), Autocomplete: "country-name"},
-		{Name: "mobile", Label: t["f_mobile"], Type: "tel", Value: v("mobile"), Autocomplete: "tel"},
-		{Name: "phone", Label: t["f_phone"], Type: "tel", Value: v("phone")},
-		{Name: "email", Label: t["f_email"], Type: "email", Value: v("email"), Required: true, Autocomplete: "email"},
-		{Name: "pec", Label: t["f_pec"], Type: "email", Value: v("pec")},
-		{Name: "preferred_phone", Label: t["f_pref_phone"], Type: "tel", Value: v("preferred_phone"), Required: true},
-		{Name: "callback_slot", Label: t["f_slot"], Type: "select", Value: v("callback_slot"), Options: []string{"09-13", "13-17", "17-20"}},
-		{Name: "first_half_via", Label: t["f_via"], Type: "select", Value: v("first_half_via"), Options: []string{"sms", "email", "pec", "post"}},
-	}
-}
-
-func boolValue(v string) string {
-	if v == "yes" {
-		return "yes"
-	}
-	return ""
-}
-
-// requestFromForm reads a Request from a posted form.
-func requestFromForm(r *http.Request) Request {
-	v := r.PostFormValue
-	return Request{
-		FiscalNumber: v("fiscal_number"), GivenName: v("given_name"), FamilyName: v("family_name"),
-		Gender: v("gender"), Birthdate: v("birthdate"), BirthPlace: v("birth_place"),
-		ResidenceAbroad: v("abroad") == "yes", HasItalianID: v("italian_id") == "yes",
-		Residence: storage.Address{Street: v("street"), Number: v("number"), PostalCode: v("postal_code"),
-			City: v("city"), Province: v("province"), Country: v("country")},
-		Mobile: v("mobile"), Phone: v("phone"), Email: v("email"), PEC: v("pec"),
-		PreferredPhone: v("preferred_phone"), CallbackSlot: v("callback_slot"), FirstHalfVia: v("first_half_via"),
-	}
-}
-
-func (w *web) requestForm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	w.render(rw, r, loc, http.StatusOK, "form", "request_title", formView{Intro: t["request_intro"],
-		Action: w.url("/request"), Button: t["request_button"], Fields: requestFields(t, r)})
-}
-
-// request registers an online PIN request.
-func (w *web) request(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	_, err := w.s.RequestPIN(r.Context(), requestFromForm(r), ChannelOnline, "", clientIP(r))
-	switch {
-	case w.limited(rw, r, loc, "request_title", err):
-	case err == nil:
-		w.notice(rw, r, loc, http.StatusOK, "request_done_t", noticeView{Text: t["request_done"]})
-	case errors.Is(err, ErrPolicy):
-		w.notice(rw, r, loc, http.StatusOK, "request_title", noticeView{Text: t["policy"], IsError: true})
-	case errors.Is(err, ErrInvalidRequest):
-		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "request_title", formView{Intro: t["request_intro"],
-			Action: w.url("/request"), Button: t["request_button"], Fields: requestFields(t, r), Errors: fieldErrors(err)})
-	default:
-		w.s.log.ErrorContext(r.Context(), "PIN request failed", "err", err)
-		w.notice(rw, r, loc, http.StatusInternalServerError, "request_title", noticeView{Text: t["internal"], IsError: true})
-	}
-}
-
-// fieldErrors lists the request's field errors for the page.
-func fieldErrors(err error) []string {
-	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		var fe *FieldError
-		if errors.As(e, &fe) && e == error(fe) {
-			out = append(out, fe.Error())
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, inner := range j.Unwrap() {
-				walk(inner)
-			}
-		}
-	}
-	walk(err)
-	return out
-}
-
-func (w *web) activateFields(t map[string]string, r *http.Request) []field {
-	return []field{
-		{Name: "fiscal_number", Label: t["f_cf"], Type: "text", Value: r.PostFormValue("fiscal_number"), Required: true},
-		{Name: "first_half", Label: t["f_first_half"], Type: "password", Required: true},
-		{Name: "card_number", Label: t["f_card"], Type: "text", Required: true},
-		{Name: "card_expiry", Label: t["f_card_exp"], Type: "month", Required: true},
-	}
-}
-
-func (w *web) activateForm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	w.render(rw, r, loc, http.StatusOK, "form", "activate_title", formView{Intro: t["activate_intro"],
-		Action: w.url("/activate"), Button: t["activate_button"], Fields: w.activateFields(t, r)})
-}
-
-func (w *web) activate(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	v := r.PostFormValue
-	err := w.s.Activate(r.Context(), v("fiscal_number"), v("first_half"), v("card_number"), v("card_expiry"), clientIP(r))
-	var throttled *ThrottledError
-	switch {
-	case w.limited(rw, r, loc, "activate_title", err):
-	case err == nil:
-		w.notice(rw, r, loc, http.StatusOK, "activate_title", noticeView{Text: t["activated"]})
-	case errors.Is(err, ErrBadCredentials), errors.As(err, &throttled):
-		msg := t["activate_failed"]
-		if throttled != nil {
-			msg = t["throttled"]
-		}
-		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "activate_title", formView{Intro: t["activate_intro"],
-			Action: w.url("/activate"), Button: t["activate_button"], Fields: w.activateFields(t, r), Errors: []string{msg}})
-	default:
-		w.s.log.ErrorContext(r.Context(), "PIN activation failed", "err", err)
-		w.notice(rw, r, loc, http.StatusInternalServerError, "activate_title", noticeView{Text: t["internal"], IsError: true})
-	}
-}
-
-func (w *web) recoverForm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	w.render(rw, r, loc, http.StatusOK, "form", "recover_title", formView{Intro: t["recover_intro"], Action: w.url("/recover"),
-		Button: t["recover_button"], Fields: []field{
-			{Name: "fiscal_number", Label: t["f_cf"], Type: "text", Required: true},
-			{Name: "mobile", Label: t["f_mobile"], Type: "tel"},
-			{Name: "email", Label: t["f_email"], Type: "email"},
-			{Name: "pec", Label: t["f_pec"], Type: "email"},
-		}})
-}
-
-// recover starts a ripristino; the answer is the same, and takes the same
-// time, whether or not anything matched.
-func (w *web) recover(rw http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	loc := lang(r)
-	v := r.PostFormValue
-	err := w.s.StartRecovery(r.Context(), v("fiscal_number"), Contacts{Mobile: v("mobile"), Email: v("email"), PEC: v("pec")}, clientIP(r))
-	if w.limited(rw, r, loc, "recover_title", err) {
-		return
-	}
-	if err != nil {
-		w.s.log.ErrorContext(r.Context(), "PIN recovery failed", "err", err)
-	}
-	padTo(r.Context(), start, noEnumerationFloor)
-	w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: text[loc]["recover_sent"]})
-}
-
-// recoverConfirmForm asks for a click before the link is consumed, so that a
-// mail scanner that fetches links does not use it up.
-func (w *web) recoverConfirmForm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: t["recover_confirm"], Action: w.url(RecoverConfirmPath),
-		Button: t["recover_button2"], Hidden: map[string]string{"code": r.URL.Query().Get("code")}})
-}
-
-func (w *web) recoverConfirm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	err := w.s.CompleteRecovery(r.Context(), r.PostFormValue("code"))
-	switch {
-	case err == nil:
-		w.notice(rw, r, loc, http.StatusOK, "recover_title", noticeView{Text: t["recovered"], Link: w.url("/"), LinkText: t["login_title"]})
-	case errors.Is(err, ErrExpiredCode), errors.Is(err, ErrRevoked):
-		w.notice(rw, r, loc, http.StatusBadRequest, "recover_title", noticeView{Text: t["code_expired"], IsError: true, Link: w.url("/recover"), LinkText: t["recover_title"]})
-	default:
-		w.s.log.ErrorContext(r.Context(), "PIN recovery completion failed", "err", err)
-		w.notice(rw, r, loc, http.StatusInternalServerError, "recover_title", noticeView{Text: t["internal"], IsError: true})
-	}
-}
-
-func (w *web) revokeForm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	t := text[loc]
-	w.render(rw, r, loc, http.StatusOK, "form", "revoke_title", formView{Intro: t["revoke_intro"], Action: w.url("/revoke"),
-		Button: t["revoke_button"], Fields: requestFields(t, r)[:6]})
-}
-
-// revoke is the online revoca; like recovery it reveals nothing.
-func (w *web) revoke(rw http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	loc := lang(r)
-	err := w.s.RevokeOnline(r.Context(), requestFromForm(r), clientIP(r))
-	if w.limited(rw, r, loc, "revoke_title", err) {
-		return
-	}
-	if err != nil {
-		w.s.log.ErrorContext(r.Context(), "PIN revocation failed", "err", err)
-	}
-	padTo(r.Context(), start, noEnumerationFloor)
-	w.notice(rw, r, loc, http.StatusOK, "revoke_title", noticeView{Text: text[loc]["revoke_done"], Link: w.url("/request"), LinkText: text[loc]["request_link"]})
-}
-
-func (w *web) convertView(t map[string]string, errs ...string) formView {
-	return formView{Intro: t["convert_intro"], Action: w.url("/convert"), Button: t["convert_button"], Multipart: true, Errors: errs,
-		Fields: []field{
-			{Name: "fiscal_number", Label: t["f_cf"], Type: "text", Required: true, Autocomplete: "username"},
-			{Name: "pin", Label: t["f_pin"], Type: "password", Required: true, Autocomplete: "current-password"},
-			{Name: "form", Label: t["f_form"], Type: "file", Required: true},
-			{Name: "document", Label: t["f_doc"], Type: "file", Required: true},
-		}}
-}
-
-func (w *web) convertForm(rw http.ResponseWriter, r *http.Request) {
-	loc := lang(r)
-	w.render(rw, r, loc, http.StatusOK, "form", "convert_title", w.convertView(text[loc]))
-}
-
-// convert takes the signed form and the identity document from a citizen who
-// proves the PIN again on the same form.
-func (w *web) convert(rw http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	loc := lang(r)
-	t := text[loc]
-	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		w.render(rw, r, loc, http.StatusRequestEntityTooLarge, "form", "convert_title", w.convertView(t, t["upload_bad"]))
-		return
-	}
-	defer r.MultipartForm.RemoveAll()
-	res, err := w.s.Login(ctx, r.PostFormValue("fiscal_number"), r.PostFormValue("pin"), clientIP(r))
-	if errors.Is(err, ErrBusy) {
-		w.busy(rw)
-		w.render(rw, r, loc, http.StatusServiceUnavailable, "form", "convert_title", w.convertView(t, t["busy"]))
-		return
-	}
-	if err != nil || res.Change != ChangeNone {
-		w.render(rw, r, loc, http.StatusOK, "form", "convert_title", w.convertView(t, t["bad_credentials"]))
-		return
-	}
-	form, err1 := readUpload(r, "form", w.s.cfg.MaxUpload)
-	doc, err2 := readUpload(r, "document", w.s.cfg.MaxUpload)
-	if err1 != nil || err2 != nil {
-		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "convert_title", w.convertView(t, t["upload_bad"]))
-		return
-	}
-	_, err = w.s.SubmitConversion(ctx, res.Account.FiscalNumber, form, doc)
-	switch {
-	case err == nil:
-		w.notice(rw, r, loc, http.StatusOK, "convert_title", noticeView{Text: t["convert_done"]})
-	case errors.Is(err, ErrUpload):
-		w.render(rw, r, loc, http.StatusUnprocessableEntity, "form", "convert_title", w.convertView(t, t["upload_bad"]))
-	default:
-		w.s.log.InfoContext(ctx, "PIN conversion refused", "err", err)
-		w.notice(rw, r, loc, http.StatusOK, "convert_title", noticeView{Text: t["convert_denied"], IsError: true})
-	}
-}
-
-func readUpload(r *http.Request, name string, limit int64) ([]byte, error) {
-	f, _, err := r.FormFile(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil || int64(len(data)) > limit {
-		return nil, ErrUpload
-	}
-	return data, nil
-}
-
-// conversionModule serves the request form to print and sign.
-func (w *web) conversionModule(rw http.ResponseWriter, r *http.Request) {
-	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	rw.Header().Set("Content-Disposition", `attachment; filename="richiesta-pin-dispositivo.txt"`)
-	fmt.Fprint(rw, "INPS - RICHIESTA DI CONVERSIONE DEL PIN ORDINARIO IN PIN DISPOSITIVO\n\n"+
-		"Il/La sottoscritto/a ______________________________\nCodice fiscale ______________________________\n"+
-		"nato/a a ____________________ il ____________\n\nchiede che il proprio PIN ordinario sia convertito in PIN dispositivo.\n"+
-		"Allega copia fronte/retro di un documento di identità in corso di validità.\n\n"+
-		"Luogo e data ____________________   Firma ______________________________\n")
+	w.notice(rw, r, v, http.StatusOK, o.title, noticeView{Boxes: []box{{Kind: o.kind, Paras: []para{{Text: msg}}}}, Paras: paras})
 }
 
 // busyRetry is the Retry-After of a PIN check refused because the hashing
@@ -514,14 +241,41 @@ func (w *web) busy(rw http.ResponseWriter) {
 
 // limited answers a form refused for its address (429 with Retry-After) and
 // reports whether it did.
-func (w *web) limited(rw http.ResponseWriter, r *http.Request, loc, titleKey string, err error) bool {
+func (w *web) limited(rw http.ResponseWriter, r *http.Request, v visit, titleKey string, err error) bool {
 	var rl *RateLimitedError
 	if !errors.As(err, &rl) {
 		return false
 	}
 	rw.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second)/time.Second)))
-	w.notice(rw, r, loc, http.StatusTooManyRequests, titleKey, noticeView{Text: text[loc]["rate_limited"], IsError: true})
+	w.fail(rw, r, v, http.StatusTooManyRequests, titleKey, v.t()["rate_limited"])
 	return true
+}
+
+// waitText says how long a citizen must wait, in words.
+func waitText(t map[string]string, d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf(t["seconds"], max(1, int((d+time.Second-1)/time.Second)))
+	case d < 90*time.Second:
+		return t["minute"]
+	default:
+		return fmt.Sprintf(t["minutes"], int((d+time.Minute-1)/time.Minute))
+	}
+}
+
+// throttledBox explains a refused check: how long to wait, and what to do
+// meanwhile (recovery; for a lock, the contact center and the other methods).
+func (w *web) throttledBox(v visit, e *ThrottledError) box {
+	t, n := v.t(), w.nav(v)
+	recover := link{URL: n.Recover, Text: t["recover_title"]}
+	if !e.Locked {
+		return errorBox(fmt.Sprintf(t["throttled"], waitText(t, e.Wait)), recover)
+	}
+	what := para{Text: t["locked_what"], Links: []link{recover}}
+	if n.Chooser != "" {
+		what.Links = append(what.Links, link{URL: n.Chooser, Text: t["other_methods"]})
+	}
+	return box{Kind: "error", Paras: []para{{Text: fmt.Sprintf(t["locked"], waitText(t, e.Wait))}, what}}
 }
 
 // clientIP is the peer address (the edge rewrites it from trusted proxies only).
@@ -541,4 +295,15 @@ func padTo(ctx context.Context, start time.Time, floor time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// sizeText writes a size limit for people: "5 MB".
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MB"
+	}
+	if n >= 1<<20 {
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MB"
+	}
+	return strconv.FormatInt((n+1023)>>10, 10) + " KB"
 }
