@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/ui"
 	"github.com/ponte-id/ponte/storage"
@@ -29,6 +30,8 @@ import (
 //	GET  /audit/{fiscal_number}         a citizen's lifecycle events
 //	GET  /outbox/parked                 messages the dispatcher gave up on (no body, no secret)
 //	POST /outbox/{id}/requeue           make a parked message due again
+//	GET  /locks/{fiscal_number}         the PIN's throttle: failures, locked until when
+//	POST /unlocks                       {"fiscal_number", "channel"}: lift the lock now
 func (s *Service) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /requests", s.opRequest)
@@ -41,6 +44,8 @@ func (s *Service) OperatorHandler() http.Handler {
 	mux.HandleFunc("GET /audit/{cf}", s.opAudit)
 	mux.HandleFunc("GET /outbox/parked", s.opParked)
 	mux.HandleFunc("POST /outbox/{id}/requeue", s.opRequeue)
+	mux.HandleFunc("GET /locks/{cf}", s.opLock)
+	mux.HandleFunc("POST /unlocks", s.opUnlock)
 	return http.MaxBytesHandler(requireOperator(mux), 64<<10)
 }
 
@@ -123,6 +128,50 @@ func (s *Service) opRevoke(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no PIN for that codice fiscale", nil)
+	default:
+		s.opFailed(w, r, err)
+	}
+}
+
+// lockItem is a PIN's throttle as an operator sees it.
+type lockItem struct {
+	FiscalNumber string `json:"fiscal_number"`
+	Lock
+}
+
+func (s *Service) opLock(w http.ResponseWriter, r *http.Request) {
+	cf := r.PathValue("cf")
+	l, err := s.LockState(r.Context(), cf)
+	switch {
+	case err == nil:
+		writeJSONBody(w, http.StatusOK, lockItem{FiscalNumber: codicefiscale.Normalize(cf), Lock: l})
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no PIN for that codice fiscale", nil)
+	default:
+		s.opFailed(w, r, err)
+	}
+}
+
+// opUnlock lifts a PIN's lock for a citizen the operator has identified; it
+// answers the state before.
+func (s *Service) opUnlock(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		FiscalNumber string `json:"fiscal_number"`
+		Channel      string `json:"channel"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	if body.Channel != ChannelBranch && body.Channel != ChannelContactCenter {
+		writeError(w, http.StatusBadRequest, "channel must be sede or contact_center", nil)
+		return
+	}
+	before, err := s.Unlock(r.Context(), body.FiscalNumber, body.Channel, idp.OperatorFrom(r.Context()))
+	switch {
+	case err == nil:
+		writeJSONBody(w, http.StatusOK, map[string]any{"fiscal_number": codicefiscale.Normalize(body.FiscalNumber), "before": before})
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no PIN for that codice fiscale", nil)
 	default:

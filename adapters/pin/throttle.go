@@ -166,3 +166,36 @@ func inTx(ctx context.Context, s storage.Transactor, fn func(ctx context.Context
 	}
 	return s.Commit(tx)
 }
+
+// Lock is the state of a citizen's PIN throttle, as an operator sees it.
+type Lock struct {
+	// Failures is the count of consecutive failed checks; LastFailure when
+	// the last was (zero if none).
+	Failures    int       `json:"failures"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
+	// Locked is true after MaxAccountFailures failures, until Until, when the
+	// lock ends by itself.
+	Locked bool      `json:"locked"`
+	Until  time.Time `json:"until,omitzero"`
+	// DelayUntil is when the next attempt is allowed, while a progressive
+	// delay applies (below the lock).
+	DelayUntil time.Time `json:"delay_until,omitzero"`
+}
+
+// lockOf reads the state of the account counter from its count and last attempt.
+func (t Throttle) lockOf(count int, last, now time.Time) Lock {
+	l := Lock{Failures: count, LastFailure: last}
+	if count == 0 {
+		return l
+	}
+	if count >= t.MaxAccountFailures {
+		if until := last.Add(t.Lockout); now.Before(until) {
+			l.Locked, l.Until = true, until
+		}
+		return l
+	}
+	if until := last.Add(delay(count, t.FreeAccountFailures, t.MaxDelay)); now.Before(until) && count >= t.FreeAccountFailures {
+		l.DelayUntil = until
+	}
+	return l
+}
