@@ -125,6 +125,14 @@ func newPKI(t testing.TB) *pki {
 	return p
 }
 
+// trustIssuing writes the issuing CA into the CA bundle beside the root:
+// what a deployment behind a proxy that forwards only the leaf (nginx) needs.
+func (p *pki) trustIssuing() {
+	if err := os.WriteFile(p.caFile, cnstest.PEM(p.root.Cert, p.issuing.Cert), 0o600); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 // publishCRLs publishes a fresh CRL of each CA, the issuing CA's with o.
 func (p *pki) publishCRLs(o cnstest.CRLOptions) {
 	p.rev.publish("/root.crl", must(p.root.CRL(cnstest.CRLOptions{})))
