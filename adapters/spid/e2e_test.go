@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -14,7 +15,13 @@ import (
 	"github.com/ponte-id/ponte/storage/sqlstore"
 )
 
-func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+// quietLog discards the method's log, unless PONTE_TEST_LOG is set.
+func quietLog() *slog.Logger {
+	if os.Getenv("PONTE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
 
 // TestSPIDLoginEndToEnd: a relying party (go-oidc, x/oauth2) asks for the
 // dispositivo level with idp_hint; the browser goes straight to the test

@@ -48,8 +48,9 @@ type site struct {
 	pins   *pin.Service
 }
 
-// newSite starts Ponte on store with SPID trusting a test identity provider.
-func newSite(t testing.TB, store *sqlstore.Store, environ ...string) *site {
+// newSite starts Ponte on store with SPID trusting a test identity provider
+// and the identity providers of the metadata files extra.
+func newSite(t testing.TB, store *sqlstore.Store, extra ...string) *site {
 	t.Helper()
 	s := &site{t: t}
 	mux := http.NewServeMux()
@@ -76,9 +77,9 @@ func newSite(t testing.TB, store *sqlstore.Store, environ ...string) *site {
 		}
 		_ = os.WriteFile(filepath.Join(dir, "sp.crt"), kp.CertPEM(), 0o600)
 		_ = os.WriteFile(filepath.Join(dir, "sp.key"), kp.KeyPEM(), 0o600)
-		env := append([]string{"PONTE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key), "PONTE_SPID_ENABLED=true",
-			"PONTE_SPID_IDP_METADATA_FILES=" + md, "PONTE_SPID_CERT_FILE=" + filepath.Join(dir, "sp.crt"),
-			"PONTE_SPID_KEY_FILE=" + filepath.Join(dir, "sp.key")}, environ...)
+		env := []string{"PONTE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key), "PONTE_SPID_ENABLED=true",
+			"PONTE_SPID_IDP_METADATA_FILES=" + strings.Join(append([]string{md}, extra...), ","), "PONTE_SPID_CERT_FILE=" + filepath.Join(dir, "sp.crt"),
+			"PONTE_SPID_KEY_FILE=" + filepath.Join(dir, "sp.key")}
 		cfg, err := config.Load("", env)
 		if err != nil {
 			t.Fatal(err)

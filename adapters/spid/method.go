@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
@@ -224,6 +226,7 @@ func (a *authenticator) crewjamCheck(raw []byte, st requestState, p *identityPro
 	sp := saml.ServiceProvider{
 		EntityID: a.entityID, Key: a.kp.Key, Certificate: a.kp.Cert, AcsURL: *acsURL,
 		IDPMetadata: p.Metadata, Clock: a.clock, RejectSHA1Signatures: true,
+		SignatureVerifier: keyInfoTolerantVerifier{},
 	}
 	_, err = sp.ParseXMLResponse(raw, []string{st.ID}, *acsURL)
 	var ire *saml.InvalidResponseError
@@ -231,6 +234,47 @@ func (a *authenticator) crewjamCheck(raw []byte, st requestState, p *identityPro
 		return fmt.Errorf("%w", ire.PrivateErr)
 	}
 	return err
+}
+
+// keyInfoTolerantVerifier is crewjam's signature check with one
+// difference: a KeyInfo that holds no certificate (xmlsec1, which signs
+// spid-sp-test's responses and many identity providers', leaves an empty
+// X509Certificate) names no key, so it is dropped and each trusted
+// certificate tried, as crewjam does for a KeyInfo without X509Certificate.
+// KeyInfo is outside SignedInfo: nothing signed changes. el is crewjam's
+// detached copy of the signed element.
+type keyInfoTolerantVerifier struct{}
+
+var _ saml.SignedElementVerifier = keyInfoTolerantVerifier{}
+
+func (keyInfoTolerantVerifier) VerifySignature(vc *dsig.ValidationContext, el *etree.Element) error {
+	_, err := keyInfoTolerantVerifier{}.VerifySignedElement(vc, el)
+	return err
+}
+
+func (keyInfoTolerantVerifier) VerifySignedElement(vc *dsig.ValidationContext, el *etree.Element) (*etree.Element, error) {
+	certs, err := vc.CertificateStore.Certificates()
+	if err != nil {
+		return nil, err
+	}
+	if ds := children(el, nsDSig, "Signature"); len(ds) == 1 {
+		for _, ki := range children(ds[0], nsDSig, "KeyInfo") {
+			if c := ki.FindElement("./X509Data/X509Certificate"); c == nil || strings.TrimSpace(c.Text()) == "" {
+				ds[0].RemoveChild(ki)
+			}
+		}
+	}
+	var last error = errors.New("no trusted certificate")
+	for _, cert := range certs {
+		c := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+		c.IdAttribute, c.Clock = vc.IdAttribute, vc.Clock
+		signed, err := c.Validate(el)
+		if err == nil {
+			return signed, nil
+		}
+		last = err
+	}
+	return nil, last
 }
 
 // TestIDP returns the test identity provider of a method opened with

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -203,14 +204,31 @@ func verifySigned(el *etree.Element, certs []*x509.Certificate, clock *dsig.Cloc
 	if err != nil {
 		return nil, err
 	}
-	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: certs})
-	vc.IdAttribute = "ID"
-	vc.Clock = clock
-	signed, err := vc.Validate(detached)
-	if err != nil {
-		return nil, fmt.Errorf("signature: %w", err)
+	// A KeyInfo without a certificate (xmlsec1 leaves an empty one) names
+	// no key: drop it, and try each of the trusted certificates. KeyInfo is
+	// outside SignedInfo, so this changes nothing the signature covers.
+	if ds := children(detached, nsDSig, "Signature"); len(ds) == 1 {
+		for _, ki := range children(ds[0], nsDSig, "KeyInfo") {
+			if c := ki.FindElement("./X509Data/X509Certificate"); c == nil || strings.TrimSpace(c.Text()) == "" {
+				ds[0].RemoveChild(ki)
+			}
+		}
 	}
-	return signed, nil
+	var last error
+	for _, cert := range certs {
+		vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+		vc.IdAttribute = "ID"
+		vc.Clock = clock
+		signed, err := vc.Validate(detached)
+		if err == nil {
+			return signed, nil
+		}
+		last = err
+	}
+	if last == nil {
+		last = errors.New("no certificate to check it with")
+	}
+	return nil, fmt.Errorf("signature: %w", last)
 }
 
 var errUnsigned = errors.New("not signed")
