@@ -153,7 +153,6 @@ func benchBrowser(b *testing.B, pt *ponte, card *tls.Certificate) *oidctest.Brow
 	return br
 }
 
-
 // BenchmarkHandshake is the baseline of BenchmarkCardCheck: the same TLS
 // handshake presenting the card and one request, answered without any check
 // (both halves of the handshake in this process).
