@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -106,8 +105,9 @@ func checkRedirectURI(ar fosite.AuthorizeRequester) error {
 
 // resume continues an authorization on the issuer, in the browser that made
 // the challenge (replayChallenge checks the binding): with the identity a
-// method's cross-site return kept on the challenge (Host.ReturnLogin), the
-// browser is logged in now; otherwise the request proceeds as at /authorize.
+// method's cross-site return kept on the challenge (Host.ReturnLogin) and the
+// key that return handed this browser, the browser is logged in now;
+// otherwise the request proceeds as at /authorize.
 func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 	ch, ar, err := p.replayChallenge(r, r.URL.Query().Get("challenge"))
 	if err != nil {
@@ -115,9 +115,14 @@ func (p *Provider) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ch.Returned != nil {
-		var id idp.Identity
-		if err := json.Unmarshal(ch.Returned, &id); err != nil {
-			p.loginFailed(w, r, fmt.Errorf("decode returned identity: %w", err))
+		id, err := p.claimReturn(r, ch)
+		if errors.Is(err, idp.ErrUnknownChallenge) {
+			p.log.InfoContext(r.Context(), "a returned login claimed without its key")
+			p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
+			return
+		}
+		if err != nil {
+			p.loginFailed(w, r, err)
 			return
 		}
 		p.login(w, r, ch, ar, id)

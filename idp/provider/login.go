@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -62,10 +63,19 @@ func (h loginHost) CompleteLogin(w http.ResponseWriter, r *http.Request, challen
 	p.login(w, r, ch, ar, id)
 }
 
+// returned is what a cross-site return keeps on the challenge: the identity,
+// and the hash of a key handed only to the browser that posted the return.
+type returned struct {
+	Identity idp.Identity `json:"identity"`
+	KeyHash  string       `json:"key_hash"`
+}
+
 // ReturnLogin keeps the identity a method proved on the challenge and sends
-// the browser to the issuer's resume, which logs it in only if it is the
-// browser that made the challenge (no login CSRF: a return posted by another
-// browser never gives that browser a session).
+// the browser to the issuer's resume with a fresh key. The resume logs in only
+// a browser that has both the challenge's binding cookie and that key: a
+// return posted by another browser gives that browser no session (no login
+// CSRF), and the browser that made the challenge cannot claim an identity
+// proved in another browser (a forwarded identity-provider link).
 func (h loginHost) ReturnLogin(w http.ResponseWriter, r *http.Request, challenge string, id idp.Identity) {
 	p := h.p
 	ctx := r.Context()
@@ -74,7 +84,8 @@ func (h loginHost) ReturnLogin(w http.ResponseWriter, r *http.Request, challenge
 		p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	data, err := json.Marshal(id)
+	key := randomToken()
+	data, err := json.Marshal(returned{Identity: id, KeyHash: hashKey(key)})
 	if err == nil {
 		err = p.store.ReturnChallenge(ctx, challenge, data, p.now())
 	}
@@ -86,7 +97,26 @@ func (h loginHost) ReturnLogin(w http.ResponseWriter, r *http.Request, challenge
 		p.loginFailed(w, r, err)
 		return
 	}
-	http.Redirect(w, r, p.cfg.Issuer+PathResume+"?challenge="+url.QueryEscape(challenge), http.StatusSeeOther)
+	q := url.Values{"challenge": {challenge}, "r": {key}}
+	http.Redirect(w, r, p.cfg.Issuer+PathResume+"?"+q.Encode(), http.StatusSeeOther)
+}
+
+// claimReturn reads the identity kept on a challenge by ReturnLogin, for a
+// request that presents the key; a wrong or missing key clears the identity
+// (it was proved in another browser) and is refused.
+func (p *Provider) claimReturn(r *http.Request, ch storage.Challenge) (idp.Identity, error) {
+	var ret returned
+	if err := json.Unmarshal(ch.Returned, &ret); err != nil {
+		return idp.Identity{}, fmt.Errorf("decode returned identity: %w", err)
+	}
+	key := r.URL.Query().Get("r")
+	if key == "" || subtle.ConstantTimeCompare([]byte(hashKey(key)), []byte(ret.KeyHash)) != 1 {
+		if err := p.store.ReturnChallenge(r.Context(), ch.ID, nil, p.now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.log.ErrorContext(r.Context(), "clearing a returned identity failed", "err", err)
+		}
+		return idp.Identity{}, idp.ErrUnknownChallenge
+	}
+	return ret.Identity, nil
 }
 
 // login starts the SSO session of id's citizen for a challenge whose browser

@@ -214,7 +214,8 @@ func TestCrossSiteReturn(t *testing.T) {
 		}
 		resp := crossSitePost(t, e.Issuer+acs, url.Values{"relay": {relay}, "assertion": {"A1"}, "cf": {citizenCF}, "level": {"1"}}, true)
 		loc, _ := resp.Location()
-		if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.String() != e.Issuer+provider.PathResume+"?challenge="+loc.Query().Get("challenge") {
+		if resp.StatusCode != http.StatusSeeOther || loc == nil || !strings.HasPrefix(loc.String(), e.Issuer+provider.PathResume+"?") ||
+			loc.Query().Get("challenge") == "" || loc.Query().Get("r") == "" {
 			t.Fatalf("cross-site return: %d %v, want a redirect to the issuer's resume", resp.StatusCode, loc)
 		}
 		if len(resp.Cookies()) != 0 {
@@ -440,4 +441,48 @@ func TestClientCertificatesReachTheMethod(t *testing.T) {
 	if string(b) != "certs=0 err=<nil>" {
 		t.Fatalf("a forged certificate header reached the method: %q", b)
 	}
+}
+
+// TestForwardedReturn: the attacker starts a login, leaves for the upstream,
+// and forwards the upstream's link to a citizen, who authenticates there: the
+// return is posted by the citizen's browser. Neither browser may be logged
+// in: the citizen's did not make the challenge, and the attacker's, which
+// did, does not have the key the return handed the citizen's browser. Without
+// the key, the attacker's browser claiming the challenge at the resume would
+// be logged in as the citizen.
+func TestForwardedReturn(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		e, _ := kitEnv(t, store)
+		r := e.NewRP(clients.Spec{})
+		attacker, citizen := newBrowser(t), newBrowser(t)
+		relay, acs := leave(t, e, r, attacker)
+		resp := crossSitePost(t, e.Issuer+acs, url.Values{"relay": {relay}, "assertion": {"FWD"}, "cf": {citizenCF}, "level": {"2"}}, true)
+		loc, _ := resp.Location()
+		if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Query().Get("r") == "" {
+			t.Fatalf("the return: %d %v, want a redirect to the resume with a key", resp.StatusCode, loc)
+		}
+		// The citizen's browser follows it: it did not make the challenge.
+		if resp, _ := citizen.Get(loc.String()); resp.StatusCode != http.StatusBadRequest || rpRedirect(resp) != nil {
+			t.Fatalf("the citizen's browser at the resume: %d", resp.StatusCode)
+		}
+		// The attacker's browser claims the challenge without the key, then with a wrong one.
+		for _, key := range []string{"", "not-the-key"} {
+			q := url.Values{"challenge": {loc.Query().Get("challenge")}}
+			if key != "" {
+				q.Set("r", key)
+			}
+			resp, body := attacker.Get(e.Issuer + provider.PathResume + "?" + q.Encode())
+			if code := rpRedirect(resp); code != nil {
+				t.Fatalf("the attacker's browser got %v: logged in as the citizen", code)
+			}
+			if resp.StatusCode != http.StatusBadRequest && !strings.Contains(body, `name="challenge"`) {
+				t.Fatalf("the attacker's claim with key %q: %d %.200s", key, resp.StatusCode, body)
+			}
+		}
+		// And even with the key now, the identity is gone: a claim without the key cleared it.
+		resp, _ = attacker.Get(loc.String())
+		if code := rpRedirect(resp); code != nil {
+			t.Fatalf("the identity survived a wrong claim: %v", code)
+		}
+	})
 }
