@@ -309,3 +309,17 @@ func TestLanguageSurvivesPostsAndRedirects(t *testing.T) {
 		t.Fatalf("conversion form: %d %.300s", resp.StatusCode, body)
 	}
 }
+
+// TestUnknownPINPageIsAPage: an address the PIN does not serve (the change
+// form reloaded as a GET, a mistyped link) answers 404 with a page in the
+// person's language that keeps the pending login, not the mux's plain text.
+func TestUnknownPINPageIsAPage(t *testing.T) {
+	s := newSite(t, storagetest.SQLite(t))
+	b := oidctest.NewBrowser(t)
+	for _, path := range []string{"/login/pin/change", "/login/pin/nothing", "/login/pin/done/nothing"} {
+		resp, body := b.Get(s.env.Issuer + path + "?lang=en")
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `<html lang="en">`) || !strings.Contains(body, "not available") && !strings.Contains(body, "expired") {
+			t.Fatalf("%s: %d %.300s", path, resp.StatusCode, body)
+		}
+	}
+}

@@ -17,6 +17,7 @@ var text = map[string]map[string]string{
 		"convert_link":       "Converti il PIN ordinario in PIN dispositivo",
 		"other_methods":      "Scegli un'altra modalità di accesso",
 		"login_link":         "Entra con il PIN INPS",
+		"back_login":         "Torna all'accesso con il PIN INPS",
 		"login_later":        "Per entrare, torna al servizio INPS che vuoi usare e scegli «Entra con il PIN INPS».",
 		"stepup_convert":     "Se hai un PIN ordinario puoi convertirlo in PIN dispositivo: scarica il modulo di richiesta, firmalo e caricalo con la copia di un documento di identità, oppure consegnalo in una sede INPS.",
 		"stepup_convert_now": "Vai alla conversione in PIN dispositivo",
@@ -30,6 +31,8 @@ var text = map[string]map[string]string{
 		"not_activated":      "Questo PIN non è ancora attivo: attivalo con la prima parte ricevuta per posta e i dati della tessera sanitaria, poi entra con i 16 caratteri.",
 		"expired_request":    "La richiesta di accesso è scaduta o non è valida. Torna al servizio INPS da cui sei partito e accedi di nuovo.",
 		"internal":           "Si è verificato un errore interno. Riprova tra qualche minuto.",
+		"not_found_t":        "Pagina non disponibile",
+		"not_found":          "Questa pagina non esiste, oppure il modulo che mostrava è scaduto. Riparti dall'accesso o dal servizio INPS che stavi usando.",
 		"minute":             "circa un minuto", "minutes": "circa %d minuti", "seconds": "%d secondi",
 
 		// The change form.
@@ -98,7 +101,7 @@ var text = map[string]map[string]string{
 		"f_card_exp": "Scadenza della tessera sanitaria", "f_card_exp_hint": "Mese e anno, come sulla tessera (AAAA-MM).",
 		"f_pin": "PIN", "f_form": "Modulo di richiesta firmato", "f_doc": "Documento di identità (fronte e retro)",
 		"o_M": "M (maschile)", "o_F": "F (femminile)", "o_sms": "SMS al cellulare", "o_email": "Email", "o_pec": "PEC",
-		"o_post": "Posta, all'indirizzo di residenza (dovrai attivare il PIN)", "o_09-13": "dalle 9 alle 13", "o_13-17": "dalle 13 alle 17", "o_17-20": "dalle 17 alle 20",
+		"o_post": "Posta (poi attiverai il PIN)", "o_": "Scegli", "o_09-13": "dalle 9 alle 13", "o_13-17": "dalle 13 alle 17", "o_17-20": "dalle 17 alle 20",
 
 		// Field errors: what is wrong and what to do.
 		"e_fiscal_number_invalid":       "Il codice fiscale non è valido: controlla i 16 caratteri, lettere e cifre, come sono scritti sulla tessera sanitaria.",
@@ -136,6 +139,7 @@ var text = map[string]map[string]string{
 		"convert_link":       "Convert your ordinary PIN to a dispositivo PIN",
 		"other_methods":      "Choose another login method",
 		"login_link":         "Log in with the INPS PIN",
+		"back_login":         "Back to the INPS PIN login",
 		"login_later":        "To log in, go back to the INPS service you want to use and choose “Log in with the INPS PIN”.",
 		"stepup_convert":     "An ordinary PIN can be converted to a dispositivo PIN: download the request form, sign it and upload it with a copy of an identity document, or hand it in at an INPS office.",
 		"stepup_convert_now": "Go to the conversion to a dispositivo PIN",
@@ -149,6 +153,8 @@ var text = map[string]map[string]string{
 		"not_activated":      "This PIN is not active yet: activate it with the first half received by post and your health card data, then log in with the 16 characters.",
 		"expired_request":    "The login request has expired or is not valid. Go back to the INPS service you came from and log in again.",
 		"internal":           "An internal error occurred. Please try again in a few minutes.",
+		"not_found_t":        "Page not available",
+		"not_found":          "This page does not exist, or the form it showed has expired. Start again from the login or from the INPS service you were using.",
 		"minute":             "about a minute", "minutes": "about %d minutes", "seconds": "%d seconds",
 
 		"change_title": "Choose a new PIN", "new_pin": "New PIN", "confirm_pin": "Repeat the new PIN",
@@ -214,7 +220,7 @@ var text = map[string]map[string]string{
 		"f_card_exp": "Health card expiry", "f_card_exp_hint": "Month and year, as on the card (YYYY-MM).",
 		"f_pin": "PIN", "f_form": "Signed request form", "f_doc": "Identity document (front and back)",
 		"o_M": "M (male)", "o_F": "F (female)", "o_sms": "SMS to the mobile", "o_email": "Email", "o_pec": "PEC",
-		"o_post": "Post, to your residence (you will need to activate the PIN)", "o_09-13": "9:00 to 13:00", "o_13-17": "13:00 to 17:00", "o_17-20": "17:00 to 20:00",
+		"o_post": "Post (then you activate the PIN)", "o_": "Choose", "o_09-13": "9:00 to 13:00", "o_13-17": "13:00 to 17:00", "o_17-20": "17:00 to 20:00",
 
 		"e_fiscal_number_invalid":       "The tax code is not valid: check the 16 characters, letters and digits, as written on your health card.",
 		"e_given_name_required":         "Enter your given name, as written on your identity document.",

@@ -68,6 +68,7 @@ func (s *Service) handler(host idp.Host) http.Handler {
 	mux.HandleFunc("POST /convert", w.convert)
 	mux.HandleFunc("GET /convert/form", w.conversionModule)
 	mux.HandleFunc("GET /done/{what}", w.done)
+	mux.HandleFunc("/", w.notFound)
 	return http.MaxBytesHandler(mux, s.maxBody())
 }
 
@@ -228,6 +229,13 @@ func (w *web) done(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.notice(rw, r, v, http.StatusOK, o.title, noticeView{Boxes: []box{{Kind: o.kind, Paras: []para{{Text: msg}}}}, Paras: paras})
+}
+
+// notFound answers an address the PIN does not serve (a page reloaded after
+// its form expired, a mistyped link) with a page, not the mux's English text.
+func (w *web) notFound(rw http.ResponseWriter, r *http.Request) {
+	v := w.getVisit(r)
+	w.fail(rw, r, v, http.StatusNotFound, "not_found_t", v.t()["not_found"])
 }
 
 // busyRetry is the Retry-After of a PIN check refused because the hashing

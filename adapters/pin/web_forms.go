@@ -101,7 +101,7 @@ func personFields(t map[string]string, r *http.Request) []field {
 		{Name: "fiscal_number", Label: t["f_cf"], Hint: t["cf_hint"], Type: "text", Value: v("fiscal_number"), Required: true, Maxlength: 16, Plain: true},
 		{Name: "given_name", Label: t["f_given"], Type: "text", Value: v("given_name"), Required: true, Autocomplete: "given-name"},
 		{Name: "family_name", Label: t["f_family"], Type: "text", Value: v("family_name"), Required: true, Autocomplete: "family-name"},
-		{Name: "gender", Label: t["f_gender"], Type: "select", Value: v("gender"), Required: true, Options: options(t, "M", "F")},
+		{Name: "gender", Label: t["f_gender"], Type: "select", Value: v("gender"), Required: true, Options: options(t, "", "M", "F")},
 		{Name: "birthdate", Label: t["f_birthdate"], Hint: t["f_birthdate_hint"], Type: "date", Value: v("birthdate"), Required: true, Autocomplete: "bday"},
 		{Name: "birth_place", Label: t["f_birthplace"], Type: "text", Value: v("birth_place"), Required: true},
 	}
