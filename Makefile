@@ -1,5 +1,5 @@
 # Targets people expect; the README's quick start uses `make run` and `make test`.
-.PHONY: run demo test test-race test-postgres lint fmt bench fuzz mutation
+.PHONY: run demo test test-race test-postgres test-browser lint fmt bench fuzz mutation
 
 run demo:
 	go run ./cmd/ponte demo
@@ -12,6 +12,11 @@ test-race:
 
 test-postgres:
 	PONTE_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test -race -count=1 ./...
+
+# The PIN's browser walks in headless Chromium (apt-get install chromium), with
+# axe-core on every page; screenshots in adapters/pin/testdata/screenshots/.
+test-browser:
+	go test -count=1 -run TestBrowserWalks -v ./adapters/pin/
 
 lint:
 	gofmt -l $$(git ls-files '*.go')
