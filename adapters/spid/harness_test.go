@@ -52,6 +52,12 @@ type site struct {
 // and the identity providers of the metadata files extra.
 func newSite(t testing.TB, store *sqlstore.Store, extra ...string) *site {
 	t.Helper()
+	return newSiteWith(t, store, nil, extra...)
+}
+
+// newSiteWith is newSite with more PONTE_SPID_* variables.
+func newSiteWith(t testing.TB, store *sqlstore.Store, environ []string, extra ...string) *site {
+	t.Helper()
 	s := &site{t: t}
 	mux := http.NewServeMux()
 	s.idpSrv = httptest.NewServer(mux)
@@ -80,6 +86,7 @@ func newSite(t testing.TB, store *sqlstore.Store, extra ...string) *site {
 		env := []string{"PONTE_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key), "PONTE_SPID_ENABLED=true",
 			"PONTE_SPID_IDP_METADATA_FILES=" + strings.Join(append([]string{md}, extra...), ","), "PONTE_SPID_CERT_FILE=" + filepath.Join(dir, "sp.crt"),
 			"PONTE_SPID_KEY_FILE=" + filepath.Join(dir, "sp.key")}
+		env = append(env, environ...)
 		cfg, err := config.Load("", env)
 		if err != nil {
 			t.Fatal(err)

@@ -285,3 +285,12 @@ func TestIDP(m idp.Authenticator) *testidp.IdP {
 	}
 	return nil
 }
+
+// ConfigOf returns the configuration a method opened by Open decoded (for
+// tests and documentation).
+func ConfigOf(m idp.Authenticator) (Config, bool) {
+	if a, ok := m.(*authenticator); ok {
+		return a.cfg, true
+	}
+	return Config{}, false
+}

@@ -21,6 +21,8 @@ type Response struct {
 	IssueInstant time.Time
 	// Status and StatusMessage, for a failure (ErrorCode nr19 ...).
 	Status, SubStatus, StatusMessage string
+	// NoAssertion leaves the Assertion out of a successful Response.
+	NoAssertion bool
 	// UnsignedResponse and UnsignedAssertion leave a signature out.
 	UnsignedResponse, UnsignedAssertion bool
 	// SignWith signs with another key (the zero value: the IdP's own).
@@ -128,7 +130,9 @@ func (p *IdP) Build(r Response) ([]byte, error) {
 			return nil, err
 		}
 	}
-	resp.AddChild(a)
+	if !r.NoAssertion {
+		resp.AddChild(a)
+	}
 	if !r.UnsignedResponse {
 		if err := sign(resp, kp); err != nil {
 			return nil, err

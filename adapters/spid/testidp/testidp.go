@@ -63,6 +63,8 @@ type Config struct {
 	Now func() time.Time
 	// Users are the citizens it knows.
 	Users []User
+	// Keypair signs its messages; nil makes a fresh one.
+	Keypair *Keypair
 }
 
 // Keypair is a signing key and its certificate.
@@ -119,9 +121,14 @@ func New(cfg Config) (*IdP, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	kp, err := NewKeypair("Ponte test IdP", cfg.Now())
-	if err != nil {
-		return nil, err
+	var kp Keypair
+	if cfg.Keypair != nil {
+		kp = *cfg.Keypair
+	} else {
+		var err error
+		if kp, err = NewKeypair("Ponte test IdP", cfg.Now()); err != nil {
+			return nil, err
+		}
 	}
 	return &IdP{cfg: cfg, kp: kp, users: cfg.Users, pending: map[string]pendingLogin{}}, nil
 }
