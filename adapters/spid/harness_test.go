@@ -160,7 +160,7 @@ func (s *site) idpLogin(b *oidctest.Browser, page, fiscal string) string {
 	action, v := form(s.t, page)
 	v.Set("user", fiscal)
 	v.Set("action", "login")
-	resp, body := b.Post(s.idpSrv.URL+action, v)
+	resp, body := b.Post(action, v)
 	if resp.StatusCode != http.StatusOK {
 		s.t.Fatalf("identity provider login: %d %.300s", resp.StatusCode, body)
 	}

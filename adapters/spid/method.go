@@ -210,7 +210,7 @@ func (a *authenticator) Handler(host idp.Host) http.Handler {
 		if err := a.testIDP.TrustSP(md); err != nil {
 			a.log.Error("SPID: the test identity provider cannot read the SP metadata", "err", err)
 		}
-		mux.Handle(testIDPPath+"/", http.StripPrefix(host.MethodURL(testIDPPath), a.testIDP.Handler()))
+		mux.Handle(testIDPPath+"/", http.StripPrefix(testIDPPath, a.testIDP.Handler()))
 	}
 	return mux
 }

@@ -34,6 +34,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		os.Setenv("PONTE_DEV", "true") // the demo generates its master key locally
 	}
 	showCNS := cnsDemo(stderr, demoCitizens[0]) // a demo card and the card listener (demo_cns.go)
+	spidDemoEnv()                               // SPID's test identity provider (demo_spid.go)
 	cfg, err := loadConfig(flag.NewFlagSet("demo", flag.ContinueOnError), args)
 	if err != nil {
 		return err
@@ -76,6 +77,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "  %s %-8s %s  codice fiscale %s  PIN %s\n", kind, c.GivenName, c.FamilyName, c.FiscalNumber, p)
 	}
 	showCNS(stdout, cfg.Issuer)
+	showSPID(stdout, methods, cfg.Issuer)
 	fmt.Fprintf(stdout, "\nDemo client %q; messages the PIN lifecycle sends show at %s/demo/mailbox.\n\n", demo.ClientID, cfg.Issuer)
 	rp := demo.New(cfg.Issuer, secret, a.log)
 	var mailbox http.Handler

@@ -118,7 +118,7 @@ func (p *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	loc := ui.Locale(r)
 	ui.Render(w, r, slog.Default(), pages["login"], http.StatusOK, ui.Data{Lang: loc, Title: text[loc]["testidp_title"], T: text[loc],
-		View: loginView{Action: strings.TrimSuffix(r.URL.Path, "/sso") + "/login", Request: token, Relay: relay, Users: p.Users()}})
+		View: loginView{Action: p.cfg.BaseURL + "/login", Request: token, Relay: relay, Users: p.Users()}})
 }
 
 // login answers the pending request as the citizen chosen (or cancelled:
