@@ -20,8 +20,6 @@ var text = map[string]map[string]string{
 		"nr30":          "La tua identità SPID non è del tipo richiesto dal servizio.",
 		"failed":        "Il gestore SPID non ha completato l'autenticazione.",
 		"logged_out":    "Sei uscito.",
-		"testidp_title": "Gestore SPID di prova", "testidp_intro": "Identity provider locale per sviluppo e dimostrazioni: nessuna credenziale reale.",
-		"testidp_pick": "Entra come", "testidp_login": "Entra (SpidL2)", "testidp_cancel": "Annulla",
 	},
 	"en": {
 		"label": "SPID", "choose_title": "Log in with SPID",
@@ -41,7 +39,5 @@ var text = map[string]map[string]string{
 		"nr30":          "Your SPID identity is not of the kind this service needs.",
 		"failed":        "The SPID provider did not complete the authentication.",
 		"logged_out":    "You are logged out.",
-		"testidp_title": "Test SPID provider", "testidp_intro": "A local identity provider for development and demos: no real credentials.",
-		"testidp_pick": "Log in as", "testidp_login": "Log in (SpidL2)", "testidp_cancel": "Cancel",
 	},
 }

@@ -134,7 +134,7 @@ func (w *web) send(rw http.ResponseWriter, r *http.Request, challenge string, p 
 		http.Error(rw, "Errore interno / Internal error", http.StatusInternalServerError)
 		return
 	}
-	w.a.log.InfoContext(r.Context(), "SPID AuthnRequest sent", "idp", p.EntityID, "request", req.ID, "binding", cfg.Binding)
+	w.a.log.InfoContext(r.Context(), "SPID AuthnRequest sent", "idp", p.EntityID, "request", req.ID, "binding", binding)
 	if binding == bindingPOST {
 		writeAutoPost(rw, req.Destination, url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(msg)}, "RelayState": {st.RelayState}})
 		return
@@ -229,7 +229,7 @@ func (w *web) acs(rw http.ResponseWriter, r *http.Request) {
 		w.courtesy(rw, r, challenge, "refused", err)
 		return
 	}
-	w.a.log.InfoContext(ctx, "SPID assertion accepted", "idp", p.EntityID, "level", as.Level, "fiscal_number", id.FiscalNumber)
+	w.a.log.InfoContext(ctx, "SPID assertion accepted", "idp", p.EntityID, "level", as.Level, "fiscal_number", maskCF(id.FiscalNumber))
 	w.host.ReturnLogin(rw, r, challenge, id)
 }
 
