@@ -30,6 +30,10 @@ type Identity struct {
 	// and SessionIndex, say), kept with the SSO session and handed back to
 	// the method at logout (LogoutParticipant). At most MaxSessionData bytes.
 	SessionData []byte
+	// SessionKey, when set, is the method's own name for this login (a SAML
+	// identity provider and NameID): Host.EndSessions ends the sessions it
+	// names (identity-provider-initiated logout).
+	SessionKey string
 }
 
 // MaxSessionData bounds Identity.SessionData.
@@ -50,6 +54,9 @@ func (id Identity) Validate() error {
 	}
 	if id.Method == "" {
 		errs = append(errs, errors.New("identity: method is empty"))
+	}
+	if len(id.SessionKey) > MaxSessionData {
+		errs = append(errs, fmt.Errorf("identity: session key is larger than %d bytes", MaxSessionData))
 	}
 	if len(id.SessionData) > MaxSessionData {
 		errs = append(errs, fmt.Errorf("identity: session data is larger than %d bytes", MaxSessionData))

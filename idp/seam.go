@@ -69,6 +69,10 @@ type Host interface {
 	// UseOnce records that id (an assertion ID, a nonce) was used, until
 	// until; ErrReplay if it was already used. Every node shares it.
 	UseOnce(ctx context.Context, id string, until time.Time) error
+	// EndSessions ends every SSO session started by a login of this method
+	// whose Identity.SessionKey was key (the upstream ended its own), and
+	// reports how many.
+	EndSessions(ctx context.Context, key string) (int, error)
 	// ClientCertificates returns the client certificate chain of r, leaf
 	// first, as presented on the core's TLS listener or forwarded by a proxy
 	// the core trusts for it; nil when there is none. The chain is not

@@ -135,8 +135,11 @@ type Session struct {
 	// MethodData is the login method's own data about the login (opaque),
 	// handed back to the method at logout.
 	MethodData []byte
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
+	// MethodKey is the login method's own key for the session (opaque, a
+	// hash), by which it can end the session; empty when it named none.
+	MethodKey string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Sessions stores browser SSO sessions.
@@ -144,6 +147,8 @@ type Sessions interface {
 	CreateSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, id string) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
+	// DeleteMethodSessions ends every session with that MethodKey (a non-empty one).
+	DeleteMethodSessions(ctx context.Context, methodKey string) (int64, error)
 	// DeleteSubjectSessions ends every session of a citizen.
 	DeleteSubjectSessions(ctx context.Context, subject string) (int64, error)
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int64, error)

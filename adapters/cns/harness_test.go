@@ -268,6 +268,7 @@ func (h *fakeHost) TakeState(_ context.Context, key string) (string, []byte, err
 	return s.challenge, s.data, nil
 }
 func (h *fakeHost) UseOnce(context.Context, string, time.Time) error { return nil }
+func (h *fakeHost) EndSessions(context.Context, string) (int, error) { return 0, nil }
 func (h *fakeHost) ClientCertificates(r *http.Request) ([]*x509.Certificate, error) {
 	return clientcert.From(r.Context()), nil
 }

@@ -3,6 +3,7 @@ package spid_test
 import (
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -246,6 +247,52 @@ func TestSingleLogout(t *testing.T) {
 			if c.Name == "ponte_session" {
 				t.Fatal("the session survived the logout")
 			}
+		}
+	})
+}
+
+// TestIdPInitiatedLogout: the identity provider ends a citizen's session and
+// sends its own signed LogoutRequest; Ponte ends the SSO sessions that login
+// started, answers Success, and leaves other citizens' sessions alone. The
+// same request again is refused (single use).
+func TestIdPInitiatedLogout(t *testing.T) {
+	backends(t, func(t *testing.T, store *sqlstore.Store) {
+		s := newSite(t, store)
+		mario, other := oidctest.NewBrowser(t), oidctest.NewBrowser(t)
+		r := s.rp()
+		s.spidLogin(mario, r)
+		nameID := s.idp.LastNameID()
+		s.spidLogin(other, r)
+		req, slo, err := s.idp.LogoutRequest(nameID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		post := func() (int, string) {
+			hreq, _ := http.NewRequest(http.MethodPost, slo, strings.NewReader(url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(req)}}.Encode()))
+			hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			hreq.Header.Set("Origin", s.idpSrv.URL)
+			hreq.Header.Set("Sec-Fetch-Site", "cross-site")
+			resp, err := http.DefaultClient.Do(hreq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		code, body := post()
+		if code != http.StatusOK || !strings.Contains(body, "SAMLResponse") {
+			t.Fatalf("the IdP's LogoutRequest: %d %.300s", code, body)
+		}
+		authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+		if resp, _ := mario.Get(authURL); oidctest.RPRedirect(resp) != nil {
+			t.Fatal("the session the identity provider ended still answers")
+		}
+		if resp, _ := other.Get(authURL); oidctest.RPRedirect(resp) == nil {
+			t.Fatal("another citizen's session was ended")
+		}
+		if code, _ := post(); code != http.StatusForbidden {
+			t.Fatalf("the same LogoutRequest again: %d, want 403", code)
 		}
 	})
 }

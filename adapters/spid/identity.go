@@ -57,10 +57,18 @@ func identityOf(as *assertion, p *identityProvider) (idp.Identity, error) {
 		return idp.Identity{}, errors.New("spid: the identity provider's session identifiers are too long")
 	}
 	id.SessionData = data
+	id.SessionKey = sessionKey(p.EntityID, as.NameQualifier, as.NameID)
 	if err := id.Validate(); err != nil {
 		return idp.Identity{}, fmt.Errorf("spid: %w", err)
 	}
 	return id, nil
+}
+
+// sessionKey names a SPID session for the core (Host.EndSessions): the
+// identity provider, and the NameID it gave, with its qualifier. A
+// LogoutRequest from that identity provider names the same.
+func sessionKey(idp, nameQualifier, nameID string) string {
+	return idp + "\x00" + nameQualifier + "\x00" + nameID
 }
 
 // maskCF keeps a codice fiscale out of a log line.

@@ -223,10 +223,9 @@ func (w *web) logoutResponse(rw http.ResponseWriter, r *http.Request, root *etre
 }
 
 // logoutRequest answers an identity provider's own LogoutRequest (IdP-
-// initiated single logout). Ponte cannot yet end the SSO session of the
-// NameID it names (the seam offers no "end the sessions whose method data
-// is X"), so it answers Success with the second-level PartialLogout, and
-// the session at Ponte ends at its own expiry or logout.
+// initiated single logout): the SSO sessions at Ponte that the logins of the
+// NameID it names started are ended (Host.EndSessions), and the answer is
+// Success.
 func (w *web) logoutRequest(rw http.ResponseWriter, r *http.Request, root *etree.Element, p *identityProvider) {
 	if !is(root, nsProtocol, "LogoutRequest") {
 		w.courtesy(rw, r, "", "refused", errors.New("single logout: not a LogoutRequest"))
@@ -239,6 +238,18 @@ func (w *web) logoutRequest(rw http.ResponseWriter, r *http.Request, root *etree
 	}
 	if err := w.host.UseOnce(r.Context(), "logout:"+p.EntityID+"|"+id, w.a.now().Add(w.a.cfg.RequestTTL)); err != nil {
 		w.courtesy(rw, r, "", "refused", fmt.Errorf("single logout: %w", err))
+		return
+	}
+	nid, _ := child(root, nsAssertion, "NameID")
+	if nid == nil || strings.TrimSpace(nid.Text()) == "" {
+		w.courtesy(rw, r, "", "refused", errors.New("single logout: a LogoutRequest without NameID"))
+		return
+	}
+	nq, _ := attr(nid, "NameQualifier")
+	ended, err := w.host.EndSessions(r.Context(), sessionKey(p.EntityID, nq, strings.TrimSpace(nid.Text())))
+	if err != nil {
+		w.a.log.ErrorContext(r.Context(), "SPID single logout: ending the sessions failed", "err", err)
+		w.courtesy(rw, r, "", "logout_failed", err)
 		return
 	}
 	binding := bindingRedirect
@@ -261,8 +272,7 @@ func (w *web) logoutRequest(rw http.ResponseWriter, r *http.Request, root *etree
 	iss.SetText(w.a.entityID)
 	sc := resp.CreateElement("samlp:Status").CreateElement("samlp:StatusCode")
 	sc.CreateAttr("Value", statusSuccess)
-	sc.CreateElement("samlp:StatusCode").CreateAttr("Value", "urn:oasis:names:tc:SAML:2.0:status:PartialLogout")
-	w.a.log.InfoContext(r.Context(), "SPID LogoutRequest from the identity provider answered", "idp", p.EntityID)
+	w.a.log.InfoContext(r.Context(), "SPID LogoutRequest from the identity provider answered", "idp", p.EntityID, "sessions", ended)
 	if err := w.a.sendMessage(rw, r, doc, resp, binding, dest, "SAMLResponse", r.Form.Get("RelayState")); err != nil {
 		w.courtesy(rw, r, "", "refused", err)
 	}

@@ -214,6 +214,30 @@ func (h loginHost) UseOnce(ctx context.Context, id string, until time.Time) erro
 	return err
 }
 
+// sessionKey is the stored form of a method's session key: hashed, and
+// namespaced by the method.
+func sessionKey(method idp.Method, key string) string {
+	if key == "" {
+		return ""
+	}
+	return hashKey(string(method) + ":" + key)
+}
+
+// EndSessions ends the SSO sessions this method's logins named key.
+func (h loginHost) EndSessions(ctx context.Context, key string) (int, error) {
+	if key == "" {
+		return 0, errors.New("provider: an empty session key")
+	}
+	n, err := h.p.store.DeleteMethodSessions(ctx, sessionKey(h.method, key))
+	if err != nil {
+		return 0, fmt.Errorf("provider: end sessions: %w", err)
+	}
+	if n > 0 {
+		h.p.log.InfoContext(ctx, "sessions ended by their login method", "method", h.method, "sessions", n)
+	}
+	return int(n), nil
+}
+
 // ClientCertificates returns the client certificate chain the edge found for r.
 func (h loginHost) ClientCertificates(r *http.Request) ([]*x509.Certificate, error) {
 	return clientcert.From(r.Context()), nil

@@ -38,6 +38,7 @@ import (
 //
 //	GET  /start?challenge=   the browser leaves for the "upstream": a relay state is saved
 //	POST /acs                the upstream's cross-site return: relay, assertion, cf, level
+//	POST /slo                the upstream's cross-site logout: ends the sessions it names
 //	GET  /cert               how many client certificates the core gives the method
 //	POST /upload             a body larger than the core's default limit
 type kit struct {
@@ -62,7 +63,7 @@ func (k *kit) Method() idp.Method     { return k.name }
 func (*kit) Label(string) string      { return "Kit" }
 func (*kit) MaxLevel() idp.Level      { return idp.LevelDispositivo }
 func (*kit) MaxBodyBytes() int64      { return 1 << 20 }
-func (*kit) CrossSitePaths() []string { return []string{"/acs"} }
+func (*kit) CrossSitePaths() []string { return []string{"/acs", "/slo"} }
 
 func (k *kit) Run(ctx context.Context) error {
 	k.runs.Add(1)
@@ -122,7 +123,13 @@ func (k *kit) Handler(h idp.Host) http.Handler {
 		h.ReturnLogin(w, r, challenge, idp.Identity{
 			FiscalNumber: r.FormValue("cf"), GivenName: "Mario", FamilyName: "Rossi",
 			Level: level, Method: k.name, AMR: []string{"pwd"}, SessionData: []byte("index:" + r.FormValue("assertion")),
+			SessionKey: "upstream-session:" + r.FormValue("cf"),
 		})
+	})
+	// The upstream ends its session (identity-provider-initiated logout).
+	mux.HandleFunc("POST /slo", func(w http.ResponseWriter, r *http.Request) {
+		n, err := h.EndSessions(r.Context(), "upstream-session:"+r.FormValue("cf"))
+		fmt.Fprintf(w, "ended=%d err=%v", n, err)
 	})
 	mux.HandleFunc("GET /cert", func(w http.ResponseWriter, r *http.Request) {
 		chain, err := h.ClientCertificates(r)
@@ -483,6 +490,37 @@ func TestForwardedReturn(t *testing.T) {
 		resp, _ = attacker.Get(loc.String())
 		if code := rpRedirect(resp); code != nil {
 			t.Fatalf("the identity survived a wrong claim: %v", code)
+		}
+	})
+}
+
+// TestUpstreamLogout: the upstream ends its session and the method ends the
+// SSO sessions its logins named, and no other.
+func TestUpstreamLogout(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		e, _ := kitEnv(t, store)
+		r := e.NewRP(clients.Spec{})
+		loginAs := func(cf string) *browser {
+			b := newBrowser(t)
+			relay, acs := leave(t, e, r, b)
+			resp := crossSitePost(t, e.Issuer+acs, url.Values{"relay": {relay}, "assertion": {"A-" + cf + randomString()}, "cf": {cf}, "level": {"1"}}, true)
+			loc, _ := resp.Location()
+			if resp, _ := b.Get(loc.String()); rpRedirect(resp) == nil {
+				t.Fatalf("login of %s: %d", cf, resp.StatusCode)
+			}
+			return b
+		}
+		mario, other := loginAs(citizenCF), loginAs(otherCF)
+		resp := crossSitePost(t, e.Issuer+"/login/kit/slo", url.Values{"cf": {citizenCF}}, true)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("upstream logout: %d", resp.StatusCode)
+		}
+		authURL := r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+		if resp, _ := mario.Get(authURL); rpRedirect(resp) != nil {
+			t.Fatal("the session the upstream ended still answers")
+		}
+		if resp, _ := other.Get(authURL); rpRedirect(resp) == nil {
+			t.Fatal("another citizen's session was ended")
 		}
 	})
 }

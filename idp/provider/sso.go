@@ -91,7 +91,7 @@ func (p *Provider) createSession(ctx context.Context, r *http.Request, id idp.Id
 	now := p.now().UTC()
 	s := storage.Session{
 		ID: hashKey(value), Subject: subj.ID, AuthTime: now, Method: string(id.Method),
-		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), MethodData: id.SessionData,
+		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), MethodData: id.SessionData, MethodKey: sessionKey(id.Method, id.SessionKey),
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionTTL),
 	}
 	if err := p.store.CreateSession(ctx, s); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
@@ -21,6 +22,7 @@ type sessionRow struct {
 	Level    string  `gorm:"column:level"`
 	AMR      strList `gorm:"column:amr"`
 	Data     []byte  `gorm:"column:method_data"`
+	Key      string  `gorm:"column:method_key"`
 	Created  dbTime  `gorm:"column:created_at"`
 	Expires  dbTime  `gorm:"column:expires_at"`
 }
@@ -41,6 +43,7 @@ func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
 		Level:    ss.Level,
 		AMR:      ss.AMR,
 		Data:     ss.MethodData,
+		Key:      ss.MethodKey,
 		Created:  newTime(ss.CreatedAt),
 		Expires:  newTime(ss.ExpiresAt),
 	}
@@ -61,6 +64,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, err
 		Level:      r.Level,
 		AMR:        r.AMR,
 		MethodData: blob(r.Data),
+		MethodKey:  r.Key,
 		CreatedAt:  r.Created.t,
 		ExpiresAt:  r.Expires.t,
 	}, nil
@@ -76,6 +80,15 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return notFound("delete session")
 	}
 	return nil
+}
+
+// DeleteMethodSessions deletes the sessions with the given method key.
+func (s *Store) DeleteMethodSessions(ctx context.Context, methodKey string) (int64, error) {
+	if methodKey == "" {
+		return 0, errors.New("sqlstore: delete method sessions: empty key")
+	}
+	res := s.writer(ctx).Where("method_key = ?", methodKey).Delete(&sessionRow{})
+	return res.RowsAffected, wrap("delete method sessions", res.Error)
 }
 
 // DeleteSubjectSessions deletes every session of subject and returns how many;

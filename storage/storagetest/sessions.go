@@ -34,6 +34,27 @@ func sessionExists(t *testing.T, s storage.Store, id string) bool {
 }
 
 var sessionTests = []test{
+	{"DeleteMethodSessions", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		for id, key := range map[string]string{"s1": "idp-a|nid-1", "s2": "idp-a|nid-1", "s3": "idp-a|nid-2", "s4": ""} {
+			ss := sampleSession(id, "alice")
+			ss.MethodKey = key
+			must(t, s.CreateSession(ctx, ss))
+		}
+		got, err := s.GetSession(ctx, "s1")
+		must(t, err)
+		if got.MethodKey != "idp-a|nid-1" {
+			t.Fatalf("MethodKey = %q", got.MethodKey)
+		}
+		n, err := s.DeleteMethodSessions(ctx, "idp-a|nid-1")
+		must(t, err)
+		if n != 2 || sessionExists(t, s, "s1") || sessionExists(t, s, "s2") || !sessionExists(t, s, "s3") || !sessionExists(t, s, "s4") {
+			t.Fatalf("DeleteMethodSessions deleted %d, or the wrong sessions", n)
+		}
+		if _, err := s.DeleteMethodSessions(ctx, ""); err == nil {
+			t.Fatal("an empty key would end every session that named none")
+		}
+	}},
 	{"CreateGet", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		want := sampleSession("sess1", "alice")

@@ -92,7 +92,11 @@ func (p *IdP) Build(r Response) ([]byte, error) {
 	nid := subj.CreateElement("saml:NameID")
 	nid.CreateAttr("Format", formatTransient)
 	nid.CreateAttr("NameQualifier", p.cfg.EntityID)
-	nid.SetText(newID())
+	nameID := newID()
+	nid.SetText(nameID)
+	p.mu.Lock()
+	p.lastNameID = nameID
+	p.mu.Unlock()
 	sc := subj.CreateElement("saml:SubjectConfirmation")
 	sc.CreateAttr("Method", "urn:oasis:names:tc:SAML:2.0:cm:bearer")
 	scd := sc.CreateElement("saml:SubjectConfirmationData")

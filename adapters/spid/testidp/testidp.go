@@ -108,6 +108,43 @@ type IdP struct {
 	sp      *sp
 	users   []User
 	pending map[string]pendingLogin
+	// lastNameID is the transient NameID of the last assertion built.
+	lastNameID string
+}
+
+// LastNameID is the transient NameID of the last assertion the IdP built.
+func (p *IdP) LastNameID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastNameID
+}
+
+// LogoutRequest builds the IdP's own signed LogoutRequest (IdP-initiated
+// single logout, HTTP-POST binding) for the session of nameID at the
+// trusted service provider; it returns the XML and the SP's endpoint.
+func (p *IdP) LogoutRequest(nameID string) ([]byte, string, error) {
+	s, err := p.trusted()
+	if err != nil {
+		return nil, "", err
+	}
+	doc := etree.NewDocument()
+	req := doc.CreateElement("samlp:LogoutRequest")
+	req.CreateAttr("xmlns:samlp", nsProtocol)
+	req.CreateAttr("xmlns:saml", nsAssertion)
+	req.CreateAttr("ID", newID())
+	req.CreateAttr("Version", "2.0")
+	req.CreateAttr("IssueInstant", samlTime(p.cfg.Now()))
+	req.CreateAttr("Destination", s.SLO)
+	issuer(req, p.cfg.EntityID)
+	nid := req.CreateElement("saml:NameID")
+	nid.CreateAttr("Format", formatTransient)
+	nid.CreateAttr("NameQualifier", p.cfg.EntityID)
+	nid.SetText(nameID)
+	if err := sign(req, p.kp); err != nil {
+		return nil, "", err
+	}
+	b, err := doc.WriteToBytes()
+	return b, s.SLO, err
 }
 
 // pendingLogin is an AuthnRequest waiting for the citizen's choice.
