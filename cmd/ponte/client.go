@@ -20,7 +20,17 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-const clientUsage = "usage: ponte client create|list|delete|rotate-secret [flags]"
+const clientUsage = `usage: ponte client create|list|delete|rotate-secret [flags]
+
+  create          register a relying party (client_secret_basic by default; the secret is shown once;
+                  default scopes are all but inps.dispositivo: pass --scopes to allow it)
+  list            list the relying parties
+  delete --id ID  delete one
+  rotate-secret --id ID
+                  give a confidential client a new secret (shown once)
+
+Run 'ponte client <subcommand> -h' for its flags. The command opens the same database and master
+key as the server: against 'ponte demo', run it in the demo's folder with PONTE_DEV=true.`
 
 func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -28,6 +38,10 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return errors.New("client: no subcommand")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		fmt.Fprintln(stdout, clientUsage)
+		return nil
+	}
 	fs := flag.NewFlagSet("client "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (

@@ -13,8 +13,13 @@ import (
 )
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "usage: ponte keys list|rotate [--alg ES256|RS256]"
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		fmt.Fprintln(stderr, "usage: ponte keys list|rotate [--alg ES256|RS256]")
+		fmt.Fprintln(stderr, usage)
 		return errors.New("keys: want list or rotate")
 	}
 	sub := args[0]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -24,16 +26,38 @@ func Load(path string, environ []string) (Config, error) {
 			return Config{}, err
 		}
 	}
-	if err := applyEnv(&c, environ); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
+	envErr := applyEnv(&c, environ)
 	if len(c.TrustedProxies) == 0 {
 		c.TrustedProxies = nil
 	}
-	if err := c.Validate(); err != nil {
+	c.deriveIssuer()
+	// Every bad value at once: the variables that did not parse, and the
+	// settings that parsed but are wrong.
+	if err := errors.Join(envErr, c.Validate()); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// deriveIssuer follows addr when only addr was set: a node told to listen on
+// 127.0.0.1:9000 is reached there, not on the default issuer's port. On every
+// interface (0.0.0.0, ::) there is no address to derive, and Validate asks
+// for the issuer by name.
+func (c *Config) deriveIssuer() {
+	def := Default()
+	if c.Issuer != def.Issuer || c.Addr == def.Addr {
+		return
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return // Validate names the bad addr
+	}
+	ip, _ := netip.ParseAddr(host)
+	if host == "" || ip.IsUnspecified() {
+		c.Issuer = ""
+		return
+	}
+	c.Issuer = "http://" + net.JoinHostPort(host, port)
 }
 
 // decodeFile overlays the YAML document in the file at path onto c.

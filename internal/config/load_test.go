@@ -44,18 +44,28 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "env overrides file",
-			file:    "dev: true\naddr: 0.0.0.0:9000\ntokens:\n  access_token_ttl: 5m\n",
+			file:    "dev: true\naddr: 0.0.0.0:9000\nissuer: http://localhost:7000\ntokens:\n  access_token_ttl: 5m\n",
 			environ: []string{"PONTE_ADDR=:7000", "PONTE_ACCESS_TOKEN_TTL=2m", "HOME=/root"},
 			want: func(c *Config) {
-				c.Addr = ":7000"
+				c.Addr, c.Issuer = ":7000", "http://localhost:7000"
 				c.Tokens.AccessTokenTTL = Duration(2 * time.Minute)
 			},
 		},
 		{
 			name:    "empty env value is unset",
-			file:    "dev: true\naddr: 0.0.0.0:9000\n",
+			file:    "dev: true\naddr: 127.0.0.1:9000\n",
 			environ: []string{"PONTE_ADDR="},
-			want:    func(c *Config) { c.Addr = "0.0.0.0:9000" },
+			want:    func(c *Config) { c.Addr, c.Issuer = "127.0.0.1:9000", "http://127.0.0.1:9000" },
+		},
+		{
+			name:    "only the address set: the issuer follows it",
+			environ: []string{"PONTE_DEV=true", "PONTE_ADDR=127.0.0.1:18080"},
+			want:    func(c *Config) { c.Addr, c.Issuer = "127.0.0.1:18080", "http://127.0.0.1:18080" },
+		},
+		{
+			name:    "an IPv6 loopback address",
+			environ: []string{"PONTE_DEV=true", "PONTE_ADDR=[::1]:18080"},
+			want:    func(c *Config) { c.Addr, c.Issuer = "[::1]:18080", "http://[::1]:18080" },
 		},
 		{
 			name:    "first env entry wins",
@@ -186,6 +196,10 @@ func TestLoadErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", nil, []string{"line 1"}},
 		{"two documents", "dev: true\n---\ndev: false\n", nil, []string{"single YAML document"}},
 		{"bad YAML", "dev: [\n", nil, []string{"yaml"}},
+		{"every interface without an issuer", "", []string{"PONTE_DEV=true", "PONTE_ADDR=0.0.0.0:8080"},
+			[]string{"issuer (PONTE_ISSUER)", "listens on every interface"}},
+		{"variables and settings wrong together", "", []string{"PONTE_DEV=true", "PONTE_ACCESS_TOKEN_TTL=soon", "PONTE_LOG_LEVEL=loud"},
+			[]string{"PONTE_ACCESS_TOKEN_TTL", `invalid duration "soon"`, "log.level (PONTE_LOG_LEVEL)"}},
 		{"bad env duration", "", []string{"PONTE_DEV=true", "PONTE_ACCESS_TOKEN_TTL=soon"},
 			[]string{"PONTE_ACCESS_TOKEN_TTL", "tokens.access_token_ttl", `invalid duration "soon"`}},
 		{"bad env bool", "", []string{"PONTE_DEV=yes please"}, []string{"PONTE_DEV", `invalid boolean "yes please"`}},

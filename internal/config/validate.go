@@ -148,6 +148,9 @@ func checkAddr(addr string) error {
 }
 
 func checkIssuer(issuer string) error {
+	if issuer == "" {
+		return errors.New("is required when addr listens on every interface: the public URL relying parties and browsers use")
+	}
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(issuer, "#") {

@@ -24,7 +24,7 @@ func TestValidateFieldErrors(t *testing.T) {
 		{"certificate proxy not an address", func(c *Config) { c.ClientCertProxies, c.ClientCertHeader = []string{"proxy"}, "nginx" }, "client_cert_proxies[0] (PONTE_CLIENT_CERT_PROXIES)", "not an IP"},
 		{"addr bad port", func(c *Config) { c.Addr = ":http" }, "addr (PONTE_ADDR)", "numeric port"},
 		{"addr port too big", func(c *Config) { c.Addr = ":70000" }, "addr (PONTE_ADDR)", "numeric port"},
-		{"issuer empty", func(c *Config) { c.Issuer = "" }, "issuer (PONTE_ISSUER)", "absolute http(s) URL"},
+		{"issuer empty", func(c *Config) { c.Issuer = "" }, "issuer (PONTE_ISSUER)", "is required"},
 		{"db empty", func(c *Config) { c.DB = "" }, "db (PONTE_DB)", "SQLite file path"},
 		{"db unknown scheme", func(c *Config) { c.DB = "mysql://u:pw@h/db" }, "db (PONTE_DB)", `unsupported URL scheme "mysql"`},
 		{"db bad postgres url", func(c *Config) { c.DB = "postgres://u:pw@h:port/db" }, "db (PONTE_DB)", "not a valid PostgreSQL URL"},

@@ -84,3 +84,17 @@ func TestLoggedSQLHoldsNoArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenFailureLoggedOnce: a database that cannot be reached is an error
+// for the caller to report, not also a line in the log (it was said twice).
+func TestOpenFailureLoggedOnce(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, err := Open(t.Context(), "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", Options{Logger: log})
+	if err == nil {
+		t.Fatal("opened a database on port 1")
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("the failure was also logged:\n%s", buf.String())
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/ponte-id/ponte/storage"
 )
@@ -159,12 +160,17 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// open opens one connection pool of the store.
+// open opens one connection pool of the store. gorm would log a failure to
+// connect before returning it, and the caller reports it: it opens quiet and
+// logs from then on.
 func (s *Store) open(dialector gorm.Dialector, cfg *gorm.Config, maxOpen int, opts Options) (*gorm.DB, error) {
-	db, err := gorm.Open(dialector, cfg)
+	quiet := *cfg
+	quiet.Logger = logger.Discard
+	db, err := gorm.Open(dialector, &quiet)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", s.dialect, err)
 	}
+	db.Logger = cfg.Logger
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", s.dialect, err)
