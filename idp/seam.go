@@ -94,6 +94,15 @@ type Authenticator interface {
 	Handler(host Host) http.Handler
 }
 
+// Citizens is what the core knows of citizens, for a method that must not
+// take a codice fiscale it has no record of for a newcomer (a PIN request
+// for a citizen who logs in with SPID or CNS). The core implements it.
+type Citizens interface {
+	// Known reports whether the citizen has logged in with any method, and
+	// the email the core holds for them (empty if none).
+	Known(ctx context.Context, fiscalNumber string) (known bool, email string, err error)
+}
+
 // Revoker ends every session and token of a citizen. The core implements it; a
 // method that revokes a credential (PIN revoca) asks for it at construction.
 type Revoker interface {

@@ -2,6 +2,7 @@ package pin_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -259,6 +260,53 @@ func TestAttackParallelGuesses(t *testing.T) {
 			}
 			if count, _, _ := s.store.GetAttempts(context.Background(), "cf:"+cf); count != free {
 				t.Fatalf("the account counts %d failures, want %d", count, free)
+			}
+		})
+	}
+}
+
+// TestAttackSquatKnownCitizen: a citizen who logs in with SPID or CNS has no
+// PIN. A stranger's online request with the citizen's public data and the
+// stranger's address and contacts issues nothing: the core knows the citizen,
+// so the request waits for an operator's callback, and the citizen is warned
+// at the email the core holds. Before the fix a PIN went to the stranger and
+// logged in as the citizen's subject.
+func TestAttackSquatKnownCitizen(t *testing.T) {
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			s := newSite(t, be.Open(t))
+			ctx := context.Background()
+			if _, err := s.store.LinkSubject(ctx, storage.Subject{ID: "spid-citizen", FiscalNumber: cf, GivenName: "Mario",
+				FamilyName: "Rossi", Email: "mario.spid@example.it"}); err != nil {
+				t.Fatal(err)
+			}
+			b := oidctest.NewBrowser(t)
+			for range 2 {
+				if resp, _ := b.Post(s.env.Issuer+"/login/pin/request", merge(victimPublic(), attackerData)); resp.StatusCode != http.StatusOK {
+					t.Fatalf("request: %d", resp.StatusCode)
+				}
+			}
+			if _, err := s.store.GetPINAccount(ctx, cf); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a PIN account was created for a citizen the core knows: %v", err)
+			}
+			s.noMessageTo(t, "attacker@evil.example", "Calle Falsa", "+5491199999999")
+			if secrets := s.secrets(); len(secrets) != 0 {
+				t.Fatalf("a PIN half was queued: %v", secrets)
+			}
+			msgs, _ := s.store.ListMessages(ctx, 10)
+			if !slices.ContainsFunc(msgs, func(m storage.Message) bool { return m.To == "mario.spid@example.it" }) {
+				t.Fatalf("the citizen was not warned at the email the core holds: %+v", msgs)
+			}
+			waiting, err := s.svc.WaitingRequests(ctx)
+			if err != nil || len(waiting) != 2 {
+				t.Fatalf("waiting requests: %d %v", len(waiting), err)
+			}
+			// A confirmed callback (the verified act) creates the account.
+			if err := s.svc.ConfirmCallback(ctx, waiting[0].ID, "op-5", true); err != nil {
+				t.Fatal(err)
+			}
+			if a, err := s.store.GetPINAccount(ctx, cf); err != nil || a.Status != storage.PINActive {
+				t.Fatalf("after the confirmed callback: %+v %v", a.Status, err)
 			}
 		})
 	}

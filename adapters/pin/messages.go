@@ -143,6 +143,16 @@ var (
 				"the request before anything is issued. If it was not you, tell the operator or call the contact center; your " +
 				"current PIN keeps working."},
 	}
+	msgPendingNoPIN = letter{
+		message{"PIN INPS: richiesta di PIN per il suo codice fiscale",
+			dearIT + "abbiamo ricevuto una richiesta di PIN INPS per il suo codice fiscale. Nessun PIN è stato rilasciato: " +
+				"un operatore richiamerà il richiedente per verificarne l'identità prima di qualsiasi rilascio. Se non è stato " +
+				"lei, chiami il contact center. Può continuare ad accedere ai servizi INPS con SPID o CNS."},
+		message{"INPS PIN: a PIN request for your tax code",
+			dearEN + "we received a request for an INPS PIN for your tax code. No PIN was issued: an operator will call the " +
+				"applicant back to verify their identity before anything is issued. If it was not you, call the contact center. " +
+				"You can keep logging in to INPS services with SPID or CNS."},
+	}
 	msgReplacementFirst = letter{
 		message{"PIN INPS: revoca richiesta, prima parte del nuovo PIN",
 			dearIT + "è stata richiesta online la revoca del suo PIN. Ecco la prima parte (8 caratteri) del nuovo PIN: {{secret}}\n" +

@@ -237,12 +237,22 @@ func (s *Service) register(ctx context.Context, req Request, channel, operator s
 	old, err := s.store.GetPINAccount(ctx, req.FiscalNumber)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
+		// No PIN, but a citizen the core knows (from SPID or CNS) is no
+		// newcomer: a PIN for them needs the same verified act.
+		known, email, err := s.knownCitizen(ctx, req.FiscalNumber)
+		if err != nil {
+			return "", err
+		}
+		if known {
+			return "", s.park(ctx, storage.PINAccount{FiscalNumber: req.FiscalNumber, Email: email}, req, channel, operator,
+				[]string{"no PIN on record, a citizen known through another login method"}, msgPendingNoPIN)
+		}
 		return s.issueNew(ctx, req, channel, operator)
 	case err != nil:
 		return "", err
 	}
 	if diff := differences(old, req.account()); len(diff) > 0 {
-		return "", s.park(ctx, old, req, channel, operator, diff)
+		return "", s.park(ctx, old, req, channel, operator, diff, msgPendingWarning)
 	}
 	if old.Status != storage.PINRevoked {
 		return "", ErrExists
@@ -362,9 +372,23 @@ func (s *Service) issueRequested(ctx context.Context, req Request, channel, oper
 	return c.pin16, nil
 }
 
-// park keeps a request that differs from the record for an operator's
-// callback, tells the contacts on record, and changes nothing else.
-func (s *Service) park(ctx context.Context, old storage.PINAccount, req Request, channel, operator string, diff []string) error {
+// knownCitizen asks the core whether the citizen has logged in with another
+// method, and the email it holds for them.
+func (s *Service) knownCitizen(ctx context.Context, cf string) (bool, string, error) {
+	if s.citizens == nil {
+		return false, "", nil
+	}
+	known, email, err := s.citizens.Known(ctx, cf)
+	if err != nil {
+		return false, "", fmt.Errorf("pin: %w", err)
+	}
+	return known, email, nil
+}
+
+// park keeps a request that differs from the record (old: the account, or
+// only the contacts the core holds for a citizen with no PIN) for an
+// operator's callback, tells the contacts on record, and changes nothing else.
+func (s *Service) park(ctx context.Context, old storage.PINAccount, req Request, channel, operator string, diff []string, warning letter) error {
 	pr := storage.PINRequest{
 		ID: base64.RawURLEncoding.EncodeToString(randomBytes(12)), FiscalNumber: req.FiscalNumber,
 		Proposed: req.account(), FirstHalfVia: req.FirstHalfVia, Channel: channel, Operator: operator,
@@ -378,7 +402,7 @@ func (s *Service) park(ctx context.Context, old storage.PINAccount, req Request,
 		if err := s.appendAudit(ctx, pr.FiscalNumber, "callback_pending", channel, operator, detail); err != nil {
 			return err
 		}
-		return s.notifyOnRecord(ctx, old, msgPendingWarning)
+		return s.notifyOnRecord(ctx, old, warning)
 	})
 	if err != nil {
 		return err
@@ -559,6 +583,12 @@ func (s *Service) ConfirmCallback(ctx context.Context, requestID, operator strin
 			acct = p
 			return p, nil
 		})
+		if errors.Is(err, storage.ErrNotFound) { // a citizen known from another method, with no PIN yet
+			acct = pr.Proposed
+			c.install(&acct, now, ChannelContactCenter, operator, false)
+			acct.CreatedAt, acct.UpdatedAt = now, now
+			err = s.store.CreatePINAccount(ctx, acct)
+		}
 		if err != nil {
 			return err
 		}

@@ -54,9 +54,11 @@ type Service struct {
 	store   storage.PINStore
 	box     *seal.Box
 	revoker idp.Revoker
-	hash    *hasher
-	now     func() time.Time
-	log     *slog.Logger
+	// citizens is nil when the core does not say (tests of the service alone).
+	citizens idp.Citizens
+	hash     *hasher
+	now      func() time.Time
+	log      *slog.Logger
 	// mount is the path the core mounts the pages on (pages()).
 	mount atomic.Pointer[string]
 }
@@ -68,8 +70,11 @@ type Deps struct {
 	Box *seal.Box
 	// Revoker ends a citizen's sessions and tokens on revocation.
 	Revoker idp.Revoker
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Citizens says whether the core knows a citizen who has no PIN (one who
+	// logs in with SPID or CNS): a request for them waits for a callback.
+	Citizens idp.Citizens
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // NewService validates the policy and returns the service.
@@ -99,7 +104,7 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, store: d.Store, box: d.Box, revoker: d.Revoker,
+	return &Service{cfg: cfg, store: d.Store, box: d.Box, revoker: d.Revoker, citizens: d.Citizens,
 		hash: newHasher(cfg.Params, cfg.HashConcurrency, cfg.HashQueue, cfg.HashMaxWait), now: d.Now, log: d.Logger}, nil
 }
 

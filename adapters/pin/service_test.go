@@ -56,7 +56,7 @@ func newFixture(t testing.TB, store *sqlstore.Store, at time.Time, tweak ...func
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	svc, err := pin.NewService(cfg, pin.Deps{Store: store, Box: box, Revoker: provider.Revoker{Store: store}, Now: c.Now})
+	svc, err := pin.NewService(cfg, pin.Deps{Store: store, Box: box, Revoker: provider.Revoker{Store: store}, Citizens: provider.Revoker{Store: store}, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,9 @@ var plugs = []method.Plug{
 // openMethods opens every login method from its configuration section
 // (loadConfig has refused any section that no method claims).
 func (a *app) openMethods() ([]idp.Authenticator, error) {
+	citizens := provider.Revoker{Store: a.store, Logger: a.log}
 	deps := method.Deps{
-		Store: a.store, Box: a.box, Revoker: provider.Revoker{Store: a.store, Logger: a.log},
+		Store: a.store, Box: a.box, Revoker: citizens, Citizens: citizens,
 		Issuer: a.cfg.Issuer, Dev: a.cfg.Dev, Logger: a.log,
 	}
 	var methods []idp.Authenticator

@@ -22,6 +22,8 @@ type Deps struct {
 	Box *seal.Box
 	// Revoker ends a citizen's sessions and tokens.
 	Revoker idp.Revoker
+	// Citizens tells whether the core already knows a citizen.
+	Citizens idp.Citizens
 	// Issuer is the provider's public URL: links in messages start with it.
 	Issuer string
 	// Dev is development mode (local stand-ins for outside services).
