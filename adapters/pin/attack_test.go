@@ -3,6 +3,7 @@ package pin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -307,6 +308,58 @@ func TestAttackSquatKnownCitizen(t *testing.T) {
 			}
 			if a, err := s.store.GetPINAccount(ctx, cf); err != nil || a.Status != storage.PINActive {
 				t.Fatalf("after the confirmed callback: %+v %v", a.Status, err)
+			}
+		})
+	}
+}
+
+// TestAttackRevocaCannotCancelTheReplacement: the citizen's revoca sends a
+// replacement; a stranger's revoca from other addresses sends nothing more
+// and leaves the citizen's replacement working. Once the replacement has
+// expired unused, it opens nothing and a new revoca may send another.
+func TestAttackRevocaCannotCancelTheReplacement(t *testing.T) {
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			f := newFixture(t, be.Open(t), before2021, func(c *pin.Config) { c.Limits.PerCitizen = 10 })
+			ctx := context.Background()
+			if err := f.svc.Seed(ctx, marioAccount(), "Abcd1234"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.svc.RevokeOnline(ctx, mario(), "192.0.2.1"); err != nil {
+				t.Fatal(err)
+			}
+			replacement := f.secrets()["sms"][0] + f.secrets()["post"][0]
+			for i := range 3 {
+				f.clock.Advance(time.Hour)
+				if err := f.svc.RevokeOnline(ctx, mario(), fmt.Sprintf("203.0.113.%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if post := f.secrets()["post"]; len(post) != 1 {
+				t.Fatalf("%d letters for one citizen's revoca and a stranger's, want 1", len(post))
+			}
+			if res, err := f.svc.Login(ctx, cf, replacement, ""); err != nil || res.Change != pin.ChangeFirstAccess {
+				t.Fatalf("the citizen's replacement after a stranger's revoca: %v", err)
+			}
+
+			// An unused replacement expires.
+			g := newFixture(t, be.Open(t), before2021)
+			if err := g.svc.Seed(ctx, marioAccount(), "Abcd1234"); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.svc.RevokeOnline(ctx, mario(), ""); err != nil {
+				t.Fatal(err)
+			}
+			old := g.secrets()["sms"][0] + g.secrets()["post"][0]
+			g.clock.Advance(pin.DefaultConfig().ReplacementTTL + time.Hour)
+			if _, err := g.svc.Login(ctx, cf, old, ""); !errors.Is(err, pin.ErrBadCredentials) {
+				t.Fatalf("an expired replacement: %v", err)
+			}
+			if err := g.svc.RevokeOnline(ctx, mario(), ""); err != nil {
+				t.Fatal(err)
+			}
+			if post := g.secrets()["post"]; len(post) != 2 {
+				t.Fatalf("after the first replacement expired: %d letters, want 2", len(post))
 			}
 		})
 	}

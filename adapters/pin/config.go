@@ -37,6 +37,9 @@ type Config struct {
 	// RecoveryTTL is the life of a recovery link; TicketTTL of a first-access change form.
 	RecoveryTTL time.Duration `yaml:"recovery_ttl"`
 	TicketTTL   time.Duration `yaml:"ticket_ttl"`
+	// ReplacementTTL is how long the replacement an online revoca sends stays
+	// usable; while it does, another revoca sends nothing.
+	ReplacementTTL time.Duration `yaml:"replacement_ttl"`
 	// MaxUpload is the size limit of each conversion document, in bytes.
 	MaxUpload int64    `yaml:"max_upload"`
 	Throttle  Throttle `yaml:",inline"`
@@ -104,15 +107,16 @@ var rome = func() *time.Location {
 // DefaultConfig is the policy of SPEC §3.
 func DefaultConfig() Config {
 	return Config{
-		Params:        DefaultParams,
-		Expiry:        6 * 30 * 24 * time.Hour,
-		RequestCutoff: Date{time.Date(2021, time.October, 1, 0, 0, 0, 0, rome)},
-		RecoveryTTL:   15 * time.Minute,
-		TicketTTL:     10 * time.Minute,
-		MaxUpload:     5 << 20,
-		Throttle:      DefaultThrottle,
-		Limits:        DefaultLimits,
-		Delivery:      Delivery{Interval: 10 * time.Second, Email: SMTP{TLS: "starttls"}, PEC: SMTP{TLS: "starttls"}},
+		Params:         DefaultParams,
+		Expiry:         6 * 30 * 24 * time.Hour,
+		RequestCutoff:  Date{time.Date(2021, time.October, 1, 0, 0, 0, 0, rome)},
+		RecoveryTTL:    15 * time.Minute,
+		TicketTTL:      10 * time.Minute,
+		ReplacementTTL: 30 * 24 * time.Hour,
+		MaxUpload:      5 << 20,
+		Throttle:       DefaultThrottle,
+		Limits:         DefaultLimits,
+		Delivery:       Delivery{Interval: 10 * time.Second, Email: SMTP{TLS: "starttls"}, PEC: SMTP{TLS: "starttls"}},
 	}
 }
 
@@ -142,6 +146,7 @@ var settings = func() []config.Setting[Config] {
 		config.TextSetting("request_cutoff", "PONTE_PIN_REQUEST_CUTOFF", func(c *C) encoding.TextUnmarshaler { return &c.RequestCutoff }),
 		config.DurationSetting("recovery_ttl", "PONTE_PIN_RECOVERY_TTL", func(c *C) *time.Duration { return &c.RecoveryTTL }),
 		config.DurationSetting("ticket_ttl", "PONTE_PIN_TICKET_TTL", func(c *C) *time.Duration { return &c.TicketTTL }),
+		config.DurationSetting("replacement_ttl", "PONTE_PIN_REPLACEMENT_TTL", func(c *C) *time.Duration { return &c.ReplacementTTL }),
 		config.IntSetting("max_upload", "PONTE_PIN_MAX_UPLOAD", func(c *C) *int64 { return &c.MaxUpload }),
 		config.IntSetting("free_account_failures", "PONTE_PIN_FREE_ACCOUNT_FAILURES", func(c *C) *int { return &c.Throttle.FreeAccountFailures }),
 		config.IntSetting("free_ip_failures", "PONTE_PIN_FREE_IP_FAILURES", func(c *C) *int { return &c.Throttle.FreeIPFailures }),
@@ -198,6 +203,9 @@ func (c Config) Validate() error {
 	}
 	if c.TicketTTL <= 0 {
 		bad("ticket_ttl", "must be positive, got %v", c.TicketTTL)
+	}
+	if c.ReplacementTTL <= 0 {
+		bad("replacement_ttl", "must be positive, got %v", c.ReplacementTTL)
 	}
 	if c.MaxUpload <= 0 || c.MaxUpload > 50<<20 {
 		bad("max_upload", "must be between 1 byte and 50 MiB, got %d", c.MaxUpload)

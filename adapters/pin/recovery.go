@@ -218,17 +218,23 @@ func (s *Service) RevokeOnline(ctx context.Context, req Request, ip string) erro
 		s.log.InfoContext(ctx, "PIN revocation refused: data do not match an active PIN", "cf", Mask(req.FiscalNumber))
 		return nil
 	}
+	if s.liveReplacement(a, s.now()) {
+		// One replacement at a time: another revoca would cancel the one on
+		// its way to the citizen and send more letters.
+		s.log.InfoContext(ctx, "PIN revocation: a replacement is already on its way", "cf", Mask(req.FiscalNumber))
+		return nil
+	}
 	pin16 := newPIN16()
 	h, err := s.hash.Hash(ctx, pin16)
 	if err != nil {
 		return err
 	}
 	now := s.now().UTC()
-	return s.inTx(ctx, func(ctx context.Context) error {
+	err = s.inTx(ctx, func(ctx context.Context) error {
 		var acct storage.PINAccount
 		err := s.store.UpdatePINAccount(ctx, req.FiscalNumber, func(a storage.PINAccount) (storage.PINAccount, error) {
-			if a.Status != storage.PINActive {
-				return a, ErrRevoked
+			if a.Status != storage.PINActive || s.liveReplacement(a, now) {
+				return a, errChanged
 			}
 			a.ReplacementHash, a.ReplacementAt = h, now
 			acct = a
@@ -250,7 +256,15 @@ func (s *Service) RevokeOnline(ctx context.Context, req Request, ip string) erro
 		return s.appendAudit(ctx, acct.FiscalNumber, "revocation_requested", ChannelOnline, "",
 			"replacement sent to the contacts and residence on record; the current PIN works until it is used")
 	})
+	if errors.Is(err, errChanged) {
+		return nil // a parallel revoca sent the replacement, or the PIN was revoked meanwhile
+	}
+	return err
 }
+
+// errChanged: the account changed between the read that decided and the
+// write (a parallel request).
+var errChanged = errors.New("pin: the account changed meanwhile")
 
 // completeReplacement makes the replacement PIN (just verified) the current
 // one: the old PIN is revoked, every session and token of the citizen ends,

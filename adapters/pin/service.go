@@ -156,7 +156,7 @@ func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, e
 	}
 	now := s.now()
 	acct, m, rehash, err := s.check(ctx, cf, ip, now, func(a storage.PINAccount) [][]byte {
-		if len(pin) == 16 && a.ReplacementHash != nil {
+		if len(pin) == 16 && s.liveReplacement(a, now) {
 			return [][]byte{a.ReplacementHash, a.Hash}
 		}
 		return [][]byte{a.Hash}
@@ -191,6 +191,12 @@ func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, e
 		s.audit(ctx, cf, "expired", "", "", "")
 	}
 	return res, nil
+}
+
+// liveReplacement says whether a's replacement PIN (from an online revoca)
+// can still be used at now.
+func (s *Service) liveReplacement(a storage.PINAccount, now time.Time) bool {
+	return a.ReplacementHash != nil && now.Before(a.ReplacementAt.Add(s.cfg.ReplacementTTL))
 }
 
 // match says which of the candidate hashes a secret matched.
