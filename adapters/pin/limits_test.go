@@ -294,3 +294,32 @@ func TestParallelCallbackDecisions(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6NetworkCountsAsOne: the addresses of one IPv6 /64 (one subscriber)
+// share the per-address throttle and form limits: a client cannot escape them
+// by changing the host part of its address.
+func TestIPv6NetworkCountsAsOne(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021, func(c *pin.Config) { c.Limits.PerIP = 3 })
+	ctx := context.Background()
+	free := pin.DefaultThrottle.FreeIPFailures
+	cfs := codes(t, free+2)
+	for i := range free {
+		if _, err := f.svc.Login(ctx, cfs[i], "WRONG123", fmt.Sprintf("2001:db8:1:2::%x", i+1)); !errors.Is(err, pin.ErrBadCredentials) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	var throttled *pin.ThrottledError
+	if _, err := f.svc.Login(ctx, cfs[free], "WRONG123", "2001:db8:1:2:ffff::1"); !errors.As(err, &throttled) {
+		t.Fatalf("another address of the same /64: %v, want a delay", err)
+	}
+	if _, err := f.svc.Login(ctx, cfs[free+1], "WRONG123", "2001:db8:1:3::1"); !errors.Is(err, pin.ErrBadCredentials) {
+		t.Fatalf("another /64 is another client: %v", err)
+	}
+	var limited *pin.RateLimitedError
+	for i := range 4 {
+		err := f.svc.StartRecovery(ctx, cf, pin.Contacts{}, fmt.Sprintf("2001:db8:9:9::%x", i+1))
+		if got := errors.As(err, &limited); got != (i == 3) {
+			t.Fatalf("recovery %d from the same /64: %v", i+1, err)
+		}
+	}
+}

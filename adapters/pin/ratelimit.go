@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ponte-id/ponte/internal/clientaddr"
 )
 
 // Limits throttle the forms that a stranger can post about any citizen: the
@@ -42,10 +44,11 @@ const (
 // allowIP counts an action from ip (none for an operator's call, which has no
 // IP here) and refuses it beyond the limit.
 func (s *Service) allowIP(ctx context.Context, action, ip string) error {
-	if ip == "" {
+	client := clientaddr.Key(ip) // an IPv6 /64 counts as one client
+	if client == "" {
 		return nil
 	}
-	n, err := s.store.CountInWindow(ctx, "rl:"+action+":ip:"+ip, s.now(), s.cfg.Limits.IPWindow)
+	n, err := s.store.CountInWindow(ctx, "rl:"+action+":ip:"+client, s.now(), s.cfg.Limits.IPWindow)
 	if err != nil {
 		return fmt.Errorf("pin: rate limit: %w", err)
 	}

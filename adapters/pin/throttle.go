@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ponte-id/ponte/internal/clientaddr"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -39,7 +40,7 @@ var DefaultThrottle = Throttle{
 }
 
 func accountKey(cf string) string { return "cf:" + cf }
-func ipKey(ip string) string      { return "ip:" + ip }
+func ipKey(ip string) string      { return "ip:" + clientaddr.Key(ip) }
 
 // delay is the wait after n consecutive failures when free are allowed:
 // 1s, 2s, 4s ... up to max.
@@ -78,7 +79,7 @@ func (t Throttle) reserve(ctx context.Context, s storage.PINStore, cf, ip string
 			return err
 		}
 		r.account = a
-		if ip != "" {
+		if clientaddr.Key(ip) != "" {
 			b, err := s.ReserveAttempt(ctx, ipKey(ip), now, now.Add(-t.ForgetIP))
 			if err != nil {
 				return err

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/clientaddr"
 	"github.com/ponte-id/ponte/internal/ui"
 )
 
@@ -287,13 +286,7 @@ func (w *web) throttledBox(v visit, e *ThrottledError) box {
 }
 
 // clientIP is the peer address (the edge rewrites it from trusted proxies only).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return strings.TrimSpace(r.RemoteAddr)
-	}
-	return host
-}
+func clientIP(r *http.Request) string { return clientaddr.Of(r) }
 
 // padTo sleeps until start+floor (or ctx ends).
 func padTo(ctx context.Context, start time.Time, floor time.Duration) {

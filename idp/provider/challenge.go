@@ -6,15 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/ory/fosite"
 
+	"github.com/ponte-id/ponte/internal/clientaddr"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -108,19 +107,9 @@ func (p *Provider) tooManyChallenges(w http.ResponseWriter, r *http.Request, e e
 // trusted proxies' headers only. An unreadable address gives "", counted
 // under no address.
 func (p *Provider) addressKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
+	key := clientaddr.Of(r)
+	if key == "" {
 		return ""
-	}
-	addr = addr.Unmap().WithZone("")
-	key := addr.String()
-	if addr.Is6() {
-		prefix, _ := addr.Prefix(64)
-		key = prefix.String()
 	}
 	m := hmac.New(sha256.New, p.cfg.HMACSecret)
 	m.Write([]byte("ponte.challenge.address\x00"))
