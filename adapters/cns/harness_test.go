@@ -282,11 +282,21 @@ func methodRoute(h http.Handler) provider.Route {
 // on ln until the test ends, and returns the pool that trusts its certificate.
 func tlsListener(t testing.TB, ln net.Listener, h http.Handler) *x509.CertPool {
 	t.Helper()
+	return tlsListenerWith(t, ln, h, nil)
+}
+
+// tlsListenerWith is tlsListener with the TLS configuration changed by
+// tweak (if not nil): a card listener configured otherwise than Ponte's.
+func tlsListenerWith(t testing.TB, ln net.Listener, h http.Handler, tweak func(*tls.Config)) *x509.CertPool {
+	t.Helper()
 	ca := must(cnstest.NewRoot("Test server CA"))
 	certFile, keyFile := certtest.WriteKeyPair(t, t.TempDir(), must(ca.Server()))
 	cfg, err := clientcert.CardTLSConfig(certFile, keyFile, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(cfg)
 	}
 	srv := &http.Server{Handler: h, TLSConfig: cfg, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)

@@ -101,6 +101,7 @@ var allReasons = []Reason{
 	ReasonKeyUsage, ReasonExtKeyUsage, ReasonPolicy, ReasonMalformedSubject, ReasonFiscalNumber,
 	ReasonSubjectMismatch, ReasonRevoked, ReasonOCSPUnknown, ReasonOCSPUnavailable, ReasonOCSPBadResponse,
 	ReasonOCSPStale, ReasonCRLUnavailable, ReasonCRLStale, ReasonNoRevocationSource, ReasonUnboundReturn,
+	ReasonResumedSession,
 }
 
 // metrics are the method's counters, ready for /metrics.

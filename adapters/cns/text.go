@@ -25,6 +25,8 @@ var text = map[string]map[string]string{
 		"expired_title":   "Richiesta di accesso scaduta",
 		"expired_request": "La richiesta di accesso è scaduta o è già stata usata. Torna al servizio che stavi usando e accedi di nuovo.",
 		"unbound":         "La carta è stata letta per un accesso che non è stato avviato da questo browser, oppure è scaduto. Per sicurezza nessuno è stato autenticato. Se non hai avviato tu l'accesso, qualcuno potrebbe averti inviato il collegamento: non usarlo.",
+		"resumed":         "Per sicurezza la carta va letta di nuovo a ogni accesso, ma il browser ha ripreso una connessione precedente senza chiederla. Nessuno è stato autenticato.",
+		"resumed_1":       "Chiudi completamente il browser, riaprilo e accedi di nuovo con la carta inserita.",
 		"internal_title":  "Errore", "internal": "Si è verificato un errore interno. Riprova tra qualche minuto.",
 	},
 	"en": {
@@ -50,6 +52,8 @@ var text = map[string]map[string]string{
 		"expired_title":   "Login request expired",
 		"expired_request": "The login request has expired or was already used. Go back to the service you were using and log in again.",
 		"unbound":         "The card was read for a login that this browser did not start, or that has expired. For your safety nobody was logged in. If you did not start this login, someone may have sent you the link: do not use it.",
+		"resumed":         "For your safety the card is read again at every login, but the browser resumed an earlier connection without asking for it. Nobody was logged in.",
+		"resumed_1":       "Close the browser completely, open it again and log in again with the card inserted.",
 		"internal_title":  "Error", "internal": "An internal error occurred. Try again in a few minutes.",
 	},
 }

@@ -62,6 +62,12 @@ const (
 	// ReasonUnboundReturn: the card was read for a login that the browser
 	// coming back did not start, or that has expired (a forwarded card link).
 	ReasonUnboundReturn Reason = "unbound_return"
+	// ReasonResumedSession: the card page came over a resumed TLS session,
+	// whose certificate was presented in an earlier handshake (perhaps by
+	// someone else at the same browser), not in this one. The card listener
+	// never resumes (clientcert.CardTLSConfig): this is a listener, or a
+	// proxy, configured otherwise.
+	ReasonResumedSession Reason = "resumed_session"
 )
 
 // unavailable reports whether r says a revocation status could not be had,

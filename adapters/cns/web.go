@@ -98,6 +98,11 @@ func (w *web) start(rw http.ResponseWriter, r *http.Request) {
 // what to do.
 func (w *web) card(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	// The connection carries the certificate of its handshake to every
+	// request it serves: closed after this answer, the browser's next visit
+	// (another person's, at a shared browser) makes a new handshake and
+	// presents its own card, or none. (HTTP/2: a GOAWAY.)
+	rw.Header().Set("Connection", "close")
 	challenge := r.URL.Query().Get("challenge")
 	loc := ui.Locale(r, r.URL.Query().Get("locale"))
 	if challenge == "" || len(challenge) > maxParam {
@@ -105,6 +110,14 @@ func (w *web) card(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	other := w.a.cfg.Issuer + w.host.LoginURL(challenge)
+	// A resumed TLS session (RFC 8446 §2.2, RFC 5077) does not ask for the
+	// card: its certificates are those of the handshake it resumes, and the
+	// card may have left with its holder. Only a full handshake proves the
+	// card's key is here now.
+	if r.TLS != nil && r.TLS.DidResume {
+		w.refused(rw, r, loc, refuse(ReasonResumedSession, "a resumed TLS session: its certificate was presented in an earlier handshake"), nil, other)
+		return
+	}
 	chain, err := w.host.ClientCertificates(r)
 	if err != nil {
 		w.a.log.ErrorContext(ctx, "cns: reading the client certificate failed", "err", err)
@@ -205,6 +218,8 @@ func (w *web) refused(rw http.ResponseWriter, r *http.Request, loc string, ref *
 		view.Text, view.Steps = "not_cns", []string{"not_cns_1"}
 	case ReasonMalformedSubject, ReasonFiscalNumber, ReasonSubjectMismatch:
 		view.Text = "bad_subject"
+	case ReasonResumedSession:
+		view.Text, view.Steps = "resumed", []string{"resumed_1"}
 	default: // the revocation status could not be had
 		status, view.Class, view.Text = http.StatusServiceUnavailable, "warning", "unavailable"
 		rw.Header().Set("Retry-After", strconv.Itoa(int(w.a.cfg.Revocation.RetryAfter/time.Second)))

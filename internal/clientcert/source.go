@@ -119,10 +119,11 @@ func (s *Source) Handler(next http.Handler) http.Handler {
 // that nothing after it can read a forged one. It must see r.RemoteAddr as
 // the server set it: the TCP peer, before any X-Forwarded-For rewriting.
 //
-// The chain is the one presented in r's TLS handshake, if any; otherwise, if
-// the TCP peer is one of the TrustedProxies, the one in their header. A
-// header that does not parse is logged at Info and yields no chain: the
-// request goes on without one. Nothing is verified here.
+// The chain is the one presented in r's TLS handshake, if any (never that of
+// a resumed session, presented in an earlier handshake: that is logged and
+// yields no chain); otherwise, if the TCP peer is one of the TrustedProxies,
+// the one in their header. A header that does not parse is logged at Info and
+// yields no chain: the request goes on without one. Nothing is verified here.
 func (s *Source) Apply(r *http.Request) *http.Request {
 	chain := s.chain(r)
 	for _, h := range certHeaders {
@@ -136,6 +137,12 @@ func (s *Source) Apply(r *http.Request) *http.Request {
 
 // chain finds r's chain; see Apply.
 func (s *Source) chain(r *http.Request) []*x509.Certificate {
+	if r.TLS != nil && r.TLS.DidResume && len(r.TLS.PeerCertificates) > 0 {
+		// A resumed session's certificates were presented in an earlier
+		// handshake, not in this one (CardTLSConfig never resumes).
+		s.log.WarnContext(r.Context(), "client certificate of a resumed TLS session ignored")
+		return nil
+	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		// The connection's slice is shared by its requests: hand out a copy.
 		return slices.Clone(r.TLS.PeerCertificates)

@@ -30,6 +30,13 @@ var cardCipherSuites = []uint16{
 // with From. The handshake still checks that the client holds the
 // certificate's private key. Only this listener asks: the ordinary listener
 // never prompts for a certificate.
+//
+// It never resumes a TLS session: no session tickets are issued (TLS 1.2 and
+// 1.3), and Go's server keeps no session cache of its own. A resumed
+// connection carries the certificates of the handshake it resumes, without
+// asking for the card again, so on a shared browser the next person would be
+// logged in as the card's holder without the card. Every connection is a full
+// handshake in which the client proves it holds the card's key.
 func CardTLSConfig(certFile, keyFile string, maxVersion uint16) (*tls.Config, error) {
 	if err := checkMaxVersion(maxVersion); err != nil {
 		return nil, err
@@ -47,6 +54,9 @@ func CardTLSConfig(certFile, keyFile string, maxVersion uint16) (*tls.Config, er
 		MinVersion:   tls.VersionTLS12,
 		MaxVersion:   maxVersion,
 		CipherSuites: cardCipherSuites,
+		// No resumption: a resumed session's PeerCertificates are those of
+		// an earlier handshake, the card not asked for again.
+		SessionTicketsDisabled: true,
 	}, nil
 }
 

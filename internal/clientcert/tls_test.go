@@ -3,12 +3,14 @@ package clientcert_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,11 +23,21 @@ import (
 // It returns the URL and the pool that trusts the server.
 func cardListener(t *testing.T, h http.Handler, maxVersion uint16) (string, *x509.CertPool) {
 	t.Helper()
+	return cardListenerWith(t, h, maxVersion, nil)
+}
+
+// cardListenerWith is cardListener with the TLS configuration changed by
+// tweak (if not nil).
+func cardListenerWith(t *testing.T, h http.Handler, maxVersion uint16, tweak func(*tls.Config)) (string, *x509.CertPool) {
+	t.Helper()
 	ca := certtest.NewCA(t, "Test server CA")
 	certFile, keyFile := certtest.WriteKeyPair(t, t.TempDir(), ca.Server(t))
 	cfg, err := clientcert.CardTLSConfig(certFile, keyFile, maxVersion)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tweak != nil {
+		tweak(cfg)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,6 +139,72 @@ func TestCardListener(t *testing.T) {
 	})
 }
 
+// TestCardListenerNeverResumes: the card is presented once, then the same
+// browser (its TLS session cache kept) connects again without it. The card
+// listener must not resume the first session: a resumed connection carries
+// the first handshake's certificates (DidResume), so the next person at a
+// shared browser would be the card's holder without the card. And should a
+// listener be configured to resume, Source hands out no chain for a resumed
+// session. TLS 1.2 and 1.3.
+func TestCardListenerNeverResumes(t *testing.T) {
+	p := newPKI(t)
+	card := p.issuer.Card(t, "RSSMRA80A01H501U/card")
+	src, err := clientcert.New(clientcert.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Resumed", strconv.FormatBool(r.TLS.DidResume))
+		observer.ServeHTTP(w, r)
+	})
+	for _, tc := range []struct {
+		name        string
+		version     uint16
+		tweak       func(*tls.Config)
+		wantResumed string
+	}{
+		{name: "TLS 1.2", version: tls.VersionTLS12, wantResumed: "false"},
+		{name: "TLS 1.3", version: tls.VersionTLS13, wantResumed: "false"},
+		{name: "TLS 1.2, a listener that resumes: no chain", version: tls.VersionTLS12, tweak: resumes, wantResumed: "true"},
+		{name: "TLS 1.3, a listener that resumes: no chain", version: tls.VersionTLS13, tweak: resumes, wantResumed: "true"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, roots := cardListenerWith(t, src.Handler(resumed), 0, tc.tweak)
+			cache := tls.NewLRUClientSessionCache(8)
+			visit := func(card *tls.Certificate) (seen, string) {
+				t.Helper()
+				cfg := &tls.Config{RootCAs: roots, MinVersion: tc.version, MaxVersion: tc.version, ClientSessionCache: cache}
+				if card != nil {
+					cfg.Certificates = []tls.Certificate{*card}
+				}
+				// A new transport each time: a new connection, the session cache shared.
+				tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}
+				defer tr.CloseIdleConnections()
+				resp, err := (&http.Client{Transport: tr}).Get(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var s seen
+				if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+					t.Fatal(err)
+				}
+				return s, resp.Header.Get("X-Resumed")
+			}
+			if got, _ := visit(&card); len(got.Chain) == 0 {
+				t.Fatal("the card was not seen")
+			}
+			got, resumed := visit(nil)
+			if len(got.Chain) > 0 || resumed != tc.wantResumed {
+				t.Fatalf("without the card: chain %q, resumed %s; want no chain, resumed %s", got.Chain, resumed, tc.wantResumed)
+			}
+		})
+	}
+}
+
+// resumes configures a card listener to resume sessions, as Ponte's never does.
+func resumes(c *tls.Config) { c.SessionTicketsDisabled = false }
+
 func TestCardTLSConfig(t *testing.T) {
 	ca := certtest.NewCA(t, "Test server CA")
 	certFile, keyFile := certtest.WriteKeyPair(t, t.TempDir(), ca.Server(t))
@@ -136,6 +214,9 @@ func TestCardTLSConfig(t *testing.T) {
 	}
 	if cfg.ClientAuth != tls.RequestClientCert || cfg.MinVersion != tls.VersionTLS12 || cfg.MaxVersion != tls.VersionTLS13 {
 		t.Errorf("ClientAuth %v, versions %x..%x", cfg.ClientAuth, cfg.MinVersion, cfg.MaxVersion)
+	}
+	if !cfg.SessionTicketsDisabled || cfg.WrapSession != nil || cfg.UnwrapSession != nil {
+		t.Error("the card listener would resume sessions")
 	}
 	for _, id := range cfg.CipherSuites {
 		for _, weak := range tls.InsecureCipherSuites() {
