@@ -50,6 +50,11 @@ type fetchedCRL struct {
 // A CA certificate (leaf false) that names no source is not checked.
 func (c *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certificate, leaf bool) (forgiven, r *refusal) {
 	var failures []*refusal
+	// The name in the log: a card's CN carries its holder's codice fiscale.
+	name := cert.Subject.CommonName
+	if leaf {
+		name = maskCN(name)
+	}
 	sourced := false
 	if c.cfg.OCSP {
 		if url := c.ocspURL(cert, leaf); url != "" {
@@ -60,9 +65,9 @@ func (c *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 				case ocsp.Good:
 					return nil, nil
 				case ocsp.Revoked:
-					return nil, refuse(ReasonRevoked, "OCSP %s: %q revoked at %s", url, cert.Subject.CommonName, a.revokedAt.UTC().Format(time.RFC3339))
+					return nil, refuse(ReasonRevoked, "OCSP %s: %q revoked at %s", url, name, a.revokedAt.UTC().Format(time.RFC3339))
 				default:
-					return nil, refuse(ReasonOCSPUnknown, "OCSP %s does not know %q", url, cert.Subject.CommonName)
+					return nil, refuse(ReasonOCSPUnknown, "OCSP %s does not know %q", url, name)
 				}
 			}
 			failures = append(failures, r)
@@ -74,7 +79,7 @@ func (c *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 			sourced = true
 			switch {
 			case r == nil && revoked:
-				return nil, refuse(ReasonRevoked, "CRL: %q is listed", cert.Subject.CommonName)
+				return nil, refuse(ReasonRevoked, "CRL: %q is listed", name)
 			case r == nil:
 				return nil, nil
 			}
@@ -85,7 +90,7 @@ func (c *revocationChecker) check(ctx context.Context, cert, issuer *x509.Certif
 		if !leaf {
 			return nil, nil
 		}
-		failures = append(failures, refuse(ReasonNoRevocationSource, "%q names no OCSP responder or CRL distribution point, and no CRL file covers it", cert.Subject.CommonName))
+		failures = append(failures, refuse(ReasonNoRevocationSource, "%q names no OCSP responder or CRL distribution point, and no CRL file covers it", name))
 	}
 	// The first source's reason (OCSP's, when asked), every source's detail.
 	errs := make([]error, len(failures))

@@ -150,7 +150,7 @@ func (w *web) card(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.a.metrics.logins.Add(1)
-	w.a.log.InfoContext(ctx, "cns: card accepted", "fiscal_number", id.FiscalNumber, "card", v.holder.CardID,
+	w.a.log.InfoContext(ctx, "cns: card accepted", "fiscal_number", maskCF(id.FiscalNumber), "card", v.holder.CardID,
 		"serial", serialHex(leaf), "issuer", leaf.Issuer.CommonName)
 	http.Redirect(rw, r, w.a.cfg.Issuer+w.host.MethodURL(PathDone)+"?"+url.Values{"r": {key}}.Encode(), http.StatusSeeOther)
 }
@@ -184,7 +184,7 @@ func (w *web) done(rw http.ResponseWriter, r *http.Request) {
 	if _, err := w.host.LoginRequest(r, challenge); err != nil {
 		w.a.metrics.refused(ReasonUnboundReturn)
 		w.a.log.WarnContext(ctx, "cns: login refused", "reason", string(ReasonUnboundReturn),
-			"err", "the card was read for a login this browser did not start, or that expired", "fiscal_number", id.FiscalNumber)
+			"err", "the card was read for a login this browser did not start, or that expired", "fiscal_number", maskCF(id.FiscalNumber))
 		w.page(rw, r, ui.Locale(r), http.StatusBadRequest, "refused_title", cardView{Class: "error", Text: "unbound"})
 		return
 	}
@@ -196,7 +196,7 @@ func (w *web) refused(rw http.ResponseWriter, r *http.Request, loc string, ref *
 	w.a.metrics.refused(ref.Reason)
 	attrs := []any{"reason", string(ref.Reason), "err", ref.Err.Error()}
 	if len(chain) > 0 && chain[0] != nil {
-		attrs = append(attrs, "serial", serialHex(chain[0]), "subject", chain[0].Subject.CommonName, "issuer", chain[0].Issuer.CommonName)
+		attrs = append(attrs, "serial", serialHex(chain[0]), "subject", maskCN(chain[0].Subject.CommonName), "issuer", chain[0].Issuer.CommonName)
 	}
 	level := slog.LevelInfo
 	if ref.Reason.unavailable() {
