@@ -66,6 +66,13 @@ type Clients interface {
 	// UpdateClient applies fn to the stored client atomically; fn's error aborts the update.
 	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) error
 	DeleteClient(ctx context.Context, id string) error
+	// ClientsVersion returns a number that moves whenever a client is
+	// created, updated or deleted, by any process sharing the backend; it may
+	// also move when nothing changed, but never stays put across a change. A
+	// reader that keeps clients in memory reads it first and drops what it
+	// keeps when it moved. A change made in a transaction moves it for others
+	// when the transaction commits.
+	ClientsVersion(ctx context.Context) (int64, error)
 }
 
 // TokenKind names the kind of an OAuth 2.0 artefact kept in the token store.

@@ -172,3 +172,13 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// ClientsVersion reads the counter that triggers on the clients table move
+// with every insert, update and delete (migration 0008): one row, one read.
+func (s *Store) ClientsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := s.conn(ctx).Raw("SELECT version FROM client_version WHERE id = 1").Row().Scan(&v); err != nil {
+		return 0, wrap("clients version", err)
+	}
+	return v, nil
+}

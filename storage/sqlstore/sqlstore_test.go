@@ -166,6 +166,29 @@ func TestSharedDatabase(t *testing.T) {
 	}
 }
 
+// TestClientsVersionShared: a client changed through one store (a node, or
+// `ponte client`) moves the version every other store on the database reads.
+func TestClientsVersionShared(t *testing.T) {
+	for name, dsn := range dsns() {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			d := dsn(t)
+			a, b := storagetest.OpenMigrated(t, d), storagetest.OpenMigrated(t, d)
+			before, err := b.ClientsVersion(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.CreateClient(ctx, storage.Client{ID: "rp1"}); err != nil {
+				t.Fatal(err)
+			}
+			after, err := b.ClientsVersion(ctx)
+			if err != nil || after == before {
+				t.Fatalf("the other store reads %d, %v after a client was created; want it moved from %d", after, err, before)
+			}
+		})
+	}
+}
+
 func TestOpenRejects(t *testing.T) {
 	for _, dsn := range []string{"", ":memory:", "file:x.db?mode=memory", filepath.Join(t.TempDir(), "a?b")} {
 		if s, err := sqlstore.Open(t.Context(), dsn, sqlstore.Options{}); err == nil {

@@ -195,6 +195,79 @@ var clientTests = []test{
 		_, err = s.GetClient(ctx, "rp2")
 		must(t, err)
 	}},
+	{"VersionMoves", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		version := func() int64 {
+			t.Helper()
+			v, err := s.ClientsVersion(ctx)
+			must(t, err)
+			return v
+		}
+		moved := func(what string, before int64) int64 {
+			t.Helper()
+			v := version()
+			if v == before {
+				t.Fatalf("ClientsVersion did not move after %s", what)
+			}
+			return v
+		}
+		v := version()
+		if again := version(); again != v {
+			t.Fatalf("ClientsVersion moved from %d to %d with no change", v, again)
+		}
+		must(t, s.CreateClient(ctx, sampleClient("rp1")))
+		v = moved("CreateClient", v)
+		_, err := s.GetClient(ctx, "rp1")
+		must(t, err)
+		_, err = s.ListClients(ctx)
+		must(t, err)
+		if again := version(); again != v {
+			t.Fatalf("ClientsVersion moved after reads")
+		}
+		must(t, s.UpdateClient(ctx, "rp1", func(c storage.Client) (storage.Client, error) {
+			c.RedirectURIs = []string{"https://rp.example/other"}
+			return c, nil
+		}))
+		v = moved("UpdateClient", v)
+		err = s.UpdateClient(ctx, "rp1", func(c storage.Client) (storage.Client, error) { return c, errAbort })
+		wantErr(t, "UpdateClient", err, errAbort)
+		if again := version(); again != v {
+			t.Fatalf("ClientsVersion moved after an aborted update")
+		}
+		must(t, s.DeleteClient(ctx, "rp1"))
+		moved("DeleteClient", v)
+	}},
+	{"VersionInTransaction", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		must(t, s.CreateClient(ctx, sampleClient("rp1")))
+		before, err := s.ClientsVersion(ctx)
+		must(t, err)
+		for _, commit := range []bool{false, true} {
+			tx, err := s.BeginTx(ctx)
+			must(t, err)
+			must(t, s.UpdateClient(tx, "rp1", func(c storage.Client) (storage.Client, error) {
+				c.Name = fmt.Sprint("commit ", commit)
+				return c, nil
+			}))
+			if inside, err := s.ClientsVersion(tx); err != nil || inside == before {
+				t.Fatalf("inside the transaction, ClientsVersion = %d, %v; want it moved from %d", inside, err, before)
+			}
+			if outside, err := s.ClientsVersion(ctx); err != nil || outside != before {
+				t.Fatalf("outside an open transaction, ClientsVersion = %d, %v; want %d", outside, err, before)
+			}
+			if !commit {
+				must(t, s.Rollback(tx))
+				if after, err := s.ClientsVersion(ctx); err != nil || after != before {
+					t.Fatalf("after a rollback, ClientsVersion = %d, %v; want %d", after, err, before)
+				}
+				continue
+			}
+			must(t, s.Commit(tx))
+			if after, err := s.ClientsVersion(ctx); err != nil || after == before {
+				t.Fatalf("after the commit, ClientsVersion = %d, %v; want it moved from %d", after, err, before)
+			}
+		}
+	}},
 	{"CanceledContext", func(t *testing.T, s storage.Store) {
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
