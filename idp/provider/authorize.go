@@ -79,7 +79,7 @@ func (p *Provider) checkPushedClient(r *http.Request) error {
 	if uri == "" || !strings.HasPrefix(uri, parURIPrefix) {
 		return nil
 	}
-	owner, err := fositeStore{p.store}.parClient(r.Context(), uri)
+	owner, err := p.fstore.parClient(r.Context(), uri)
 	if err != nil {
 		return nil // unknown or expired: fosite answers invalid_request_uri
 	}

@@ -83,7 +83,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 // invalid_grant, and, as RFC 6749 §4.1.2 asks and as fosite does for a code
 // used after its redemption, what the code issued is revoked.
 func (p *Provider) codeUsedConcurrently(ctx context.Context, ar fosite.AccessRequester) error {
-	s := fositeStore{p.store}
+	s := p.fstore
 	if err := s.RevokeAccessToken(ctx, ar.GetID()); err != nil {
 		return fosite.ErrServerError.WithWrap(err).WithDebug(err.Error())
 	}

@@ -71,8 +71,10 @@ type Provider struct {
 	cfg   Config
 	oauth fosite.OAuth2Provider
 	// fosite is oauth itself, for what the interface lacks (client authentication).
-	fosite  *fosite.Fosite
-	store   storage.Store
+	fosite *fosite.Fosite
+	store  storage.Store
+	// fstore is store as fosite's handlers see it, with the client cache.
+	fstore  fositeStore
 	methods map[idp.Method]idp.Authenticator
 	log     *slog.Logger
 	now     func() time.Time
@@ -184,14 +186,18 @@ func (p *Provider) compose() *fosite.Fosite {
 		SendDebugMessagesToClients:      false,
 		FormPostHTMLTemplate:            formPostTemplate,
 		ClientAuthenticationStrategy:    p.authenticateClient,
+		// The code's record keeps its OpenID Connect request (fositeStore).
+		SanitationWhiteList: oidcParameters,
 	}
 	signer := p.cfg.Keys.Signer()
+	core := compose.NewOAuth2HMACStrategy(fc)
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
+		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
 		Signer:                     signer,
 	}
-	return compose.Compose(fc, fositeStore{p.store}, strategy,
+	p.fstore = fositeStore{s: p.store, clients: newClientCache(p.store), codeSignature: core.AuthorizeCodeSignature}
+	return compose.Compose(fc, p.fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OpenIDConnectExplicitFactory,
@@ -244,8 +250,9 @@ func (p *Provider) Routes() []Route {
 	}
 	// Any route that completes an authorization may answer with the
 	// form_post page: give it its headers.
+	// Every request reads the clients' version once, and a token record once.
 	for i := range routes {
-		routes[i].Handler = htmlHeaders(routes[i].Handler)
+		routes[i].Handler = withRequestMemo(htmlHeaders(routes[i].Handler))
 	}
 	return routes
 }

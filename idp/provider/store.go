@@ -22,8 +22,17 @@ import (
 // fositeStore adapts storage.Store to the storage interfaces of the fosite
 // handlers Ponte composes. Every lookup key is hashed before it reaches the
 // database, so a leaked table holds no usable code or token.
+//
+// An authorization code is one record that holds its OpenID Connect request
+// too (oidcParameters are kept in its form), so issuing a code writes it and
+// its PKCE challenge, and redeeming it reads them once each: see
+// CreateOpenIDConnectSession.
 type fositeStore struct {
-	s storage.Store
+	s       storage.Store
+	clients *clientCache
+	// codeSignature is the signature part of an authorization code, the key
+	// of its record (fosite's authorization code strategy).
+	codeSignature func(ctx context.Context, code string) string
 }
 
 var (
@@ -53,15 +62,18 @@ func hashKey(s string) string {
 
 // storedRequest is the serialized form of a fosite request.
 type storedRequest struct {
-	ID                string          `json:"id"`
-	RequestedAt       time.Time       `json:"requested_at"`
-	ClientID          string          `json:"client_id"`
-	RequestedScope    []string        `json:"scopes"`
-	GrantedScope      []string        `json:"granted_scopes"`
-	RequestedAudience []string        `json:"audience,omitempty"`
-	GrantedAudience   []string        `json:"granted_audience,omitempty"`
-	Form              url.Values      `json:"form"`
-	Session           json.RawMessage `json:"session"`
+	ID                string     `json:"id"`
+	RequestedAt       time.Time  `json:"requested_at"`
+	ClientID          string     `json:"client_id"`
+	RequestedScope    []string   `json:"scopes"`
+	GrantedScope      []string   `json:"granted_scopes"`
+	RequestedAudience []string   `json:"audience,omitempty"`
+	GrantedAudience   []string   `json:"granted_audience,omitempty"`
+	Form              url.Values `json:"form"`
+	// Session is the fosite session: encoded in the same pass as the rest,
+	// and decoded straight into the session the caller hands over (a pointer
+	// held by the interface), or skipped (skipJSON).
+	Session any `json:"session"`
 	// Authorization requests only (PAR).
 	ResponseTypes        []string `json:"response_types,omitempty"`
 	RedirectURI          string   `json:"redirect_uri,omitempty"`
@@ -72,15 +84,11 @@ type storedRequest struct {
 }
 
 func (f fositeStore) create(ctx context.Context, kind storage.TokenKind, key string, tt fosite.TokenType, r fosite.Requester) error {
-	sess, err := json.Marshal(r.GetSession())
-	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
-	}
 	rec := storedRequest{
 		ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
 		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
-		Form: withoutClientCredentials(r.GetRequestForm()), Session: sess,
+		Form: withoutClientCredentials(r.GetRequestForm()), Session: r.GetSession(),
 	}
 	if ar, ok := r.(fosite.AuthorizeRequester); ok {
 		rec.ResponseTypes, rec.State = ar.GetResponseTypes(), ar.GetState()
@@ -131,27 +139,39 @@ func withoutClientCredentials(form url.Values) url.Values {
 	return out
 }
 
-// load reads a stored request; session (may be nil) is filled from it.
+// load reads a stored request; session (may be nil) is filled from it. A
+// record this HTTP request has read already comes from its memo, and so does
+// the request decoded from it when the same session is handed over again
+// (fosite reads a code three times in one token request, into one session).
 func (f fositeStore) load(ctx context.Context, kind storage.TokenKind, key string, session fosite.Session) (*fosite.AuthorizeRequest, storage.Token, error) {
-	t, err := f.s.GetToken(ctx, kind, hashKey(key))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, t, fosite.ErrNotFound
+	k := memoKey{kind: kind, key: hashKey(key)}
+	memo := memoFrom(ctx)
+	e, ok := memo.entry(k)
+	if ok && session != nil && e.session == session {
+		ar := *e.request
+		return &ar, e.token, nil
 	}
-	if err != nil {
-		return nil, t, err
+	if !ok {
+		t, err := f.s.GetToken(ctx, kind, k.key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, t, fosite.ErrNotFound
+		}
+		if err != nil {
+			return nil, t, err
+		}
+		e.token = t
 	}
-	var rec storedRequest
+	t := e.token
+	rec := storedRequest{Session: &skipJSON{}} // a pointer: json decodes into what it points to
+	if session != nil {
+		rec.Session = session
+	}
 	if err := json.Unmarshal(t.Data, &rec); err != nil {
 		return nil, t, fmt.Errorf("decode request: %w", err)
 	}
 	c, err := f.GetClient(ctx, rec.ClientID)
 	if err != nil {
 		return nil, t, err
-	}
-	if session != nil && len(rec.Session) > 0 {
-		if err := json.Unmarshal(rec.Session, session); err != nil {
-			return nil, t, fmt.Errorf("decode session: %w", err)
-		}
 	}
 	ar := fosite.NewAuthorizeRequest()
 	ar.ID, ar.RequestedAt, ar.Client, ar.Session = rec.ID, rec.RequestedAt, c, session
@@ -168,27 +188,47 @@ func (f fositeStore) load(ctx context.Context, kind storage.TokenKind, key strin
 			return nil, t, fmt.Errorf("decode redirect URI: %w", err)
 		}
 	}
-	return ar, t, nil
+	e.request, e.session = ar, session
+	memo.remember(k, e)
+	cp := *ar
+	return &cp, t, nil
 }
 
+// skipJSON stands for a stored session nobody asked for: it is read past,
+// not decoded.
+type skipJSON struct{}
+
+func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
+
 func (f fositeStore) remove(ctx context.Context, kind storage.TokenKind, key string) error {
-	err := f.s.DeleteToken(ctx, kind, hashKey(key))
+	k := memoKey{kind: kind, key: hashKey(key)}
+	memoFrom(ctx).forget(k)
+	err := f.s.DeleteToken(ctx, kind, k.key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrNotFound
 	}
 	return err
 }
 
-// GetClient loads a relying party.
+// deactivate marks a token used; the request's memo says so too (and keeps
+// saying so should the transaction roll back: a memo errs on the side of
+// refusing).
+func (f fositeStore) deactivate(ctx context.Context, kind storage.TokenKind, key string) error {
+	k := memoKey{kind: kind, key: hashKey(key)}
+	memoFrom(ctx).deactivated(k)
+	return f.s.DeactivateToken(ctx, kind, k.key)
+}
+
+// GetClient loads a relying party, through the client cache.
 func (f fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := f.s.GetClient(ctx, id)
+	c, err := f.clients.get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	return newClient(c), nil
+	return c, nil
 }
 
 // ClientAssertionJWTValid is checked, atomically, by SetClientAssertionJWT.
@@ -231,7 +271,7 @@ func (f fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s 
 // challenge goes with it, in the same transaction (fosite calls this inside
 // the one that issues the tokens): see DeletePKCERequestSession.
 func (f fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
-	err := f.s.DeactivateToken(ctx, storage.KindAuthorizeCode, hashKey(sig))
+	err := f.deactivate(ctx, storage.KindAuthorizeCode, sig)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
@@ -292,7 +332,7 @@ func (f fositeStore) DeleteRefreshTokenSession(ctx context.Context, sig string) 
 // RotateRefreshToken retires the refresh token being used (kept, inactive, so
 // that a replay is recognised as reuse) and the grant's access tokens.
 func (f fositeStore) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
-	err := f.s.DeactivateToken(ctx, storage.KindRefreshToken, hashKey(sig))
+	err := f.deactivate(ctx, storage.KindRefreshToken, sig)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrSerializationFailure
 	}
@@ -312,14 +352,28 @@ func (f fositeStore) RevokeAccessToken(ctx context.Context, requestID string) er
 	return f.s.DeleteRequest(ctx, storage.KindAccessToken, requestID)
 }
 
-// CreateOpenIDConnectSession stores the OIDC request of a code (keyed by the raw code, hashed here).
-func (f fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return f.create(ctx, storage.KindOpenID, code, fosite.AuthorizeCode, r)
+// oidcParameters are the parameters of an authorization request that the
+// OpenID Connect handler reads again at the token endpoint (fosite's
+// handler/openid keeps the same list). fosite.Config.SanitationWhiteList
+// names them, so the code's own record keeps them.
+var oidcParameters = []string{"max_age", "prompt", "acr_values", "id_token_hint", "nonce"}
+
+// CreateOpenIDConnectSession stores nothing: fosite's OpenID Connect handler
+// hands over the request it has just stored, in the same transaction, as the
+// code (the same ID, client, scopes and session), and the code's record keeps
+// oidcParameters as well. One record instead of two is one insert at
+// /authorize, and one read and one delete (a transaction of its own) fewer at
+// /token.
+func (f fositeStore) CreateOpenIDConnectSession(context.Context, string, fosite.Requester) error {
+	return nil
 }
 
-// GetOpenIDConnectSession loads the OIDC request of a code.
+// GetOpenIDConnectSession loads the OpenID Connect request of a code: the
+// code's record, used or not (fosite reads it after the code was marked used
+// in the same token request; a used code never gets this far again, since the
+// code handler refuses it first).
 func (f fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	got, _, err := f.load(ctx, storage.KindOpenID, code, r.GetSession())
+	got, _, err := f.load(ctx, storage.KindAuthorizeCode, f.codeSignature(ctx, code), r.GetSession())
 	if errors.Is(err, fosite.ErrNotFound) {
 		return nil, openid.ErrNoSessionFound
 	}
@@ -329,9 +383,11 @@ func (f fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r
 	return got, nil
 }
 
-// DeleteOpenIDConnectSession deletes the OIDC request of a code.
-func (f fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return f.remove(ctx, storage.KindOpenID, code)
+// DeleteOpenIDConnectSession has nothing to delete: the OpenID Connect
+// request is the code's record, which its redemption has just marked used, and
+// which the janitor deletes when it expires.
+func (f fositeStore) DeleteOpenIDConnectSession(context.Context, string) error {
+	return nil
 }
 
 // CreatePKCERequestSession stores a PKCE challenge.
@@ -339,12 +395,15 @@ func (f fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r
 	return f.create(ctx, storage.KindPKCE, sig, fosite.AuthorizeCode, r)
 }
 
-// GetPKCERequestSession loads a PKCE challenge.
+// GetPKCERequestSession loads a PKCE challenge. fosite's PKCE handler reads
+// only its form: the session it hands over (the code's, loaded just before)
+// is given back as it is, and the stored copy is not decoded.
 func (f fositeStore) GetPKCERequestSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
-	r, _, err := f.load(ctx, storage.KindPKCE, sig, s)
+	r, _, err := f.load(ctx, storage.KindPKCE, sig, nil)
 	if err != nil {
 		return nil, err
 	}
+	r.Session = s
 	return r, nil
 }
 
