@@ -287,8 +287,9 @@ type PINRequest struct {
 type PINRequests interface {
 	CreatePINRequest(ctx context.Context, r PINRequest) error
 	GetPINRequest(ctx context.Context, id string) (PINRequest, error)
-	// ListPINRequests returns up to limit requests in status, oldest first.
-	ListPINRequests(ctx context.Context, status PINRequestStatus, limit int) ([]PINRequest, error)
+	// ListPINRequests returns up to limit requests in status, oldest first,
+	// skipping the first offset (for paging).
+	ListPINRequests(ctx context.Context, status PINRequestStatus, offset, limit int) ([]PINRequest, error)
 	// DecidePINRequest moves a request that waits for a callback to status,
 	// atomically, and returns it; ErrNotFound if no waiting request has that ID
 	// (so two operators cannot both decide one request).

@@ -155,7 +155,7 @@ func TestAttackRequestWhileAGenuineOneWaits(t *testing.T) {
 					t.Fatalf("attacker's post: %d", resp.StatusCode)
 				}
 			}
-			waiting, err := s.svc.WaitingRequests(ctx)
+			waiting, err := s.svc.WaitingRequests(ctx, 0)
 			if err != nil || len(waiting) != 3 {
 				t.Fatalf("want the genuine request and the attacker's two waiting, got %d %v", len(waiting), err)
 			}
@@ -298,7 +298,7 @@ func TestAttackSquatKnownCitizen(t *testing.T) {
 			if !slices.ContainsFunc(msgs, func(m storage.Message) bool { return m.To == "mario.spid@example.it" }) {
 				t.Fatalf("the citizen was not warned at the email the core holds: %+v", msgs)
 			}
-			waiting, err := s.svc.WaitingRequests(ctx)
+			waiting, err := s.svc.WaitingRequests(ctx, 0)
 			if err != nil || len(waiting) != 2 {
 				t.Fatalf("waiting requests: %d %v", len(waiting), err)
 			}

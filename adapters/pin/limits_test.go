@@ -262,7 +262,7 @@ func TestParallelCallbackDecisions(t *testing.T) {
 			if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
 				t.Fatal(err)
 			}
-			waiting, _ := f.svc.WaitingRequests(ctx)
+			waiting, _ := f.svc.WaitingRequests(ctx, 0)
 			if len(waiting) != 1 {
 				t.Fatalf("waiting: %d", len(waiting))
 			}
@@ -320,6 +320,64 @@ func TestIPv6NetworkCountsAsOne(t *testing.T) {
 		err := f.svc.StartRecovery(ctx, cf, pin.Contacts{}, fmt.Sprintf("2001:db8:9:9::%x", i+1))
 		if got := errors.As(err, &limited); got != (i == 3) {
 			t.Fatalf("recovery %d from the same /64: %v", i+1, err)
+		}
+	}
+}
+
+// TestRequestFieldsBounded: the request form refuses values no real one
+// reaches (a 1.5 MB birth place, a made-up callback slot) with a sentence
+// per field, and stores nothing; a body above a form's size is refused
+// outright on every page but the conversion upload.
+func TestRequestFieldsBounded(t *testing.T) {
+	s := newSite(t, storagetest.SQLite(t))
+	form := url.Values{
+		"fiscal_number": {cf}, "given_name": {"Mario"}, "family_name": {"Rossi"}, "gender": {"M"},
+		"birthdate": {"1980-01-01"}, "birth_place": {strings.Repeat("Roma", 30)}, "street": {"Via Roma"}, "number": {"1"},
+		"postal_code": {"00100"}, "city": {"Roma"}, "province": {"RM"}, "mobile": {"+393331234567"},
+		"email": {"mario@example.it"}, "preferred_phone": {"+393331234567"}, "callback_slot": {"whenever"},
+		"first_half_via": {"sms"},
+	}
+	code, _, body := post(t, s.env.Issuer+"/login/pin/request", form)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `href="#f-birth_place"`) || !strings.Contains(body, `href="#f-callback_slot"`) {
+		t.Fatalf("oversized and made-up fields: %d %.3000s", code, body)
+	}
+	if _, err := s.store.GetPINAccount(context.Background(), cf); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("a refused request stored an account")
+	}
+	form.Set("birth_place", strings.Repeat("x", 100<<10))
+	if code, _, _ := post(t, s.env.Issuer+"/login/pin/request", form); code != http.StatusRequestEntityTooLarge && code != http.StatusBadRequest {
+		t.Fatalf("a 100 KiB form body: %d, want it refused before reading", code)
+	}
+}
+
+// TestRequestAnswersInTheSameTime: a request for a codice fiscale with an
+// account (warned, parked) and one without (a PIN hashed and issued) both
+// answer no sooner than the floor, so the answer's timing does not tell them
+// apart. (A lower bound only: the floor is a sleep.)
+func TestRequestAnswersInTheSameTime(t *testing.T) {
+	s := newSite(t, storagetest.SQLite(t))
+	if err := s.svc.Seed(context.Background(), marioAccount(), "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	form := func(fiscal string) url.Values {
+		return url.Values{
+			"fiscal_number": {fiscal}, "given_name": {"Mario"}, "family_name": {"Rossi"}, "gender": {"M"},
+			"birthdate": {"1980-01-01"}, "birth_place": {"Roma"}, "street": {"Via Roma"}, "number": {"1"},
+			"postal_code": {"00100"}, "city": {"Roma"}, "province": {"RM"}, "mobile": {"+393331234567"},
+			"email": {"mario.rossi@example.it"}, "preferred_phone": {"+393331234567"}, "callback_slot": {"09-13"},
+			"first_half_via": {"sms"},
+		}
+	}
+	other := form("RSSMRA80A01H501U")
+	other.Set("email", "someone@example.it") // differs from the record: parked
+	laura := form("BNCLRA90D55F205C")
+	laura.Set("gender", "F")
+	laura.Set("birthdate", "1990-04-15")
+	for name, f := range map[string]url.Values{"an account, parked": other, "no account, issued": laura} {
+		start := time.Now()
+		code, _, _ := post(t, s.env.Issuer+"/login/pin/request", f)
+		if took := time.Since(start); code != http.StatusOK || took < 700*time.Millisecond {
+			t.Errorf("%s: %d after %v, want 200 after the floor", name, code, took)
 		}
 	}
 }

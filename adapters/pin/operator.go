@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,6 +192,12 @@ type callbackItem struct {
 	OnRecord     *callbackData `json:"on_record,omitempty"`
 	FirstHalfVia string        `json:"first_half_via"`
 	Differs      []string      `json:"differs,omitempty"`
+	// Call is the number to call back: one on record when there is a record
+	// (the request's own number is the applicant's word, not a verified
+	// contact), the request's preferred phone otherwise.
+	Call string `json:"call"`
+	// CallNote says which of the two Call is.
+	CallNote string `json:"call_note"`
 }
 
 // callbackData is the identity, residence and contacts of a request or a record.
@@ -211,8 +219,11 @@ func callbackDataOf(a storage.PINAccount) callbackData {
 		Mobile: a.Mobile, Phone: a.Phone, Email: a.Email, PEC: a.PEC, PreferredPhone: a.PreferredPhone, CallbackSlot: a.CallbackSlot}
 }
 
+// opCallbacks lists the requests waiting for a callback, a page at a time
+// (?offset=N; the Link header names the next page when there is one).
 func (s *Service) opCallbacks(w http.ResponseWriter, r *http.Request) {
-	list, err := s.WaitingRequests(r.Context())
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	list, err := s.WaitingRequests(r.Context(), offset)
 	if err != nil {
 		s.opFailed(w, r, err)
 		return
@@ -220,13 +231,23 @@ func (s *Service) opCallbacks(w http.ResponseWriter, r *http.Request) {
 	out := make([]callbackItem, 0, len(list))
 	for _, pr := range list {
 		item := callbackItem{ID: pr.ID, FiscalNumber: pr.FiscalNumber, Channel: pr.Channel, CreatedAt: pr.CreatedAt,
-			Requested: callbackDataOf(pr.Proposed), FirstHalfVia: pr.FirstHalfVia}
+			Requested: callbackDataOf(pr.Proposed), FirstHalfVia: pr.FirstHalfVia,
+			Call: pr.Proposed.PreferredPhone, CallNote: "the request's preferred phone: no PIN record to call instead; verify the identity on the call"}
 		if a, err := s.store.GetPINAccount(r.Context(), pr.FiscalNumber); err == nil {
 			rec := callbackDataOf(a)
 			item.OnRecord = &rec
 			item.Differs = differences(a, pr.Proposed)
+			for _, phone := range []string{a.PreferredPhone, a.Mobile, a.Phone} {
+				if phone != "" {
+					item.Call, item.CallNote = phone, "a phone on record: the request's own number is only the applicant's word"
+					break
+				}
+			}
 		}
 		out = append(out, item)
+	}
+	if len(list) == waitingPage {
+		w.Header().Set("Link", fmt.Sprintf(`<?offset=%d>; rel="next"`, max(offset, 0)+waitingPage))
 	}
 	writeJSONBody(w, http.StatusOK, out)
 }

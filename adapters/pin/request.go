@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +65,7 @@ const (
 	ProblemItalian     = "italian"      // an Italian address without CAP or province
 	ProblemNeedsMobile = "needs_mobile" // the first half by SMS without a mobile
 	ProblemNeedsPEC    = "needs_pec"    // the first half by PEC without a PEC address
+	ProblemTooLong     = "too_long"     // longer than any real value (the field's limit)
 )
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
@@ -103,14 +105,32 @@ func compactPhone(s string) string {
 func (r Request) validate(now time.Time, online bool) error {
 	var errs []error
 	bad := func(field, problem, reason string) { errs = append(errs, &FieldError{field, problem, reason}) }
+	// Every field has a length no real value reaches: the record, the
+	// letters and the operators' screens stay bounded.
+	for _, f := range []struct {
+		field, v string
+		max      int
+	}{
+		{"given_name", r.GivenName, 100}, {"family_name", r.FamilyName, 100}, {"birth_place", r.BirthPlace, 100},
+		{"street", r.Residence.Street, 200}, {"number", r.Residence.Number, 20}, {"postal_code", r.Residence.PostalCode, 16},
+		{"city", r.Residence.City, 100}, {"province", r.Residence.Province, 40}, {"country", r.Residence.Country, 100},
+		{"email", r.Email, 254}, {"pec", r.PEC, 254},
+	} {
+		if len(f.v) > f.max {
+			bad(f.field, ProblemTooLong, fmt.Sprintf("at most %d bytes", f.max))
+		}
+	}
+	if r.CallbackSlot != "" && !slices.Contains(CallbackSlots, r.CallbackSlot) {
+		bad("callback_slot", ProblemInvalid, "one of "+strings.Join(CallbackSlots, ", "))
+	}
 	code, err := codicefiscale.Parse(r.FiscalNumber)
 	if err != nil {
 		bad("fiscal_number", ProblemInvalid, "not a valid codice fiscale")
 	}
-	if r.GivenName == "" || len(r.GivenName) > 100 {
+	if r.GivenName == "" {
 		bad("given_name", ProblemRequired, "required")
 	}
-	if r.FamilyName == "" || len(r.FamilyName) > 100 {
+	if r.FamilyName == "" {
 		bad("family_name", ProblemRequired, "required")
 	}
 	if r.Gender != "M" && r.Gender != "F" {
@@ -169,6 +189,9 @@ func (r Request) validate(now time.Time, online bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// CallbackSlots are the time slots a citizen may choose for a callback.
+var CallbackSlots = []string{"09-13", "13-17", "17-20"}
 
 // PendingError says a request would change what is on record for a citizen
 // who already has an account (another residence, other contacts or names): it
@@ -527,9 +550,13 @@ func newPIN16() string {
 // (unknown, already decided, or superseded).
 var ErrNotWaiting = errors.New("pin: no request waits for a callback with that ID")
 
-// WaitingRequests lists the requests waiting for a callback, oldest first, at most 200.
-func (s *Service) WaitingRequests(ctx context.Context) ([]storage.PINRequest, error) {
-	return s.store.ListPINRequests(ctx, storage.PINRequestCallback, 200)
+// waitingPage is how many waiting requests one listing shows.
+const waitingPage = 200
+
+// WaitingRequests lists the requests waiting for a callback, oldest first,
+// a page of 200 after the first offset.
+func (s *Service) WaitingRequests(ctx context.Context, offset int) ([]storage.PINRequest, error) {
+	return s.store.ListPINRequests(ctx, storage.PINRequestCallback, max(offset, 0), waitingPage)
 }
 
 // ConfirmCallback records the outcome of an operator's callback about a

@@ -1,6 +1,7 @@
 package pin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -180,7 +181,7 @@ func (s *Service) Login(ctx context.Context, cf, pin, ip string) (LoginResult, e
 		return LoginResult{}, ErrNotActivated
 	}
 	if rehash {
-		s.rehash(ctx, cf, pin)
+		s.rehash(ctx, cf, pin, acct.Hash)
 	}
 	res := LoginResult{Account: acct}
 	switch {
@@ -254,16 +255,22 @@ func (s *Service) check(ctx context.Context, cf, ip string, now time.Time, candi
 	return acct, got, rehash, nil
 }
 
-// rehash upgrades a hash made with weaker parameters; a failure only waits for the next login.
-func (s *Service) rehash(ctx context.Context, cf, pin string) {
+// rehash upgrades a hash made with weaker parameters, verified is the hash
+// the login just checked: if the PIN changed meanwhile (a branch office, a
+// callback, a recovery), the new one stays. A failure only waits for the
+// next login.
+func (s *Service) rehash(ctx context.Context, cf, pin string, verified []byte) {
 	h, err := s.hash.Hash(ctx, pin)
 	if err == nil {
 		err = s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+			if !bytes.Equal(a.Hash, verified) {
+				return a, errChanged
+			}
 			a.Hash = h
 			return a, nil
 		})
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errChanged) {
 		s.log.WarnContext(ctx, "PIN rehash failed", "err", err)
 	}
 }

@@ -669,7 +669,7 @@ func TestCallbackWhenDataDiffer(t *testing.T) {
 		if s := f.secrets(); len(s) != 0 {
 			t.Fatalf("nothing secret may be sent before the callback: %v", s)
 		}
-		waiting, err := f.svc.WaitingRequests(ctx)
+		waiting, err := f.svc.WaitingRequests(ctx, 0)
 		if err != nil || len(waiting) != 1 || waiting[0].Proposed.Residence.Street != "Via Roma" {
 			t.Fatalf("waiting requests: %+v %v", waiting, err)
 		}

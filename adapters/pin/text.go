@@ -126,6 +126,8 @@ var text = map[string]map[string]string{
 		"e_first_half_via_needs_pec":    "Per ricevere la prima parte via PEC scrivi l'indirizzo PEC, oppure scegli un altro modo.",
 		"e_first_half_via_invalid":      "Scegli come ricevere la prima parte: SMS, email, PEC o posta.",
 		"e_other":                       "Controlla questo dato.",
+		"e_too_long":                    "Questo dato è troppo lungo: scrivilo per intero ma senza aggiunte.",
+		"e_callback_slot_invalid":       "Scegli una delle fasce orarie proposte per essere richiamato.",
 	},
 	"en": {
 		"login_title": "Log in with the INPS PIN", "login_for": "You are logging in to", "cf": "Tax code (codice fiscale)", "pin": "PIN",
@@ -244,6 +246,8 @@ var text = map[string]map[string]string{
 		"e_first_half_via_needs_pec":    "To receive the first half by PEC, enter your PEC address, or choose another way.",
 		"e_first_half_via_invalid":      "Choose how to receive the first half: SMS, email, PEC or post.",
 		"e_other":                       "Check this item.",
+		"e_too_long":                    "This item is too long: write it in full but with nothing added.",
+		"e_callback_slot_invalid":       "Choose one of the time slots offered for the callback.",
 	},
 }
 

@@ -68,7 +68,28 @@ func (s *Service) handler(host idp.Host) http.Handler {
 	mux.HandleFunc("GET /convert/form", w.conversionModule)
 	mux.HandleFunc("GET /done/{what}", w.done)
 	mux.HandleFunc("/", w.notFound)
-	return http.MaxBytesHandler(mux, s.maxBody())
+	return limitBodies(mux, s.maxBody())
+}
+
+// formBodyLimit bounds the body of every PIN page but the conversion upload:
+// a form needs far less.
+const formBodyLimit = 64 << 10
+
+// limitBodies lets only the conversion upload carry upload bodies (up to
+// upload); every other page takes formBodyLimit.
+func limitBodies(next http.Handler, upload int64) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		limit := int64(formBodyLimit)
+		if r.URL.Path == "/convert" {
+			limit = upload
+		}
+		if r.ContentLength > limit {
+			http.Error(rw, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(rw, r.Body, limit)
+		next.ServeHTTP(rw, r)
+	})
 }
 
 // url is the path of one of the PIN's pages.

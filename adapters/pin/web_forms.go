@@ -128,7 +128,7 @@ func requestSections(t map[string]string, r *http.Request) []fieldset {
 			{Name: "email", Label: t["f_email"], Type: "email", Value: v("email"), Required: true, Autocomplete: "email"},
 			{Name: "pec", Label: optional(t, t["f_pec"]), Type: "email", Value: v("pec")},
 			{Name: "preferred_phone", Label: t["f_pref_phone"], Hint: t["f_pref_hint"], Type: "tel", Value: v("preferred_phone"), Required: true},
-			{Name: "callback_slot", Label: t["f_slot"], Type: "select", Value: v("callback_slot"), Required: true, Options: options(t, "09-13", "13-17", "17-20")},
+			{Name: "callback_slot", Label: t["f_slot"], Type: "select", Value: v("callback_slot"), Required: true, Options: options(t, CallbackSlots...)},
 			{Name: "first_half_via", Label: t["f_via"], Type: "select", Value: v("first_half_via"), Required: true, Options: options(t, "sms", "email", "pec", "post")},
 		}},
 	}
@@ -192,9 +192,16 @@ func (w *web) requestForm(rw http.ResponseWriter, r *http.Request) {
 
 // request registers an online PIN request.
 func (w *web) request(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	v := w.postVisit(r)
 	t := v.t()
 	_, err := w.s.RequestPIN(v.ctx(r), requestFromForm(r), ChannelOnline, "", clientIP(r))
+	if err == nil {
+		// Issuing hashes a new PIN; parking or warning does not: the answer
+		// takes the same time either way, so it tells no one whether the
+		// codice fiscale has an account.
+		padTo(r.Context(), start, noEnumerationFloor)
+	}
 	switch {
 	case w.limited(rw, r, v, "request_title", err):
 	case err == nil:
@@ -226,6 +233,9 @@ func formErrors(t map[string]string, err error) []fieldError {
 	var out []fieldError
 	for _, fe := range fieldErrorsOf(err) {
 		text := t["e_"+fe.Field+"_"+fe.Problem]
+		if text == "" {
+			text = t["e_"+fe.Problem]
+		}
 		if text == "" {
 			text = t["e_other"]
 		}

@@ -75,10 +75,10 @@ func (s *Store) GetPINRequest(ctx context.Context, id string) (storage.PINReques
 	return row.request()
 }
 
-// ListPINRequests returns up to limit requests in status, oldest first.
-func (s *Store) ListPINRequests(ctx context.Context, status storage.PINRequestStatus, limit int) ([]storage.PINRequest, error) {
+// ListPINRequests returns up to limit requests in status, oldest first, after offset.
+func (s *Store) ListPINRequests(ctx context.Context, status storage.PINRequestStatus, offset, limit int) ([]storage.PINRequest, error) {
 	var rows []pinRequestRow
-	if err := s.conn(ctx).Where("status = ?", string(status)).Order("created_at, id").Limit(limit).Find(&rows).Error; err != nil {
+	if err := s.conn(ctx).Where("status = ?", string(status)).Order("created_at, id").Offset(offset).Limit(limit).Find(&rows).Error; err != nil {
 		return nil, wrap("list PIN requests", err)
 	}
 	out := make([]storage.PINRequest, 0, len(rows))

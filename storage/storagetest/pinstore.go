@@ -218,10 +218,15 @@ var pinTests = []pinTest{
 		}
 		_, err = s.GetPINRequest(ctx, "nope")
 		wantErr(t, "unknown request", err, storage.ErrNotFound)
-		list, err := s.ListPINRequests(ctx, storage.PINRequestCallback, 2)
+		list, err := s.ListPINRequests(ctx, storage.PINRequestCallback, 0, 2)
 		must(t, err)
 		if len(list) != 2 || list[0].ID != "r1" || list[1].ID != "r2" {
 			t.Fatalf("waiting requests, oldest first, limited: %+v", list)
+		}
+		list, err = s.ListPINRequests(ctx, storage.PINRequestCallback, 2, 2)
+		must(t, err)
+		if len(list) != 1 || list[0].ID != "r3" {
+			t.Fatalf("the next page: %+v", list)
 		}
 		errs := race(8, func(int) error {
 			_, err := s.DecidePINRequest(ctx, "r1", storage.PINRequestConfirmed, "op-1", base.Add(time.Hour))
@@ -248,7 +253,7 @@ var pinTests = []pinTest{
 		if n != 2 {
 			t.Fatalf("superseded %d waiting requests, want 2", n)
 		}
-		if list, _ := s.ListPINRequests(ctx, storage.PINRequestCallback, 10); len(list) != 0 {
+		if list, _ := s.ListPINRequests(ctx, storage.PINRequestCallback, 0, 10); len(list) != 0 {
 			t.Fatalf("requests still waiting: %+v", list)
 		}
 		_, err = s.DecidePINRequest(ctx, "r2", storage.PINRequestRefused, "op-2", base)
