@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"io"
 	"crypto/x509"
 	"net"
 	"net/http"
@@ -50,5 +51,28 @@ func TestServeCardListener(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
+	}
+}
+
+// TestDemoRefusesRealDeployments: `ponte demo` seeds citizens with known PINs
+// and a test identity provider; it refuses PostgreSQL and a public issuer.
+func TestDemoRefusesRealDeployments(t *testing.T) {
+	for name, env := range map[string][]string{
+		"postgres":      {"PONTE_DB=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"},
+		"public issuer": {"PONTE_ISSUER=https://login.example.it", "PONTE_ADDR=0.0.0.0:8443"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("PONTE_DEV", "true")
+			t.Setenv("PONTE_DB", t.TempDir()+"/ponte.db")
+			t.Setenv("PONTE_MASTER_KEY_FILE", t.TempDir()+"/key")
+			for _, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			err := cmdDemo(t.Context(), nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "loopback issuer") {
+				t.Fatalf("demo against %s: %v", name, err)
+			}
+		})
 	}
 }

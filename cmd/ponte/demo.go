@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 
 	"github.com/ponte-id/ponte/adapters/pin"
@@ -41,6 +43,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if !cfg.Dev {
 		return errors.New("demo: runs only in dev mode (PONTE_DEV=true)")
+	}
+	// The demo writes citizens with known PINs and starts a test identity
+	// provider that logs anyone in as them: never against a real database
+	// or a public address.
+	if cfg.DBIsPostgres() || !loopbackURL(cfg.Issuer) {
+		return errors.New("demo: runs only on a SQLite file with a loopback issuer (it seeds citizens with known PINs)")
 	}
 	a, err := openApp(ctx, cfg, stderr)
 	if err != nil {
@@ -115,4 +123,17 @@ func seedCitizen(ctx context.Context, pins *pin.Service, c storage.PINAccount) (
 	}
 	p := string(b)
 	return p, pins.Seed(ctx, c, p)
+}
+
+// loopbackURL reports whether u names a loopback host.
+func loopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	if p.Hostname() == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(p.Hostname())
+	return err == nil && ip.IsLoopback()
 }
