@@ -369,8 +369,8 @@ func checkAuthn(a *etree.Element, st requestState, out *assertion) error {
 }
 
 // checkAttributes reads the AttributeStatement: every Attribute named and
-// with one value, none twice; the fiscalNumber must be there
-// (TINIT-<codice fiscale>): it is what links the citizen.
+// with one value that is not empty, none twice; the fiscalNumber must be
+// there (TINIT-<codice fiscale>): it is what links the citizen.
 func checkAttributes(a *etree.Element, out *assertion) error {
 	stmts := children(a, nsAssertion, "AttributeStatement")
 	if len(stmts) != 1 {
@@ -392,7 +392,13 @@ func checkAttributes(a *etree.Element, out *assertion) error {
 		if _, dup := out.Attributes[name]; dup {
 			return refuse("AttributeStatement/Attribute", "%s twice: an ambiguous identity", name)
 		}
-		out.Attributes[name] = strings.TrimSpace(vals[0].Text())
+		// SPID: an identity provider sends only the attributes it has a
+		// value for; an empty one (or blanks) is an anomaly, not "unknown".
+		v := strings.TrimSpace(vals[0].Text())
+		if v == "" {
+			return refuse("AttributeStatement/Attribute/AttributeValue", "%s is empty", name)
+		}
+		out.Attributes[name] = v
 	}
 	return nil
 }

@@ -182,6 +182,10 @@ func matrix(requestInstant time.Time) []crafted {
 		// Attributes.
 		{"AttributeStatement empty", testidp.Response{User: mario, Mutate: func(_, a *etree.Element) { a.FindElement("./AttributeStatement").Child = nil }}, false},
 		{"an attribute without value", testidp.Response{User: mario, Mutate: drop("A/AttributeStatement/Attribute[@Name='name']/AttributeValue")}, false},
+		{"an attribute with an empty value", testidp.Response{User: mario, Mutate: setText("A/AttributeStatement/Attribute[@Name='name']/AttributeValue", "")}, false},
+		{"an attribute with blanks for a value", testidp.Response{User: mario, Mutate: setText("A/AttributeStatement/Attribute[@Name='familyName']/AttributeValue", " \n\t ")}, false},
+		{"an optional attribute empty", testidp.Response{User: mario, Mutate: setText("A/AttributeStatement/Attribute[@Name='spidCode']/AttributeValue", "")}, false},
+		{"fiscalNumber empty", testidp.Response{User: mario, Mutate: setText("A/AttributeStatement/Attribute[@Name='fiscalNumber']/AttributeValue", "")}, false},
 		{"fiscalNumber missing", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": ""})}, false},
 		{"fiscalNumber without TINIT-", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": mario.FiscalNumber})}, false},
 		{"fiscalNumber twice (ambiguous)", testidp.Response{User: mario, Mutate: func(_, a *etree.Element) {
