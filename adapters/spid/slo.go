@@ -20,6 +20,15 @@ type logoutState struct {
 	Next string `json:"next"`
 }
 
+// The keys of the method's state (Host.SaveState) are namespaced by the
+// message they wait for: a Response's InResponseTo can only take an
+// AuthnRequest's state, a LogoutResponse's only a LogoutRequest's. Without
+// the prefix a message naming the other kind's ID would take (and spend)
+// its state: a login or a logout broken by a message that was never its
+// answer.
+func authnStateKey(requestID string) string  { return "authn:" + requestID }
+func logoutStateKey(requestID string) string { return "logout:" + requestID }
+
 // Logout tells the identity provider of a SPID login that the citizen left
 // Ponte (SAML single logout, SP-initiated): a signed LogoutRequest naming
 // the NameID and SessionIndex the login kept, sent through the browser; the
@@ -49,7 +58,7 @@ func (a *authenticator) Logout(w http.ResponseWriter, r *http.Request, data []by
 	}
 	id := newID()
 	st, _ := json.Marshal(logoutState{IDP: p.EntityID, Next: next})
-	if err := a.web.host.SaveState(r.Context(), id, "", st, a.cfg.RequestTTL); err != nil {
+	if err := a.web.host.SaveState(r.Context(), logoutStateKey(id), "", st, a.cfg.RequestTTL); err != nil {
 		a.log.ErrorContext(r.Context(), "SPID logout: saving the request failed", "err", err)
 		return false
 	}
@@ -206,7 +215,7 @@ func (w *web) logoutResponse(rw http.ResponseWriter, r *http.Request, root *etre
 		return
 	}
 	irt, _ := attr(root, "InResponseTo")
-	_, data, err := w.host.TakeState(r.Context(), irt)
+	_, data, err := w.host.TakeState(r.Context(), logoutStateKey(irt))
 	var st logoutState
 	if err == nil {
 		err = json.Unmarshal(data, &st)

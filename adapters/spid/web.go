@@ -119,7 +119,7 @@ func (w *web) send(rw http.ResponseWriter, r *http.Request, challenge string, p 
 	}
 	st := requestState{ID: req.ID, IDP: p.EntityID, IssueInstant: req.IssueInstant, Level: req.Level, RelayState: newID()[1:]}
 	data, _ := json.Marshal(st)
-	if err := w.host.SaveState(r.Context(), req.ID, challenge, data, cfg.RequestTTL); err != nil {
+	if err := w.host.SaveState(r.Context(), authnStateKey(req.ID), challenge, data, cfg.RequestTTL); err != nil {
 		w.a.log.ErrorContext(r.Context(), "saving the SPID request failed", "err", err)
 		http.Error(rw, "Errore interno / Internal error", http.StatusInternalServerError)
 		return
@@ -182,7 +182,7 @@ func (w *web) acs(rw http.ResponseWriter, r *http.Request) {
 		w.courtesy(rw, r, "", "refused", refuse("Response/@InResponseTo", "missing or empty"))
 		return
 	}
-	challenge, data, err := w.host.TakeState(ctx, irt)
+	challenge, data, err := w.host.TakeState(ctx, authnStateKey(irt))
 	if err != nil {
 		w.courtesy(rw, r, "", "expired", fmt.Errorf("InResponseTo names no pending request (unknown, expired or used): %w", err))
 		return

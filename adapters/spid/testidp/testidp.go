@@ -147,6 +147,33 @@ func (p *IdP) LogoutRequest(nameID string) ([]byte, string, error) {
 	return b, s.SLO, err
 }
 
+// LogoutResponse builds a signed LogoutResponse (HTTP-POST binding, status
+// Success) answering the request whose ID is inResponseTo, for the trusted
+// service provider; it returns the XML and the SP's endpoint. Tests use it
+// to answer a request the identity provider never received.
+func (p *IdP) LogoutResponse(inResponseTo string) ([]byte, string, error) {
+	s, err := p.trusted()
+	if err != nil {
+		return nil, "", err
+	}
+	doc := etree.NewDocument()
+	resp := doc.CreateElement("samlp:LogoutResponse")
+	resp.CreateAttr("xmlns:samlp", nsProtocol)
+	resp.CreateAttr("xmlns:saml", nsAssertion)
+	resp.CreateAttr("ID", newID())
+	resp.CreateAttr("Version", "2.0")
+	resp.CreateAttr("IssueInstant", samlTime(p.cfg.Now()))
+	resp.CreateAttr("Destination", s.SLO)
+	resp.CreateAttr("InResponseTo", inResponseTo)
+	issuer(resp, p.cfg.EntityID)
+	resp.CreateElement("samlp:Status").CreateElement("samlp:StatusCode").CreateAttr("Value", statusSuccess)
+	if err := sign(resp, p.kp); err != nil {
+		return nil, "", err
+	}
+	b, err := doc.WriteToBytes()
+	return b, s.SLO, err
+}
+
 // pendingLogin is an AuthnRequest waiting for the citizen's choice.
 type pendingLogin struct {
 	RequestID, Relay, Level string
