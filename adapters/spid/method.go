@@ -34,8 +34,9 @@ const testIDPPath = "/test-idp"
 
 // Open decodes the "spid" section (defaults, YAML, PONTE_SPID_* variables),
 // validates it, loads the SP's key and certificate (generated in dev mode
-// when none is configured) and the identity providers' metadata files, and
-// returns the SPID login method. The registry's URL is read by the method's
+// when none is configured), builds and signs the SP's metadata, reads the
+// identity providers' metadata files, and returns the SPID login method; a
+// metadata that cannot be built or signed fails Open, never a page. The registry's URL is read by the method's
 // runner, not here: Open does no network I/O. A section that does not
 // enable SPID gives a method that reaches no level: the chooser never lists it.
 func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
@@ -60,6 +61,9 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 	}
 	a.enabled = true
 	a.issuer = d.Issuer
+	// The core mounts a method's pages at /login/<method> (idp.Authenticator);
+	// the metadata names the ACS and SLO there. Handler checks the host agrees.
+	a.base = d.Issuer + defaultMount
 	a.entityID = cfg.EntityID
 	if a.entityID == "" {
 		a.entityID = d.Issuer + defaultMount + "/metadata"
@@ -88,6 +92,14 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 			return nil, err
 		}
 		a.source.extra = [][]byte{a.testIDP.Metadata()}
+	}
+	if a.metadata, err = a.buildMetadata(); err != nil {
+		return nil, err
+	}
+	if a.testIDP != nil {
+		if err := a.testIDP.TrustSP(a.metadata); err != nil {
+			return nil, fmt.Errorf("spid: the test identity provider cannot read the SP metadata: %w", err)
+		}
 	}
 	if cfg.IDPMetadataURL == "" {
 		if err := a.reload(context.Background()); err != nil {
@@ -119,9 +131,13 @@ type authenticator struct {
 	now     func() time.Time
 	clock   *dsig.Clock
 
-	issuer   string
+	issuer string
+	// base is the public URL of the method's pages (issuer + mount).
+	base     string
 	entityID string
 	kp       Keypair
+	// metadata is the SP's signed metadata, built by Open.
+	metadata []byte
 	source   metadataSource
 	registry registry
 	testIDP  *testidp.IdP
@@ -183,22 +199,31 @@ func (a *authenticator) Run(ctx context.Context) error {
 	return nil
 }
 
-// Handler serves the SPID pages below the path the core mounts them on.
+// buildMetadata builds and signs the SP's metadata for the pages at a.base.
+func (a *authenticator) buildMetadata() ([]byte, error) {
+	md, err := spMetadata{EntityID: a.entityID, ACS: a.base + "/acs", SLO: a.base + "/slo", Keypair: a.kp,
+		ServiceName: a.cfg.ServiceName, Org: a.cfg.Organization, Contact: a.cfg.Contact}.build()
+	if err != nil {
+		return nil, fmt.Errorf("spid: building and signing the SP metadata with the SP's key (spid.cert_file, spid.key_file): %w", err)
+	}
+	return md, nil
+}
+
+// Handler serves the SPID pages below the path the core mounts them on,
+// which must be where the metadata Open built says they are.
 func (a *authenticator) Handler(host idp.Host) http.Handler {
-	mux := http.NewServeMux()
 	if !a.enabled {
 		return http.NotFoundHandler()
 	}
-	base := a.issuer + host.MethodURL("")
-	w := &web{a: a, host: host, base: base,
-		check: validator{EntityID: a.entityID, ACS: base + "/acs", Skew: a.cfg.ClockSkew, Clock: a.clock}}
-	md, err := spMetadata{EntityID: a.entityID, ACS: base + "/acs", SLO: base + "/slo", Keypair: a.kp,
-		ServiceName: a.cfg.ServiceName, Org: a.cfg.Organization, Contact: a.cfg.Contact}.build()
-	if err != nil {
-		a.log.Error("SPID: building the SP metadata failed", "err", err)
+	if base := a.issuer + host.MethodURL(""); base != a.base {
+		// Identity providers would post where the metadata says, not here.
+		a.log.Error("SPID: the pages are mounted elsewhere than the SP metadata says; SPID serves nothing", "mounted", base, "metadata", a.base)
+		return http.NotFoundHandler()
 	}
-	w.metadata = md
+	w := &web{a: a, host: host, base: a.base,
+		check: validator{EntityID: a.entityID, ACS: a.base + "/acs", Skew: a.cfg.ClockSkew, Clock: a.clock}}
 	a.web = w
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", w.chooser)
 	mux.HandleFunc("GET /start", w.start)
 	mux.HandleFunc("POST /acs", w.acs)
@@ -207,9 +232,6 @@ func (a *authenticator) Handler(host idp.Host) http.Handler {
 	mux.HandleFunc("GET /logged-out", w.loggedOut)
 	mux.HandleFunc("GET /metadata", w.serveMetadata)
 	if a.testIDP != nil {
-		if err := a.testIDP.TrustSP(md); err != nil {
-			a.log.Error("SPID: the test identity provider cannot read the SP metadata", "err", err)
-		}
 		mux.Handle(testIDPPath+"/", http.StripPrefix(testIDPPath, a.testIDP.Handler()))
 	}
 	return mux

@@ -28,9 +28,8 @@ type web struct {
 	a    *authenticator
 	host idp.Host
 	// base is the public URL of the method's pages (issuer + mount).
-	base     string
-	metadata []byte
-	check    validator
+	base  string
+	check validator
 }
 
 func lang(r *http.Request) string { return ui.Locale(r, r.URL.Query().Get("lang")) }
@@ -237,7 +236,7 @@ func (w *web) acs(rw http.ResponseWriter, r *http.Request) {
 func (w *web) serveMetadata(rw http.ResponseWriter, _ *http.Request) {
 	rw.Header().Set("Content-Type", "application/samlmetadata+xml")
 	rw.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = rw.Write(w.metadata)
+	_, _ = rw.Write(w.a.metadata)
 }
 
 // autoPost is the page that posts a SAML message to another site. Its one
