@@ -296,3 +296,67 @@ func TestIdPInitiatedLogout(t *testing.T) {
 		}
 	})
 }
+
+// TestIdPInitiatedLogoutRedirect: the identity provider's LogoutRequest
+// with the HTTP-Redirect binding (the signature in the query) ends the
+// sessions of its NameID and is answered with a signed LogoutResponse on the
+// Redirect binding, carrying its RelayState; the request with another
+// message under its signature is refused and ends nothing; the same request
+// again is refused (single use).
+func TestIdPInitiatedLogoutRedirect(t *testing.T) {
+	backends(t, func(t *testing.T, store *sqlstore.Store) {
+		s := newSite(t, store)
+		mario, other := oidctest.NewBrowser(t), oidctest.NewBrowser(t)
+		r := s.rp()
+		s.spidLogin(mario, r)
+		nameID := s.idp.LastNameID()
+		s.spidLogin(other, r)
+		otherNameID := s.idp.LastNameID()
+		u, err := s.idp.LogoutRedirect(testidp.Logout{NameID: nameID}, "relay-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		get := func(u string) *http.Response {
+			t.Helper()
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Get(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp
+		}
+		// Another citizen's LogoutRequest under this one's signature.
+		forged, err := s.idp.LogoutRedirect(testidp.Logout{NameID: otherNameID}, "relay-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fu, _ := url.Parse(forged)
+		gu, _ := url.Parse(u)
+		swapped := *gu
+		swapped.RawQuery = strings.Replace(gu.RawQuery, "SAMLRequest="+url.QueryEscape(gu.Query().Get("SAMLRequest")),
+			"SAMLRequest="+url.QueryEscape(fu.Query().Get("SAMLRequest")), 1)
+		if swapped.RawQuery == gu.RawQuery {
+			t.Fatal("the message was not swapped")
+		}
+		if resp := get(swapped.String()); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("another message under the signature: %d, want 403", resp.StatusCode)
+		}
+		resp := get(u)
+		loc, _ := resp.Location()
+		if resp.StatusCode != http.StatusFound || loc == nil || !strings.HasPrefix(loc.String(), s.idpSrv.URL+"/slo?SAMLResponse=") ||
+			loc.Query().Get("RelayState") != "relay-1" || loc.Query().Get("Signature") == "" {
+			t.Fatalf("the answer: %d %v, want a signed LogoutResponse to the identity provider", resp.StatusCode, loc)
+		}
+		authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+		if resp, _ := mario.Get(authURL); oidctest.RPRedirect(resp) != nil {
+			t.Fatal("the session the identity provider ended still answers")
+		}
+		if resp, _ := other.Get(authURL); oidctest.RPRedirect(resp) == nil {
+			t.Fatal("another citizen's session was ended")
+		}
+		if resp := get(u); resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("the same LogoutRequest again: %d, want 403", resp.StatusCode)
+		}
+	})
+}

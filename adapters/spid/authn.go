@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -117,44 +118,63 @@ func inflate(b []byte, max int) ([]byte, error) {
 	return out, nil
 }
 
-// verifyRedirect checks the signature of a message received with the
-// HTTP-Redirect binding: rawQuery as received (the octets signed), the
-// parameter named param, with certs. It returns the inflated message.
-func verifyRedirect(rawQuery, param string, certs []*rsa.PublicKey, max int) ([]byte, url.Values, error) {
-	var signed []string
-	var sigB64 string
+// redirectMessage is a SAML message received with the HTTP-Redirect
+// binding, decoded once: the XML read is the XML whose signature verify
+// checks.
+type redirectMessage struct {
+	// XML is the inflated message.
+	XML []byte
+	// signed are the octets the signature covers: the message parameter,
+	// RelayState and SigAlg, in that order, as received.
+	signed string
+	sig    []byte
+}
+
+// readRedirect decodes a message received with the HTTP-Redirect binding
+// (saml-bindings §3.4.4): rawQuery as received, the message in the
+// parameter named param, base64 of DEFLATE, at most max bytes either way.
+// Every parameter appears once; SigAlg must be RSA-SHA256. Nothing is
+// verified yet: the caller finds the signer's keys in the message, then
+// calls verify.
+func readRedirect(rawQuery, param string, max int) (redirectMessage, error) {
+	var parts [3]string // param, RelayState, SigAlg: the signed octets in order
+	order := map[string]int{param: 0, "RelayState": 1, "SigAlg": 2}
 	vals := url.Values{}
-	for part := range bytes.SplitSeq([]byte(rawQuery), []byte("&")) {
-		k, v, _ := bytes.Cut(part, []byte("="))
-		key, err := url.QueryUnescape(string(k))
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		k, v, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(k)
 		if err != nil {
-			return nil, nil, err
+			return redirectMessage{}, err
 		}
-		val, err := url.QueryUnescape(string(v))
+		val, err := url.QueryUnescape(v)
 		if err != nil {
-			return nil, nil, err
+			return redirectMessage{}, err
 		}
 		if vals.Has(key) {
-			return nil, nil, fmt.Errorf("parameter %s twice", key)
+			return redirectMessage{}, fmt.Errorf("parameter %s twice", key)
 		}
 		vals.Set(key, val)
-		switch key {
-		case param, "RelayState", "SigAlg":
-			signed = append(signed, string(part))
-		case "Signature":
-			sigB64 = val
+		if i, ok := order[key]; ok {
+			parts[i] = part
 		}
 	}
 	if vals.Get("SigAlg") != dsig.RSASHA256SignatureMethod {
-		return nil, nil, errors.New("SigAlg is not RSA-SHA256")
+		return redirectMessage{}, errors.New("SigAlg is not RSA-SHA256")
 	}
-	// The signed octets are param, RelayState, SigAlg in that order.
-	order := map[string]int{param: 0, "RelayState": 1, "SigAlg": 2}
-	parts := make([]string, 3)
-	for _, p := range signed {
-		k, _, _ := bytes.Cut([]byte(p), []byte("="))
-		key, _ := url.QueryUnescape(string(k))
-		parts[order[key]] = p
+	sig, err := base64.StdEncoding.DecodeString(vals.Get("Signature"))
+	if err != nil || len(sig) == 0 {
+		return redirectMessage{}, errors.New("no signature")
+	}
+	raw, err := base64.StdEncoding.DecodeString(vals.Get(param))
+	if err != nil || len(raw) == 0 {
+		return redirectMessage{}, fmt.Errorf("%s is missing or not base64", param)
+	}
+	if len(raw) > max {
+		return redirectMessage{}, errors.New("the message is too large")
+	}
+	msg, err := inflate(raw, max)
+	if err != nil {
+		return redirectMessage{}, err
 	}
 	var octets []string
 	for _, p := range parts {
@@ -162,41 +182,16 @@ func verifyRedirect(rawQuery, param string, certs []*rsa.PublicKey, max int) ([]
 			octets = append(octets, p)
 		}
 	}
-	sig, err := base64.StdEncoding.DecodeString(sigB64)
-	if err != nil || len(sig) == 0 {
-		return nil, nil, errors.New("no signature")
-	}
-	sum := sha256.Sum256([]byte(joinAmp(octets)))
-	ok := false
-	for _, k := range certs {
-		if rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig) == nil {
-			ok = true
-		}
-	}
-	if !ok {
-		return nil, nil, errors.New("the signature does not verify")
-	}
-	raw, err := base64.StdEncoding.DecodeString(vals.Get(param))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s is not base64", param)
-	}
-	if len(raw) > max {
-		return nil, nil, errors.New("the message is too large")
-	}
-	msg, err := inflate(raw, max)
-	if err != nil {
-		return nil, nil, err
-	}
-	return msg, vals, nil
+	return redirectMessage{XML: msg, signed: strings.Join(octets, "&"), sig: sig}, nil
 }
 
-func joinAmp(s []string) string {
-	var b bytes.Buffer
-	for i, p := range s {
-		if i > 0 {
-			b.WriteByte('&')
+// verify checks the message's signature (RSA-SHA256) with one of keys.
+func (m redirectMessage) verify(keys []*rsa.PublicKey) error {
+	sum := sha256.Sum256([]byte(m.signed))
+	for _, k := range keys {
+		if rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], m.sig) == nil {
+			return nil
 		}
-		b.WriteString(p)
 	}
-	return b.String()
+	return errors.New("the signature does not verify")
 }

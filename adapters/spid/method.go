@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -259,12 +258,10 @@ func (a *authenticator) crewjamCheck(raw []byte, st requestState, p *identityPro
 }
 
 // keyInfoTolerantVerifier is crewjam's signature check with one
-// difference: a KeyInfo that holds no certificate (xmlsec1, which signs
-// spid-sp-test's responses and many identity providers', leaves an empty
-// X509Certificate) names no key, so it is dropped and each trusted
-// certificate tried, as crewjam does for a KeyInfo without X509Certificate.
-// KeyInfo is outside SignedInfo: nothing signed changes. el is crewjam's
-// detached copy of the signed element.
+// difference: a KeyInfo that holds no certificate is dropped
+// (dropEmptyKeyInfo) and each trusted certificate tried, as crewjam does for
+// a KeyInfo without X509Certificate. el is crewjam's detached copy of the
+// signed element.
 type keyInfoTolerantVerifier struct{}
 
 var _ saml.SignedElementVerifier = keyInfoTolerantVerifier{}
@@ -279,13 +276,7 @@ func (keyInfoTolerantVerifier) VerifySignedElement(vc *dsig.ValidationContext, e
 	if err != nil {
 		return nil, err
 	}
-	if ds := children(el, nsDSig, "Signature"); len(ds) == 1 {
-		for _, ki := range children(ds[0], nsDSig, "KeyInfo") {
-			if c := ki.FindElement("./X509Data/X509Certificate"); c == nil || strings.TrimSpace(c.Text()) == "" {
-				ds[0].RemoveChild(ki)
-			}
-		}
-	}
+	dropEmptyKeyInfo(el)
 	var last error = errors.New("no trusted certificate")
 	for _, cert := range certs {
 		c := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})

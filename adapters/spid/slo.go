@@ -135,7 +135,7 @@ func (w *web) slo(rw http.ResponseWriter, r *http.Request) {
 	if r.Form.Get("SAMLRequest") != "" {
 		param = "SAMLRequest"
 	}
-	msg, root, p, err := w.readMessage(r, param)
+	root, p, err := w.readMessage(r, param)
 	if err != nil {
 		w.courtesy(rw, r, "", "refused", fmt.Errorf("single logout: %w", err))
 		return
@@ -144,67 +144,65 @@ func (w *web) slo(rw http.ResponseWriter, r *http.Request) {
 		w.logoutResponse(rw, r, root, p)
 		return
 	}
-	_ = msg
 	w.logoutRequest(rw, r, root, p)
 }
 
-// readMessage reads a signed SAML message of either binding: its XML, the
-// element to read (what the signature covers), and the identity provider
-// that signed it (named by the Issuer, checked by the signature).
-func (w *web) readMessage(r *http.Request, param string) ([]byte, *etree.Element, *identityProvider, error) {
+// readMessage reads a signed SAML message of either binding: the element
+// to read (what the signature covers) and the identity provider that signed
+// it (named by the Issuer, checked by the signature). Each binding's
+// encoding is decoded once: the XML read is the XML verified.
+func (w *web) readMessage(r *http.Request, param string) (*etree.Element, *identityProvider, error) {
 	max := w.a.cfg.MaxResponseBytes
 	var raw []byte
-	redirect := r.Method == http.MethodGet
-	if redirect {
-		b, err := base64.StdEncoding.DecodeString(r.URL.Query().Get(param))
-		if err != nil || len(b) > max {
-			return nil, nil, nil, errors.New("the message is not base64 or too large")
+	var redirect *redirectMessage
+	if r.Method == http.MethodGet {
+		m, err := readRedirect(r.URL.RawQuery, param, max)
+		if err != nil {
+			return nil, nil, err
 		}
-		if raw, err = inflate(b, max); err != nil {
-			return nil, nil, nil, err
-		}
+		raw, redirect = m.XML, &m
 	} else {
 		v := r.PostForm.Get(param)
 		if len(v) > max {
-			return nil, nil, nil, errors.New("the message is too large")
+			return nil, nil, errors.New("the message is too large")
 		}
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(v), "")); err != nil {
-			return nil, nil, nil, errors.New("the message is not base64")
+			return nil, nil, errors.New("the message is not base64")
 		}
 	}
 	root, err := parseXML(raw)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	iss, _ := child(root, nsAssertion, "Issuer")
 	if iss == nil {
-		return nil, nil, nil, errors.New("no Issuer")
+		return nil, nil, errors.New("no Issuer")
 	}
 	p, ok := w.a.registry.get(strings.TrimSpace(iss.Text()))
 	if !ok {
-		return nil, nil, nil, fmt.Errorf("unknown issuer %q", strings.TrimSpace(iss.Text()))
+		return nil, nil, fmt.Errorf("unknown issuer %q", strings.TrimSpace(iss.Text()))
 	}
 	if dest, _ := attr(root, "Destination"); dest != w.base+"/slo" {
-		return nil, nil, nil, fmt.Errorf("the Destination %q is not this endpoint", dest)
+		return nil, nil, fmt.Errorf("the Destination %q is not this endpoint", dest)
 	}
-	if redirect {
+	if redirect != nil {
 		keys := make([]*rsa.PublicKey, 0, len(p.Certs))
 		for _, c := range p.Certs {
 			if k, ok := c.PublicKey.(*rsa.PublicKey); ok {
 				keys = append(keys, k)
 			}
 		}
-		if _, _, err := verifyRedirect(r.URL.RawQuery, param, keys, max); err != nil {
-			return nil, nil, nil, err
+		if err := redirect.verify(keys); err != nil {
+			return nil, nil, err
 		}
-		return raw, root, p, nil
+		return root, p, nil
 	}
 	signed, err := verifySigned(root, p.Certs, w.a.clock)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return raw, signed, p, nil
+	return signed, p, nil
 }
 
 // logoutResponse ends an SP-initiated logout: the answer to Ponte's own

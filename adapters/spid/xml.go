@@ -204,16 +204,7 @@ func verifySigned(el *etree.Element, certs []*x509.Certificate, clock *dsig.Cloc
 	if err != nil {
 		return nil, err
 	}
-	// A KeyInfo without a certificate (xmlsec1 leaves an empty one) names
-	// no key: drop it, and try each of the trusted certificates. KeyInfo is
-	// outside SignedInfo, so this changes nothing the signature covers.
-	if ds := children(detached, nsDSig, "Signature"); len(ds) == 1 {
-		for _, ki := range children(ds[0], nsDSig, "KeyInfo") {
-			if c := ki.FindElement("./X509Data/X509Certificate"); c == nil || strings.TrimSpace(c.Text()) == "" {
-				ds[0].RemoveChild(ki)
-			}
-		}
-	}
+	dropEmptyKeyInfo(detached)
 	var last error
 	for _, cert := range certs {
 		vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
@@ -232,6 +223,24 @@ func verifySigned(el *etree.Element, certs []*x509.Certificate, clock *dsig.Cloc
 }
 
 var errUnsigned = errors.New("not signed")
+
+// dropEmptyKeyInfo removes, from the one Signature child of el, every
+// KeyInfo that holds no certificate: xmlsec1, which signs spid-sp-test's
+// responses and many identity providers', leaves an empty X509Certificate,
+// which names no key; the caller then tries each trusted certificate.
+// KeyInfo is outside SignedInfo: nothing the signature covers changes. el
+// must be a detached copy, never the element a caller goes on reading.
+func dropEmptyKeyInfo(el *etree.Element) {
+	ds := children(el, nsDSig, "Signature")
+	if len(ds) != 1 {
+		return
+	}
+	for _, ki := range children(ds[0], nsDSig, "KeyInfo") {
+		if c := ki.FindElement("./X509Data/X509Certificate"); c == nil || strings.TrimSpace(c.Text()) == "" {
+			ds[0].RemoveChild(ki)
+		}
+	}
+}
 
 var strongAlgorithms = map[string]bool{
 	dsig.RSASHA256SignatureMethod: true, dsig.RSASHA384SignatureMethod: true, dsig.RSASHA512SignatureMethod: true,

@@ -119,13 +119,64 @@ func (p *IdP) LastNameID() string {
 	return p.lastNameID
 }
 
+// Logout describes the identity provider's own LogoutRequest (IdP-initiated
+// single logout) to the trusted service provider: by default issued now,
+// without NotOnOrAfter; each field lets a test move one.
+type Logout struct {
+	// NameID is the transient NameID of the session that ended.
+	NameID string
+	// IssueInstant is when it was issued (now if zero).
+	IssueInstant time.Time
+	// NotOnOrAfter bounds its use (absent if zero).
+	NotOnOrAfter time.Time
+}
+
 // LogoutRequest builds the IdP's own signed LogoutRequest (IdP-initiated
 // single logout, HTTP-POST binding) for the session of nameID at the
 // trusted service provider; it returns the XML and the SP's endpoint.
 func (p *IdP) LogoutRequest(nameID string) ([]byte, string, error) {
-	s, err := p.trusted()
+	return p.BuildLogout(Logout{NameID: nameID})
+}
+
+// BuildLogout builds the LogoutRequest l, signed for the HTTP-POST binding
+// (an enveloped signature after the Issuer); it returns the XML and the
+// SP's endpoint.
+func (p *IdP) BuildLogout(l Logout) ([]byte, string, error) {
+	doc, req, slo, err := p.logoutRequest(l)
 	if err != nil {
 		return nil, "", err
+	}
+	if err := sign(req, p.kp); err != nil {
+		return nil, "", err
+	}
+	b, err := doc.WriteToBytes()
+	return b, slo, err
+}
+
+// LogoutRedirect is the LogoutRequest l for the HTTP-Redirect binding: the
+// SP's endpoint with the deflated request, relay as RelayState and the
+// signature in the query.
+func (p *IdP) LogoutRedirect(l Logout, relay string) (string, error) {
+	doc, _, slo, err := p.logoutRequest(l)
+	if err != nil {
+		return "", err
+	}
+	b, err := doc.WriteToBytes()
+	if err != nil {
+		return "", err
+	}
+	return redirectURL(slo, "SAMLRequest", b, relay, p.kp)
+}
+
+// logoutRequest builds the unsigned LogoutRequest l.
+func (p *IdP) logoutRequest(l Logout) (*etree.Document, *etree.Element, string, error) {
+	s, err := p.trusted()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	issued := l.IssueInstant
+	if issued.IsZero() {
+		issued = p.cfg.Now()
 	}
 	doc := etree.NewDocument()
 	req := doc.CreateElement("samlp:LogoutRequest")
@@ -133,18 +184,17 @@ func (p *IdP) LogoutRequest(nameID string) ([]byte, string, error) {
 	req.CreateAttr("xmlns:saml", nsAssertion)
 	req.CreateAttr("ID", newID())
 	req.CreateAttr("Version", "2.0")
-	req.CreateAttr("IssueInstant", samlTime(p.cfg.Now()))
+	req.CreateAttr("IssueInstant", samlTime(issued))
+	if !l.NotOnOrAfter.IsZero() {
+		req.CreateAttr("NotOnOrAfter", samlTime(l.NotOnOrAfter))
+	}
 	req.CreateAttr("Destination", s.SLO)
 	issuer(req, p.cfg.EntityID)
 	nid := req.CreateElement("saml:NameID")
 	nid.CreateAttr("Format", formatTransient)
 	nid.CreateAttr("NameQualifier", p.cfg.EntityID)
-	nid.SetText(nameID)
-	if err := sign(req, p.kp); err != nil {
-		return nil, "", err
-	}
-	b, err := doc.WriteToBytes()
-	return b, s.SLO, err
+	nid.SetText(l.NameID)
+	return doc, req, s.SLO, nil
 }
 
 // LogoutResponse builds a signed LogoutResponse (HTTP-POST binding, status
