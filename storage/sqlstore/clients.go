@@ -177,7 +177,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // with every insert, update and delete (migration 0008): one row, one read.
 func (s *Store) ClientsVersion(ctx context.Context) (int64, error) {
 	var v int64
-	if err := s.conn(ctx).Raw("SELECT version FROM client_version WHERE id = 1").Row().Scan(&v); err != nil {
+	if err := s.hotRow(ctx, s.hot.clientsVersion, nil, &v); err != nil {
 		return 0, wrap("clients version", err)
 	}
 	return v, nil

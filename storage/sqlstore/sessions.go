@@ -53,7 +53,9 @@ func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
 // GetSession returns the session, expired or not, or storage.ErrNotFound.
 func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, error) {
 	var r sessionRow
-	if err := s.conn(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+	err := s.hotRow(ctx, s.hot.getSession, []any{id},
+		&r.ID, &r.Subject, &r.AuthTime, &r.Method, &r.Level, &r.AMR, &r.Data, &r.Key, &r.Created, &r.Expires)
+	if err != nil {
 		return storage.Session{}, wrap("get session", err)
 	}
 	return storage.Session{

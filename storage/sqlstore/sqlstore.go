@@ -79,13 +79,18 @@ type Store struct {
 	// queued on a Go pool take turns at once, where writers contending for
 	// SQLite's lock sleep in its busy handler (1, 2, 5, 10 ms ...). On
 	// PostgreSQL both are the same pool.
-	db, w     *gorm.DB
-	pools     []*sql.DB
-	dialect   string
-	log       *slog.Logger
-	now       func() time.Time
-	closeOnce sync.Once
-	closeErr  error
+	db, w *gorm.DB
+	pools []*sql.DB
+	// rPool and wPool are db's and w's connection pools, and hot the
+	// statements run on them without gorm (hot.go).
+	rPool, wPool *sql.DB
+	hot          hotSQL
+	slow         time.Duration
+	dialect      string
+	log          *slog.Logger
+	now          func() time.Time
+	closeOnce    sync.Once
+	closeErr     error
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -142,16 +147,17 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 
 	cfg.Logger = newGormLogger(log, slow, dialect)
-	s := &Store{dialect: dialect, log: log, now: now}
+	s := &Store{dialect: dialect, log: log, now: now, slow: slow, hot: newHotSQL(dialect)}
 	if s.db, err = s.open(dialector, cfg, maxOpen, opts); err != nil {
 		return nil, err
 	}
-	s.w = s.db
+	s.w, s.rPool, s.wPool = s.db, s.pools[0], s.pools[0]
 	if writer != nil {
 		if s.w, err = s.open(writer, cfg, 1, opts); err != nil {
 			_ = s.Close()
 			return nil, err
 		}
+		s.wPool = s.pools[1]
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()

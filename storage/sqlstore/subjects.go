@@ -146,11 +146,13 @@ func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, 
 
 // GetSubject returns the subject with that ID, or storage.ErrNotFound.
 func (s *Store) GetSubject(ctx context.Context, id string) (storage.Subject, error) {
-	var row subjectRow
-	if err := s.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	var r subjectRow
+	err := s.hotRow(ctx, s.hot.getSubject, []any{id},
+		&r.ID, &r.FiscalNumber, &r.GivenName, &r.FamilyName, &r.Birthdate, &r.Gender, &r.Email, &r.PhoneNumber, &r.Created, &r.Updated)
+	if err != nil {
 		return storage.Subject{}, wrap("get subject", err)
 	}
-	return row.subject(), nil
+	return r.subject(), nil
 }
 
 // GetSubjectByFiscalNumber returns the subject with that fiscal number, or

@@ -43,24 +43,16 @@ var errEmptySubject = errors.New("sqlstore: empty subject")
 // CreateToken stores t; storage.ErrConflict if (kind, signature) exists. A
 // zero ExpiresAt never expires.
 func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
-	row := tokenRow{
-		Kind:        string(t.Kind),
-		Signature:   t.Signature,
-		RequestID:   t.RequestID,
-		ClientID:    t.ClientID,
-		Subject:     t.Subject,
-		Active:      t.Active,
-		RequestedAt: newTime(t.RequestedAt),
-		ExpiresAt:   newTime(t.ExpiresAt),
-		Data:        t.Data,
-	}
-	return wrap("create token", s.writer(ctx).Create(&row).Error)
+	_, err := s.hotExec(ctx, s.hot.createToken, string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject,
+		t.Active, s.timeArg(t.RequestedAt), s.timeArg(t.ExpiresAt), t.Data)
+	return wrap("create token", err)
 }
 
 // GetToken returns the token, active or not, or storage.ErrNotFound.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (storage.Token, error) {
 	var row tokenRow
-	err := s.conn(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Take(&row).Error
+	err := s.hotRow(ctx, s.hot.getToken, []any{string(kind), signature},
+		&row.Kind, &row.Signature, &row.RequestID, &row.ClientID, &row.Subject, &row.Active, &row.RequestedAt, &row.ExpiresAt, &row.Data)
 	if err != nil {
 		return storage.Token{}, wrap("get token", err)
 	}
@@ -69,11 +61,11 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 
 // DeleteToken deletes the token, or returns storage.ErrNotFound.
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	res := s.writer(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Delete(&tokenRow{})
-	if res.Error != nil {
-		return wrap("delete token", res.Error)
+	n, err := s.hotExec(ctx, s.hot.deleteToken, string(kind), signature)
+	if err != nil {
+		return wrap("delete token", err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return notFound("delete token")
 	}
 	return nil
@@ -83,13 +75,11 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 // storage.ErrNotFound if no active token matched. Of concurrent calls for one
 // token exactly one succeeds: that is what makes double redemption impossible.
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	res := s.writer(ctx).Model(&tokenRow{}).
-		Where("kind = ? AND signature = ? AND active = ?", string(kind), signature, true).
-		Update("active", false)
-	if res.Error != nil {
-		return wrap("deactivate token", res.Error)
+	n, err := s.hotExec(ctx, s.hot.deactivateToken, false, string(kind), signature, true)
+	if err != nil {
+		return wrap("deactivate token", err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return notFound("deactivate token")
 	}
 	return nil
