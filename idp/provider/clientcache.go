@@ -110,6 +110,8 @@ type memoEntry struct {
 	token   storage.Token
 	request *fosite.AuthorizeRequest
 	session fosite.Session
+	// openID: a code's record that holds its OpenID Connect request.
+	openID bool
 }
 
 type memoCtxKey struct{}

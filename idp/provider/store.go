@@ -74,6 +74,10 @@ type storedRequest struct {
 	// and decoded straight into the session the caller hands over (a pointer
 	// held by the interface), or skipped (skipJSON).
 	Session any `json:"session"`
+	// OpenID is set on an authorization code's record that holds its OpenID
+	// Connect request (oidcParameters in Form). A code an older Ponte issued
+	// during a rolling upgrade lacks it, and has a KindOpenID record of its own.
+	OpenID bool `json:"oidc,omitempty"`
 	// Authorization requests only (PAR).
 	ResponseTypes        []string `json:"response_types,omitempty"`
 	RedirectURI          string   `json:"redirect_uri,omitempty"`
@@ -89,6 +93,7 @@ func (f fositeStore) create(ctx context.Context, kind storage.TokenKind, key str
 		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
 		Form: withoutClientCredentials(r.GetRequestForm()), Session: r.GetSession(),
+		OpenID: kind == storage.KindAuthorizeCode,
 	}
 	if ar, ok := r.(fosite.AuthorizeRequester); ok {
 		rec.ResponseTypes, rec.State = ar.GetResponseTypes(), ar.GetState()
@@ -144,20 +149,30 @@ func withoutClientCredentials(form url.Values) url.Values {
 // the request decoded from it when the same session is handed over again
 // (fosite reads a code three times in one token request, into one session).
 func (f fositeStore) load(ctx context.Context, kind storage.TokenKind, key string, session fosite.Session) (*fosite.AuthorizeRequest, storage.Token, error) {
+	e, err := f.loadEntry(ctx, kind, key, session)
+	if err != nil {
+		return nil, e.token, err
+	}
+	return e.request, e.token, nil
+}
+
+// loadEntry is load, with what else the record says (memoEntry.openID).
+func (f fositeStore) loadEntry(ctx context.Context, kind storage.TokenKind, key string, session fosite.Session) (memoEntry, error) {
 	k := memoKey{kind: kind, key: hashKey(key)}
 	memo := memoFrom(ctx)
 	e, ok := memo.entry(k)
 	if ok && session != nil && e.session == session {
 		ar := *e.request
-		return &ar, e.token, nil
+		e.request = &ar
+		return e, nil
 	}
 	if !ok {
 		t, err := f.s.GetToken(ctx, kind, k.key)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, t, fosite.ErrNotFound
+			return memoEntry{token: t}, fosite.ErrNotFound
 		}
 		if err != nil {
-			return nil, t, err
+			return memoEntry{token: t}, err
 		}
 		e.token = t
 	}
@@ -167,11 +182,11 @@ func (f fositeStore) load(ctx context.Context, kind storage.TokenKind, key strin
 		rec.Session = session
 	}
 	if err := json.Unmarshal(t.Data, &rec); err != nil {
-		return nil, t, fmt.Errorf("decode request: %w", err)
+		return e, fmt.Errorf("decode request: %w", err)
 	}
 	c, err := f.GetClient(ctx, rec.ClientID)
 	if err != nil {
-		return nil, t, err
+		return e, err
 	}
 	ar := fosite.NewAuthorizeRequest()
 	ar.ID, ar.RequestedAt, ar.Client, ar.Session = rec.ID, rec.RequestedAt, c, session
@@ -185,13 +200,14 @@ func (f fositeStore) load(ctx context.Context, kind storage.TokenKind, key strin
 	ar.ResponseMode, ar.DefaultResponseMode = fosite.ResponseModeType(rec.ResponseMode), fosite.ResponseModeType(rec.DefaultResponseMode)
 	if rec.RedirectURI != "" {
 		if ar.RedirectURI, err = url.Parse(rec.RedirectURI); err != nil {
-			return nil, t, fmt.Errorf("decode redirect URI: %w", err)
+			return e, fmt.Errorf("decode redirect URI: %w", err)
 		}
 	}
-	e.request, e.session = ar, session
+	e.request, e.session, e.openID = ar, session, rec.OpenID
 	memo.remember(k, e)
 	cp := *ar
-	return &cp, t, nil
+	e.request = &cp
+	return e, nil
 }
 
 // skipJSON stands for a stored session nobody asked for: it is read past,
@@ -361,9 +377,9 @@ var oidcParameters = []string{"max_age", "prompt", "acr_values", "id_token_hint"
 // CreateOpenIDConnectSession stores nothing: fosite's OpenID Connect handler
 // hands over the request it has just stored, in the same transaction, as the
 // code (the same ID, client, scopes and session), and the code's record keeps
-// oidcParameters as well. One record instead of two is one insert at
-// /authorize, and one read and one delete (a transaction of its own) fewer at
-// /token.
+// oidcParameters as well (storedRequest.OpenID). One record instead of two is
+// one insert at /authorize, and one read and one delete (a transaction of its
+// own) fewer at /token.
 func (f fositeStore) CreateOpenIDConnectSession(context.Context, string, fosite.Requester) error {
 	return nil
 }
@@ -371,22 +387,33 @@ func (f fositeStore) CreateOpenIDConnectSession(context.Context, string, fosite.
 // GetOpenIDConnectSession loads the OpenID Connect request of a code: the
 // code's record, used or not (fosite reads it after the code was marked used
 // in the same token request; a used code never gets this far again, since the
-// code handler refuses it first).
+// code handler refuses it first). A code an older Ponte issued has a record of
+// its own for it, as before.
 func (f fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	got, _, err := f.load(ctx, storage.KindAuthorizeCode, f.codeSignature(ctx, code), r.GetSession())
+	e, err := f.loadEntry(ctx, storage.KindAuthorizeCode, f.codeSignature(ctx, code), r.GetSession())
+	if err == nil && !e.openID {
+		e, err = f.loadEntry(ctx, storage.KindOpenID, code, r.GetSession())
+	}
 	if errors.Is(err, fosite.ErrNotFound) {
 		return nil, openid.ErrNoSessionFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	return got, nil
+	return e.request, nil
 }
 
-// DeleteOpenIDConnectSession has nothing to delete: the OpenID Connect
-// request is the code's record, which its redemption has just marked used, and
-// which the janitor deletes when it expires.
-func (f fositeStore) DeleteOpenIDConnectSession(context.Context, string) error {
+// DeleteOpenIDConnectSession has nothing to delete for a code whose record
+// holds its OpenID Connect request: its redemption has just marked it used,
+// and the janitor deletes it when it expires. An older Ponte's separate
+// record is deleted, as before.
+func (f fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	if e, ok := memoFrom(ctx).entry(memoKey{kind: storage.KindAuthorizeCode, key: hashKey(f.codeSignature(ctx, code))}); ok && e.openID {
+		return nil
+	}
+	if err := f.remove(ctx, storage.KindOpenID, code); err != nil && !errors.Is(err, fosite.ErrNotFound) {
+		return err
+	}
 	return nil
 }
 

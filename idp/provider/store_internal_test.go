@@ -1,0 +1,86 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+// TestOpenIDRequestOfACode: a code's record holds its OpenID Connect request,
+// and nothing else is stored for it; a code an older Ponte issued during a
+// rolling upgrade (no "oidc" mark, a record of its own for the OpenID Connect
+// request) is still redeemed with that record, which is then deleted.
+func TestOpenIDRequestOfACode(t *testing.T) {
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			store := be.Open(t)
+			ctx := context.WithValue(t.Context(), memoCtxKey{}, &requestMemo{}) // as in a request
+			if err := store.CreateClient(ctx, storage.Client{ID: "rp1"}); err != nil {
+				t.Fatal(err)
+			}
+			fs := fositeStore{s: store, clients: newClientCache(store), codeSignature: func(_ context.Context, code string) string {
+				_, sig, _ := strings.Cut(code, ".")
+				return sig
+			}}
+			request := func(nonce string) *fosite.AuthorizeRequest {
+				ar := fosite.NewAuthorizeRequest()
+				ar.ID, ar.Client, ar.RequestedAt = "req-"+nonce, &client{Client: storage.Client{ID: "rp1"}}, time.Now()
+				ar.Session = newSession()
+				ar.Session.SetExpiresAt(fosite.AuthorizeCode, time.Now().Add(time.Minute))
+				ar.Form = url.Values{"nonce": {nonce}}
+				ar.GrantScope("openid")
+				return ar
+			}
+
+			// A code issued now: one record, with the nonce.
+			if err := fs.CreateAuthorizeCodeSession(ctx, "sig-new", request("new-nonce")); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.CreateOpenIDConnectSession(ctx, "code.sig-new", request("new-nonce")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.GetToken(ctx, storage.KindOpenID, hashKey("code.sig-new")); err == nil {
+				t.Fatal("an OpenID Connect record was stored apart from the code's")
+			}
+			got, err := fs.GetOpenIDConnectSession(ctx, "code.sig-new", request("x"))
+			if err != nil || got.GetRequestForm().Get("nonce") != "new-nonce" {
+				t.Fatalf("the OpenID Connect request of a new code: %v, %v", got, err)
+			}
+			if err := fs.DeleteOpenIDConnectSession(ctx, "code.sig-new"); err != nil {
+				t.Fatal(err)
+			}
+
+			// A code an older Ponte issued: its record lacks the nonce and the mark.
+			legacy := func(kind storage.TokenKind, key string, form url.Values) {
+				t.Helper()
+				sess, _ := json.Marshal(newSession())
+				data, _ := json.Marshal(map[string]any{"id": "req-old", "client_id": "rp1", "granted_scopes": []string{"openid"},
+					"form": form, "session": json.RawMessage(sess)})
+				if err := store.CreateToken(ctx, storage.Token{Kind: kind, Signature: hashKey(key), RequestID: "req-old", ClientID: "rp1",
+					Active: true, RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute), Data: data}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			legacy(storage.KindAuthorizeCode, "sig-old", url.Values{"scope": {"openid"}})
+			legacy(storage.KindOpenID, "code.sig-old", url.Values{"nonce": {"old-nonce"}})
+			got, err = fs.GetOpenIDConnectSession(ctx, "code.sig-old", request("x"))
+			if err != nil || got.GetRequestForm().Get("nonce") != "old-nonce" {
+				t.Fatalf("the OpenID Connect request of an older code: %v, %v", got, err)
+			}
+			if err := fs.DeleteOpenIDConnectSession(ctx, "code.sig-old"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.GetToken(ctx, storage.KindOpenID, hashKey("code.sig-old")); err == nil {
+				t.Fatal("an older code's OpenID Connect record outlived its redemption")
+			}
+		})
+	}
+}
