@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 	"golang.org/x/oauth2"
@@ -357,6 +358,72 @@ func TestIdPInitiatedLogoutRedirect(t *testing.T) {
 		}
 		if resp := get(u); resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("the same LogoutRequest again: %d, want 403", resp.StatusCode)
+		}
+	})
+}
+
+// TestIdPLogoutRequestTimes: an identity provider's LogoutRequest is held to
+// the times a Response is (spid.request_ttl 15m, spid.clock_skew 2m): one
+// issued too long ago or in the future, or past its NotOnOrAfter, gets the
+// 403 page and ends no session, on either binding; one recent, or with a
+// NotOnOrAfter to come, ends the session. SQLite and PostgreSQL.
+func TestIdPLogoutRequestTimes(t *testing.T) {
+	backends(t, func(t *testing.T, store *sqlstore.Store) {
+		s := newSite(t, store)
+		r := s.rp()
+		now := time.Now()
+		for _, tc := range []struct {
+			name     string
+			l        testidp.Logout
+			redirect bool
+			ended    bool
+		}{
+			{name: "issued now", ended: true},
+			{name: "issued 10 minutes ago", l: testidp.Logout{IssueInstant: now.Add(-10 * time.Minute)}, ended: true},
+			{name: "issued a minute ahead (clock skew)", l: testidp.Logout{IssueInstant: now.Add(time.Minute)}, ended: true},
+			{name: "NotOnOrAfter to come", l: testidp.Logout{NotOnOrAfter: now.Add(5 * time.Minute)}, ended: true},
+			{name: "issued an hour ago", l: testidp.Logout{IssueInstant: now.Add(-time.Hour)}},
+			{name: "issued an hour ago, Redirect binding", l: testidp.Logout{IssueInstant: now.Add(-time.Hour)}, redirect: true},
+			{name: "issued an hour ahead", l: testidp.Logout{IssueInstant: now.Add(time.Hour)}},
+			{name: "past its NotOnOrAfter", l: testidp.Logout{NotOnOrAfter: now.Add(-5 * time.Minute)}},
+			{name: "past its NotOnOrAfter, Redirect binding", l: testidp.Logout{NotOnOrAfter: now.Add(-5 * time.Minute)}, redirect: true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				b := oidctest.NewBrowser(t)
+				s.spidLogin(b, r)
+				tc.l.NameID = s.idp.LastNameID()
+				var req *http.Request
+				if tc.redirect {
+					u, err := s.idp.LogoutRedirect(tc.l, "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					req, _ = http.NewRequest(http.MethodGet, u, nil)
+				} else {
+					x, slo, err := s.idp.BuildLogout(tc.l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req, _ = http.NewRequest(http.MethodPost, slo, strings.NewReader(url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(x)}}.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Sec-Fetch-Site", "cross-site")
+				}
+				c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if answered := resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusFound; answered != tc.ended ||
+					(!tc.ended && resp.StatusCode != http.StatusForbidden) {
+					t.Fatalf("status %d, want it answered: %v", resp.StatusCode, tc.ended)
+				}
+				authURL := r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+				resp, _ = b.Get(authURL)
+				if ended := oidctest.RPRedirect(resp) == nil; ended != tc.ended {
+					t.Fatalf("session ended: %v, want %v", ended, tc.ended)
+				}
+			})
 		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/beevik/etree"
 )
@@ -243,7 +244,15 @@ func (w *web) logoutRequest(rw http.ResponseWriter, r *http.Request, root *etree
 		w.courtesy(rw, r, "", "refused", errors.New("single logout: a LogoutRequest without ID"))
 		return
 	}
-	if err := w.host.UseOnce(r.Context(), "logout:"+p.EntityID+"|"+id, w.a.now().Add(w.a.cfg.RequestTTL)); err != nil {
+	now := w.a.now()
+	issued, err := w.checkLogoutTimes(root, now)
+	if err != nil {
+		w.courtesy(rw, r, "", "refused", fmt.Errorf("single logout: %w", err))
+		return
+	}
+	// Kept until the request could no longer pass checkLogoutTimes.
+	until := later(issued, now).Add(w.a.cfg.RequestTTL + w.a.cfg.ClockSkew)
+	if err := w.host.UseOnce(r.Context(), "logout:"+p.EntityID+"|"+id, until); err != nil {
 		w.courtesy(rw, r, "", "refused", fmt.Errorf("single logout: %w", err))
 		return
 	}
@@ -283,6 +292,45 @@ func (w *web) logoutRequest(rw http.ResponseWriter, r *http.Request, root *etree
 	if err := w.a.sendMessage(rw, r, doc, resp, binding, dest, "SAMLResponse", r.Form.Get("RelayState")); err != nil {
 		w.courtesy(rw, r, "", "refused", err)
 	}
+}
+
+// checkLogoutTimes checks the times of an identity provider's LogoutRequest
+// at now, with the tolerance a Response gets (spid.request_ttl for its age,
+// spid.clock_skew for the identity provider's clock): an IssueInstant in UTC,
+// no older than request_ttl and not in the future, give or take clock_skew;
+// a NotOnOrAfter, when present, still to come (SAML core §3.7.1). It
+// returns the IssueInstant.
+func (w *web) checkLogoutTimes(req *etree.Element, now time.Time) (time.Time, error) {
+	ii, present := attr(req, "IssueInstant")
+	issued, err := parseInstant("LogoutRequest/@IssueInstant", "IssueInstant", ii, present)
+	if err != nil {
+		return time.Time{}, err
+	}
+	skew := w.a.cfg.ClockSkew
+	if issued.Before(now.Add(-w.a.cfg.RequestTTL - skew)) {
+		return time.Time{}, refuse("LogoutRequest/@IssueInstant", "%s is older than %v", issued.Format(time.RFC3339), w.a.cfg.RequestTTL)
+	}
+	if issued.After(now.Add(skew)) {
+		return time.Time{}, refuse("LogoutRequest/@IssueInstant", "%s is in the future", issued.Format(time.RFC3339))
+	}
+	if noa, present := attr(req, "NotOnOrAfter"); present {
+		until, err := parseInstant("LogoutRequest/@NotOnOrAfter", "NotOnOrAfter", noa, present)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !now.Before(until.Add(skew)) {
+			return time.Time{}, refuse("LogoutRequest/@NotOnOrAfter", "expired at %s", until.Format(time.RFC3339))
+		}
+	}
+	return issued, nil
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // loggedOut is where a logout without a next address ends.
