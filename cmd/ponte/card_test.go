@@ -62,6 +62,7 @@ func TestDemoRefusesRealDeployments(t *testing.T) {
 		"public issuer": {"PONTE_ISSUER=https://login.example.it", "PONTE_ADDR=0.0.0.0:8443"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Chdir(t.TempDir()) // the demo makes its card files in the working directory
 			t.Setenv("PONTE_DEV", "true")
 			t.Setenv("PONTE_DB", t.TempDir()+"/ponte.db")
 			t.Setenv("PONTE_MASTER_KEY_FILE", t.TempDir()+"/key")
