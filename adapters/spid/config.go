@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -194,8 +195,8 @@ func (c Config) Validate(dev bool) error {
 		bad("idp_metadata_files", "name the identity providers: idp_metadata_files or idp_metadata_url")
 	}
 	if u := c.IDPMetadataURL; u != "" {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			bad("idp_metadata_url", "must be an http(s) URL")
+		if p, err := url.Parse(u); err != nil || p.Host == "" || !secureURL(p) {
+			bad("idp_metadata_url", "must be an https URL (http only on loopback, for tests)")
 		}
 		if c.IDPMetadataCertFile == "" {
 			bad("idp_metadata_cert_file", "is required with idp_metadata_url: the registry's metadata is checked against it")
@@ -242,6 +243,24 @@ func (c Config) Validate(dev bool) error {
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// secureURL reports whether u may carry the registry's metadata: https, or
+// http to a loopback address (a test's server). Its signature is checked
+// either way; https keeps it from being read or held back on the way.
+func secureURL(u *url.URL) bool {
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return true
+		}
+		addr, err := netip.ParseAddr(host)
+		return err == nil && addr.IsLoopback()
+	}
+	return false
 }
 
 // on reports whether the method is offered.

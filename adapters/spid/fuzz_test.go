@@ -38,7 +38,7 @@ func fuzzFixture(tb testing.TB) (validator, requestState, *identityProvider, *te
 	if err := tidp.TrustSP(md); err != nil {
 		tb.Fatal(err)
 	}
-	idps, err := parseIDPMetadata(tidp.Metadata(), nil, nil)
+	idps, _, err := parseIDPMetadata(tidp.Metadata(), nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -154,14 +154,14 @@ func TestRegistrySignature(t *testing.T) {
 	}
 	signed, _ := doc.WriteToBytes()
 	clock := clockOf(time.Now)
-	if idps, err := parseIDPMetadata(signed, registryKP.Cert, clock); err != nil || len(idps) != 1 {
+	if idps, _, err := parseIDPMetadata(signed, registryKP.Cert, clock); err != nil || len(idps) != 1 {
 		t.Fatalf("signed metadata: %v", err)
 	}
 	altered := bytes.Replace(signed, []byte("https://idp.example.it/sso"), []byte("https://evil.example.it/sso"), 1)
-	if _, err := parseIDPMetadata(altered, registryKP.Cert, clock); err == nil {
+	if _, _, err := parseIDPMetadata(altered, registryKP.Cert, clock); err == nil {
 		t.Fatal("altered metadata was read")
 	}
-	if _, err := parseIDPMetadata(tidp.Metadata(), registryKP.Cert, clock); err == nil {
+	if _, _, err := parseIDPMetadata(tidp.Metadata(), registryKP.Cert, clock); err == nil {
 		t.Fatal("unsigned metadata was read with a registry certificate configured")
 	}
 }

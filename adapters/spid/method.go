@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/beevik/etree"
@@ -54,7 +55,7 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 	if now == nil {
 		now = time.Now
 	}
-	a := &authenticator{cfg: cfg, log: log, now: now, clock: clockOf(now)}
+	a := &authenticator{cfg: cfg, log: log, now: now, clock: clockOf(now), minRefresh: time.Minute}
 	if !cfg.on(d.Dev) {
 		return a, nil
 	}
@@ -79,7 +80,7 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 		}
 	}
 	a.source = metadataSource{files: cfg.IDPMetadataFiles, url: cfg.IDPMetadataURL, clock: a.clock,
-		client: &http.Client{Timeout: 30 * time.Second}}
+		client: registryClient(nil)}
 	if cfg.IDPMetadataCertFile != "" {
 		if a.source.signer, err = loadCert(cfg.IDPMetadataCertFile); err != nil {
 			return nil, config.Invalid(section, settings, "idp_metadata_cert_file", err)
@@ -139,7 +140,12 @@ type authenticator struct {
 	metadata []byte
 	source   metadataSource
 	registry registry
-	testIDP  *testidp.IdP
+	// cacheDuration is the cacheDuration of the metadata last loaded (a
+	// time.Duration; 0 when none was given): it bounds the refresh interval,
+	// though never below minRefresh.
+	cacheDuration atomic.Int64
+	minRefresh    time.Duration
+	testIDP       *testidp.IdP
 
 	// web is the handler's state, once the host has said where it is mounted.
 	web *web

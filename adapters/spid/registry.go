@@ -84,49 +84,54 @@ type metadataSource struct {
 }
 
 // load reads every source; any failure fails the whole load (the caller
-// keeps what it had).
-func (s metadataSource) load(ctx context.Context) ([]*identityProvider, error) {
+// keeps what it had). It returns the identity providers and the shortest
+// cacheDuration the documents give (0 if none).
+func (s metadataSource) load(ctx context.Context) ([]*identityProvider, time.Duration, error) {
 	var docs [][]byte
 	for _, f := range s.files {
 		b, err := readLimited(f)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		docs = append(docs, b)
 	}
 	if s.url != "" {
 		b, err := s.fetch(ctx)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		docs = append(docs, b)
 	}
 	var out []*identityProvider
+	var cache time.Duration
 	seen := map[string]bool{}
 	for i, b := range docs {
-		idps, err := parseIDPMetadata(b, s.signer, s.clock)
+		idps, v, err := parseIDPMetadata(b, s.signer, s.clock)
 		if err != nil {
-			return nil, fmt.Errorf("spid: identity providers' metadata %d: %w", i+1, err)
+			return nil, 0, fmt.Errorf("spid: identity providers' metadata %d: %w", i+1, err)
 		}
 		out = append(out, idps...)
+		if v.CacheDuration > 0 && (cache == 0 || v.CacheDuration < cache) {
+			cache = v.CacheDuration
+		}
 	}
 	for _, b := range s.extra {
-		idps, err := parseIDPMetadata(b, nil, s.clock)
+		idps, _, err := parseIDPMetadata(b, nil, s.clock)
 		if err != nil {
-			return nil, fmt.Errorf("spid: test identity provider's metadata: %w", err)
+			return nil, 0, fmt.Errorf("spid: test identity provider's metadata: %w", err)
 		}
 		out = append(out, idps...)
 	}
 	for _, p := range out {
 		if seen[p.EntityID] {
-			return nil, fmt.Errorf("spid: identity provider %s described twice", p.EntityID)
+			return nil, 0, fmt.Errorf("spid: identity provider %s described twice", p.EntityID)
 		}
 		seen[p.EntityID] = true
 	}
 	if len(out) == 0 {
-		return nil, errors.New("spid: no identity provider in the metadata")
+		return nil, 0, errors.New("spid: no identity provider in the metadata")
 	}
-	return out, nil
+	return out, cache, nil
 }
 
 func readLimited(path string) ([]byte, error) {
@@ -143,6 +148,22 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("spid: %s is larger than %d bytes", path, maxMetadataBytes)
 	}
 	return b, nil
+}
+
+// registryClient fetches the registry's metadata over tr (nil: the default
+// transport): 30 seconds at most, and no redirect away from https (but to
+// loopback, for tests).
+func registryClient(tr http.RoundTripper) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("spid: the registry redirects more than 10 times")
+			}
+			if !secureURL(req.URL) {
+				return fmt.Errorf("spid: the registry redirects to %s: https only", req.URL.Redacted())
+			}
+			return nil
+		}}
 }
 
 func (s metadataSource) fetch(ctx context.Context) ([]byte, error) {
@@ -170,24 +191,30 @@ func (s metadataSource) fetch(ctx context.Context) ([]byte, error) {
 
 // parseIDPMetadata reads an EntitiesDescriptor or EntityDescriptor; with
 // signer, its root must be signed by it, and only the signed element is read.
-func parseIDPMetadata(b []byte, signer *x509.Certificate, clock *dsig.Clock) ([]*identityProvider, error) {
+// A document past its validUntil (at clock's now) is refused; its validity
+// gives the shortest cacheDuration.
+func parseIDPMetadata(b []byte, signer *x509.Certificate, clock *dsig.Clock) ([]*identityProvider, metadataValidity, error) {
 	if err := checkXMLLimits(b, 64, 200000); err != nil {
-		return nil, err
+		return nil, metadataValidity{}, err
 	}
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(b); err != nil {
-		return nil, err
+		return nil, metadataValidity{}, err
 	}
 	root := doc.Root()
 	if root == nil {
-		return nil, errors.New("no root element")
+		return nil, metadataValidity{}, errors.New("no root element")
 	}
 	if signer != nil {
 		signed, err := verifySigned(root, []*x509.Certificate{signer}, clock)
 		if err != nil {
-			return nil, fmt.Errorf("the metadata's signature: %w", err)
+			return nil, metadataValidity{}, fmt.Errorf("the metadata's signature: %w", err)
 		}
 		root = signed
+	}
+	validity, err := checkValidity(root, clock.Now())
+	if err != nil {
+		return nil, metadataValidity{}, err
 	}
 	var eds []*etree.Element
 	switch {
@@ -196,19 +223,19 @@ func parseIDPMetadata(b []byte, signer *x509.Certificate, clock *dsig.Clock) ([]
 	case is(root, nsMetadata, "EntitiesDescriptor"):
 		eds = root.FindElements(".//EntityDescriptor")
 	default:
-		return nil, fmt.Errorf("the root is %s, not EntityDescriptor or EntitiesDescriptor", root.Tag)
+		return nil, metadataValidity{}, fmt.Errorf("the root is %s, not EntityDescriptor or EntitiesDescriptor", root.Tag)
 	}
 	var out []*identityProvider
 	for _, el := range eds {
 		p, ok, err := parseEntity(el)
 		if err != nil {
-			return nil, err
+			return nil, metadataValidity{}, err
 		}
 		if ok {
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out, validity, nil
 }
 
 // parseEntity reads one EntityDescriptor; ok is false when it is not an
@@ -279,14 +306,16 @@ func parseEntity(el *etree.Element) (*identityProvider, bool, error) {
 	return p, true, nil
 }
 
-// refresh reloads the registry every interval until ctx ends; a failed
-// load keeps the identity providers the registry had.
+// refresh reloads the registry until ctx ends: every interval, or sooner
+// when the metadata last loaded says it may be cached for less
+// (cacheDuration), though never more often than every minRefresh. A failed
+// load keeps the identity providers the registry had, and the bound.
 func (a *authenticator) refresh(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	for {
+		t := time.NewTimer(a.nextRefresh(interval))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 			if err := a.reload(ctx); err != nil {
@@ -296,13 +325,23 @@ func (a *authenticator) refresh(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// nextRefresh is how long until the next reload: interval, bounded by the
+// cacheDuration of the metadata last loaded, and at least minRefresh.
+func (a *authenticator) nextRefresh(interval time.Duration) time.Duration {
+	if c := time.Duration(a.cacheDuration.Load()); c > 0 && c < interval {
+		interval = max(c, a.minRefresh)
+	}
+	return interval
+}
+
 // reload reads the metadata once and swaps it in.
 func (a *authenticator) reload(ctx context.Context) error {
-	idps, err := a.source.load(ctx)
+	idps, cache, err := a.source.load(ctx)
 	if err != nil {
 		return err
 	}
 	a.registry.set(idps)
-	a.log.InfoContext(ctx, "SPID identity providers loaded", "count", len(idps))
+	a.cacheDuration.Store(int64(cache))
+	a.log.InfoContext(ctx, "SPID identity providers loaded", "count", len(idps), "cache_duration", cache)
 	return nil
 }
