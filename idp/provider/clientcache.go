@@ -110,8 +110,9 @@ type memoEntry struct {
 	token   storage.Token
 	request *fosite.AuthorizeRequest
 	session fosite.Session
-	// openID: a code's record that holds its OpenID Connect request.
-	openID bool
+	// openID and pkce: a code's record that holds its OpenID Connect
+	// request, its PKCE challenge.
+	openID, pkce bool
 }
 
 type memoCtxKey struct{}

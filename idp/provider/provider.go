@@ -186,8 +186,9 @@ func (p *Provider) compose() *fosite.Fosite {
 		SendDebugMessagesToClients:      false,
 		FormPostHTMLTemplate:            formPostTemplate,
 		ClientAuthenticationStrategy:    p.authenticateClient,
-		// The code's record keeps its OpenID Connect request (fositeStore).
-		SanitationWhiteList: oidcParameters,
+		// The code's record keeps its OpenID Connect request and PKCE
+		// challenge (fositeStore).
+		SanitationWhiteList: codeParameters,
 	}
 	signer := p.cfg.Keys.Signer()
 	core := compose.NewOAuth2HMACStrategy(fc)

@@ -24,9 +24,9 @@ import (
 // database, so a leaked table holds no usable code or token.
 //
 // An authorization code is one record that holds its OpenID Connect request
-// too (oidcParameters are kept in its form), so issuing a code writes it and
-// its PKCE challenge, and redeeming it reads them once each: see
-// CreateOpenIDConnectSession.
+// and its PKCE challenge too (codeParameters are kept in its form), so issuing
+// a code writes one record and redeeming it reads one: see
+// CreateOpenIDConnectSession and CreatePKCERequestSession.
 type fositeStore struct {
 	s       storage.Store
 	clients *clientCache
@@ -78,6 +78,9 @@ type storedRequest struct {
 	// Connect request (oidcParameters in Form). A code an older Ponte issued
 	// during a rolling upgrade lacks it, and has a KindOpenID record of its own.
 	OpenID bool `json:"oidc,omitempty"`
+	// PKCE is set on an authorization code's record that holds its PKCE
+	// challenge; a code issued before has a KindPKCE record of its own.
+	PKCE bool `json:"pkce,omitempty"`
 	// Authorization requests only (PAR).
 	ResponseTypes        []string `json:"response_types,omitempty"`
 	RedirectURI          string   `json:"redirect_uri,omitempty"`
@@ -93,7 +96,7 @@ func (f fositeStore) create(ctx context.Context, kind storage.TokenKind, key str
 		RequestedScope: r.GetRequestedScopes(), GrantedScope: r.GetGrantedScopes(),
 		RequestedAudience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
 		Form: withoutClientCredentials(r.GetRequestForm()), Session: r.GetSession(),
-		OpenID: kind == storage.KindAuthorizeCode,
+		OpenID: kind == storage.KindAuthorizeCode, PKCE: kind == storage.KindAuthorizeCode,
 	}
 	if ar, ok := r.(fosite.AuthorizeRequester); ok {
 		rec.ResponseTypes, rec.State = ar.GetResponseTypes(), ar.GetState()
@@ -203,7 +206,7 @@ func (f fositeStore) loadEntry(ctx context.Context, kind storage.TokenKind, key 
 			return e, fmt.Errorf("decode redirect URI: %w", err)
 		}
 	}
-	e.request, e.session, e.openID = ar, session, rec.OpenID
+	e.request, e.session, e.openID, e.pkce = ar, session, rec.OpenID, rec.PKCE
 	memo.remember(k, e)
 	cp := *ar
 	e.request = &cp
@@ -283,9 +286,13 @@ func (f fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s 
 }
 
 // InvalidateAuthorizeCodeSession marks a code used; it fails if another
-// redemption got there first, so a code yields tokens once. The code's PKCE
+// redemption got there first, so a code yields tokens once. Its PKCE
 // challenge goes with it, in the same transaction (fosite calls this inside
-// the one that issues the tokens): see DeletePKCERequestSession.
+// the one that issues the tokens): see DeletePKCERequestSession. The
+// challenge a code's record holds goes by the mark (GetPKCERequestSession
+// finds none for a used code); the delete is for a record an older Ponte
+// stored apart, and is made for every code, so that a failure to remove a
+// challenge fails the redemption whichever Ponte issued the code.
 func (f fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := f.deactivate(ctx, storage.KindAuthorizeCode, sig)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -417,21 +424,52 @@ func (f fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string
 	return nil
 }
 
-// CreatePKCERequestSession stores a PKCE challenge.
-func (f fositeStore) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
-	return f.create(ctx, storage.KindPKCE, sig, fosite.AuthorizeCode, r)
+// pkceParameters are the PKCE parameters of an authorization request
+// (RFC 7636 §4.3), which the code's record keeps.
+var pkceParameters = []string{"code_challenge", "code_challenge_method"}
+
+// codeParameters are what fosite.Config.SanitationWhiteList names: the
+// parameters a code's record keeps beyond fosite's defaults.
+var codeParameters = append(slices.Clone(oidcParameters), pkceParameters...)
+
+// CreatePKCERequestSession stores nothing: fosite's PKCE handler hands over,
+// in the same transaction, the request just stored as the code, whose record
+// keeps pkceParameters (storedRequest.PKCE). One insert fewer at /authorize,
+// one read fewer at /token.
+func (f fositeStore) CreatePKCERequestSession(context.Context, string, fosite.Requester) error {
+	return nil
 }
 
-// GetPKCERequestSession loads a PKCE challenge. fosite's PKCE handler reads
-// only its form: the session it hands over (the code's, loaded just before)
-// is given back as it is, and the stored copy is not decoded.
+// GetPKCERequestSession loads the PKCE challenge of a code: the code's own
+// record, read as fosite.ErrNotFound when the code is used or was issued
+// without a challenge (as when a separate record was kept, created only with a
+// challenge and deleted by the redemption). A code an older Ponte issued has
+// a record of its own. fosite's PKCE handler reads only the form: the session
+// it hands over (the code's, loaded just before) is given back as it is.
 func (f fositeStore) GetPKCERequestSession(ctx context.Context, sig string, s fosite.Session) (fosite.Requester, error) {
-	r, _, err := f.load(ctx, storage.KindPKCE, sig, nil)
-	if err != nil {
-		return nil, err
+	k := memoKey{kind: storage.KindAuthorizeCode, key: hashKey(sig)}
+	e, ok := memoFrom(ctx).entry(k)
+	if !ok || e.request == nil {
+		var err error
+		if e, err = f.loadEntry(ctx, storage.KindAuthorizeCode, sig, nil); err != nil {
+			return nil, err
+		}
 	}
+	if !e.pkce {
+		r, _, err := f.load(ctx, storage.KindPKCE, sig, nil)
+		if err != nil {
+			return nil, err
+		}
+		r.Session = s
+		return r, nil
+	}
+	form := e.request.GetRequestForm()
+	if !e.token.Active || form.Get("code_challenge") == "" && form.Get("code_challenge_method") == "" {
+		return nil, fosite.ErrNotFound
+	}
+	r := *e.request
 	r.Session = s
-	return r, nil
+	return &r, nil
 }
 
 // DeletePKCERequestSession keeps the PKCE challenge. fosite's PKCE handler

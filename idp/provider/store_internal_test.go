@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,68 +20,124 @@ import (
 // rolling upgrade (no "oidc" mark, a record of its own for the OpenID Connect
 // request) is still redeemed with that record, which is then deleted.
 func TestOpenIDRequestOfACode(t *testing.T) {
-	for _, be := range storagetest.Backends() {
-		t.Run(be.Name, func(t *testing.T) {
-			store := be.Open(t)
-			ctx := context.WithValue(t.Context(), memoCtxKey{}, &requestMemo{}) // as in a request
-			if err := store.CreateClient(ctx, storage.Client{ID: "rp1"}); err != nil {
-				t.Fatal(err)
-			}
-			fs := fositeStore{s: store, clients: newClientCache(store), codeSignature: func(_ context.Context, code string) string {
-				_, sig, _ := strings.Cut(code, ".")
-				return sig
-			}}
-			request := func(nonce string) *fosite.AuthorizeRequest {
-				ar := fosite.NewAuthorizeRequest()
-				ar.ID, ar.Client, ar.RequestedAt = "req-"+nonce, &client{Client: storage.Client{ID: "rp1"}}, time.Now()
-				ar.Session = newSession()
-				ar.Session.SetExpiresAt(fosite.AuthorizeCode, time.Now().Add(time.Minute))
-				ar.Form = url.Values{"nonce": {nonce}}
-				ar.GrantScope("openid")
-				return ar
-			}
+	fs, ctx, request := codeStore(t)
+	store := fs.s
+	// A code issued now: one record, with the nonce.
+	if err := fs.CreateAuthorizeCodeSession(ctx, "sig-new", request("new-nonce")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.CreateOpenIDConnectSession(ctx, "code.sig-new", request("new-nonce")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetToken(ctx, storage.KindOpenID, hashKey("code.sig-new")); err == nil {
+		t.Fatal("an OpenID Connect record was stored apart from the code's")
+	}
+	got, err := fs.GetOpenIDConnectSession(ctx, "code.sig-new", request("x"))
+	if err != nil || got.GetRequestForm().Get("nonce") != "new-nonce" {
+		t.Fatalf("the OpenID Connect request of a new code: %v, %v", got, err)
+	}
+	if err := fs.DeleteOpenIDConnectSession(ctx, "code.sig-new"); err != nil {
+		t.Fatal(err)
+	}
 
-			// A code issued now: one record, with the nonce.
-			if err := fs.CreateAuthorizeCodeSession(ctx, "sig-new", request("new-nonce")); err != nil {
-				t.Fatal(err)
-			}
-			if err := fs.CreateOpenIDConnectSession(ctx, "code.sig-new", request("new-nonce")); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := store.GetToken(ctx, storage.KindOpenID, hashKey("code.sig-new")); err == nil {
-				t.Fatal("an OpenID Connect record was stored apart from the code's")
-			}
-			got, err := fs.GetOpenIDConnectSession(ctx, "code.sig-new", request("x"))
-			if err != nil || got.GetRequestForm().Get("nonce") != "new-nonce" {
-				t.Fatalf("the OpenID Connect request of a new code: %v, %v", got, err)
-			}
-			if err := fs.DeleteOpenIDConnectSession(ctx, "code.sig-new"); err != nil {
-				t.Fatal(err)
-			}
+	// A code an older Ponte issued: its record lacks the nonce and the mark.
+	legacy(t, store, storage.KindAuthorizeCode, "sig-old", url.Values{"scope": {"openid"}})
+	legacy(t, store, storage.KindOpenID, "code.sig-old", url.Values{"nonce": {"old-nonce"}})
+	got, err = fs.GetOpenIDConnectSession(ctx, "code.sig-old", request("x"))
+	if err != nil || got.GetRequestForm().Get("nonce") != "old-nonce" {
+		t.Fatalf("the OpenID Connect request of an older code: %v, %v", got, err)
+	}
+	if err := fs.DeleteOpenIDConnectSession(ctx, "code.sig-old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetToken(ctx, storage.KindOpenID, hashKey("code.sig-old")); err == nil {
+		t.Fatal("an older code's OpenID Connect record outlived its redemption")
+	}
+}
 
-			// A code an older Ponte issued: its record lacks the nonce and the mark.
-			legacy := func(kind storage.TokenKind, key string, form url.Values) {
-				t.Helper()
-				sess, _ := json.Marshal(newSession())
-				data, _ := json.Marshal(map[string]any{"id": "req-old", "client_id": "rp1", "granted_scopes": []string{"openid"},
-					"form": form, "session": json.RawMessage(sess)})
-				if err := store.CreateToken(ctx, storage.Token{Kind: kind, Signature: hashKey(key), RequestID: "req-old", ClientID: "rp1",
-					Active: true, RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute), Data: data}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			legacy(storage.KindAuthorizeCode, "sig-old", url.Values{"scope": {"openid"}})
-			legacy(storage.KindOpenID, "code.sig-old", url.Values{"nonce": {"old-nonce"}})
-			got, err = fs.GetOpenIDConnectSession(ctx, "code.sig-old", request("x"))
-			if err != nil || got.GetRequestForm().Get("nonce") != "old-nonce" {
-				t.Fatalf("the OpenID Connect request of an older code: %v, %v", got, err)
-			}
-			if err := fs.DeleteOpenIDConnectSession(ctx, "code.sig-old"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := store.GetToken(ctx, storage.KindOpenID, hashKey("code.sig-old")); err == nil {
-				t.Fatal("an older code's OpenID Connect record outlived its redemption")
-			}
-		})
+// TestPKCEChallengeOfACode: a code's record holds its PKCE challenge, and
+// reads as none once the code is used, or when it was issued without one; a
+// code an older Ponte issued keeps its separate record, deleted by the
+// redemption.
+func TestPKCEChallengeOfACode(t *testing.T) {
+	fs, ctx, request := codeStore(t)
+	withChallenge := request("n")
+	withChallenge.Form.Set("code_challenge", "challenge")
+	withChallenge.Form.Set("code_challenge_method", "S256")
+	if err := fs.CreateAuthorizeCodeSession(ctx, "sig-new", withChallenge); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.CreatePKCERequestSession(ctx, "sig-new", withChallenge); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.s.GetToken(ctx, storage.KindPKCE, hashKey("sig-new")); err == nil {
+		t.Fatal("a PKCE record was stored apart from the code's")
+	}
+	sess := newSession()
+	got, err := fs.GetPKCERequestSession(ctx, "sig-new", sess)
+	if err != nil || got.GetRequestForm().Get("code_challenge") != "challenge" || got.GetSession() != sess {
+		t.Fatalf("the challenge of a new code: %v, %v", got, err)
+	}
+	if err := fs.InvalidateAuthorizeCodeSession(ctx, "sig-new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.GetPKCERequestSession(ctx, "sig-new", sess); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("the challenge of a used code: %v, want not found", err)
+	}
+
+	if err := fs.CreateAuthorizeCodeSession(ctx, "sig-none", request("n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.GetPKCERequestSession(ctx, "sig-none", sess); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("the challenge of a code issued without one: %v, want not found", err)
+	}
+
+	legacy(t, fs.s, storage.KindAuthorizeCode, "sig-old", url.Values{"scope": {"openid"}})
+	legacy(t, fs.s, storage.KindPKCE, "sig-old", url.Values{"code_challenge": {"old"}, "code_challenge_method": {"S256"}})
+	got, err = fs.GetPKCERequestSession(ctx, "sig-old", sess)
+	if err != nil || got.GetRequestForm().Get("code_challenge") != "old" {
+		t.Fatalf("the challenge of an older code: %v, %v", got, err)
+	}
+	if err := fs.InvalidateAuthorizeCodeSession(ctx, "sig-old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.s.GetToken(ctx, storage.KindPKCE, hashKey("sig-old")); err == nil {
+		t.Fatal("an older code's PKCE record outlived its redemption")
+	}
+}
+
+// codeStore is a fositeStore on a fresh SQLite store with client rp1, a
+// context with a request memo, and a maker of authorization requests.
+func codeStore(t *testing.T) (fositeStore, context.Context, func(nonce string) *fosite.AuthorizeRequest) {
+	store := storagetest.SQLite(t)
+	ctx := context.WithValue(t.Context(), memoCtxKey{}, &requestMemo{}) // as in a request
+	if err := store.CreateClient(ctx, storage.Client{ID: "rp1"}); err != nil {
+		t.Fatal(err)
+	}
+	fs := fositeStore{s: store, clients: newClientCache(store), codeSignature: func(_ context.Context, code string) string {
+		_, sig, _ := strings.Cut(code, ".")
+		return sig
+	}}
+	request := func(nonce string) *fosite.AuthorizeRequest {
+		ar := fosite.NewAuthorizeRequest()
+		ar.ID, ar.Client, ar.RequestedAt = "req-"+nonce, &client{Client: storage.Client{ID: "rp1"}}, time.Now()
+		ar.Session = newSession()
+		ar.Session.SetExpiresAt(fosite.AuthorizeCode, time.Now().Add(time.Minute))
+		ar.Form = url.Values{"nonce": {nonce}}
+		ar.GrantScope("openid")
+		return ar
+	}
+	return fs, ctx, request
+}
+
+// legacy stores a record the way the previous version did: no marks.
+func legacy(t *testing.T, store storage.Store, kind storage.TokenKind, key string, form url.Values) {
+	t.Helper()
+	sess, _ := json.Marshal(newSession())
+	data, _ := json.Marshal(map[string]any{"id": "req-old", "client_id": "rp1", "granted_scopes": []string{"openid"},
+		"form": form, "session": json.RawMessage(sess)})
+	if err := store.CreateToken(t.Context(), storage.Token{Kind: kind, Signature: hashKey(key), RequestID: "req-old", ClientID: "rp1",
+		Active: true, RequestedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute), Data: data}); err != nil {
+		t.Fatal(err)
 	}
 }
