@@ -2,7 +2,6 @@ package spid
 
 import (
 	"testing"
-	"time"
 
 	"github.com/ponte-id/ponte/adapters/spid/testidp"
 )
@@ -10,18 +9,19 @@ import (
 // BenchmarkVerifyResponse is the CPU cost of checking one good response:
 // Ponte's own layer (parse, both signatures, every rule) and crewjam's.
 func BenchmarkVerifyResponse(b *testing.B) {
-	v, st, p, tidp := fuzzFixture(b)
-	raw, err := tidp.Build(testidp.Response{RequestID: st.ID, User: testidp.User{FiscalNumber: "RSSMRA80A01H501U", GivenName: "Mario", FamilyName: "Rossi"}})
+	fx := fuzzFixture(b)
+	v, st, p := fx.v, fx.st, fx.idp
+	raw, err := fx.tidp.Build(testidp.Response{RequestID: st.ID, User: fuzzUser})
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := &authenticator{entityID: v.EntityID, clock: clockOf(time.Now)}
-	a.kp = Keypair{Key: tidp.Keypair().Key, Cert: tidp.Keypair().Cert}
+	a := &authenticator{entityID: v.EntityID, clock: v.Clock}
+	a.kp = Keypair{Key: fx.tidp.Keypair().Key, Cert: fx.tidp.Keypair().Cert}
 	b.Run("ponte", func(b *testing.B) {
 		for b.Loop() {
 			root, err := parseXML(raw)
 			if err == nil {
-				_, err = v.validate(root, st, p, time.Now())
+				_, err = v.validate(root, st, p, fx.at)
 			}
 			if err != nil {
 				b.Fatal(err)

@@ -1,3 +1,9 @@
+// The tests of package spid_test run Ponte whole (provider, storage, SQLite,
+// PostgreSQL): a fuzzing build (-tags fuzzing) leaves them out, so that the
+// fuzzer instruments a quarter of the code (see fuzz_test.go).
+
+//go:build !fuzzing
+
 package spid_test
 
 import (

@@ -1,6 +1,7 @@
 package spid
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"regexp"
@@ -93,18 +94,42 @@ func parseInstant(rule, name, v string, present bool) (time.Time, error) {
 	return t, nil
 }
 
+// signatures finds what the signature of an element covers: the element
+// to read in its place. errUnsigned when it carries none.
+type signatures interface {
+	covered(el *etree.Element) (*etree.Element, error)
+}
+
+// idpSignatures are an identity provider's: verifySigned with its
+// certificates. (The fuzz target over the structure checks stands in one
+// that takes any Signature element as good, to reach the checks behind.)
+type idpSignatures struct {
+	certs []*x509.Certificate
+	clock *dsig.Clock
+}
+
+func (s idpSignatures) covered(el *etree.Element) (*etree.Element, error) {
+	return verifySigned(el, s.certs, s.clock)
+}
+
 // validate checks a Response (already parsed by parseXML) against the
 // AuthnRequest st it answers, sent to idp, at now. It reads only what the
-// signatures cover. The rules are those of the SPID technical rules
-// ("Response" and "Assertion") and of spid-sp-test's crafted responses.
+// identity provider's signatures cover. The rules are those of the SPID
+// technical rules ("Response" and "Assertion") and of spid-sp-test's
+// crafted responses.
 func (v validator) validate(root *etree.Element, st requestState, idp *identityProvider, now time.Time) (*assertion, error) {
+	return v.check(root, st, idp, now, idpSignatures{certs: idp.Certs, clock: v.Clock})
+}
+
+// check is validate with the signatures found by sigs.
+func (v validator) check(root *etree.Element, st requestState, idp *identityProvider, now time.Time, sigs signatures) (*assertion, error) {
 	if !is(root, nsProtocol, "Response") {
 		return nil, refuse("Response", "the message is %s, not a samlp:Response", root.Tag)
 	}
 	// SPID: the Response may be signed; if it is, the signature must be
 	// the identity provider's, and only what it covers is read.
 	resp := root
-	switch signed, err := verifySigned(root, idp.Certs, v.Clock); {
+	switch signed, err := sigs.covered(root); {
 	case err == nil:
 		resp = signed
 	case errors.Is(err, errUnsigned):
@@ -122,7 +147,7 @@ func (v validator) validate(root *etree.Element, st requestState, idp *identityP
 		return nil, refuse("Assertion", "%d assertions, want exactly 1", len(as))
 	}
 	// SPID: the Assertion must always be signed by the identity provider.
-	signed, err := verifySigned(as[0], idp.Certs, v.Clock)
+	signed, err := sigs.covered(as[0])
 	if errors.Is(err, errUnsigned) {
 		return nil, refuse("Assertion/Signature", "the assertion is not signed")
 	}

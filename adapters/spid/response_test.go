@@ -3,7 +3,6 @@ package spid
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/beevik/etree"
 
@@ -15,13 +14,12 @@ import (
 // later check; the reason names the attribute. TestCraftedResponses sends
 // the same over HTTP.
 func TestEmptyAttributeValue(t *testing.T) {
-	v, st, p, tidp := fuzzFixture(t)
-	user := testidp.User{FiscalNumber: "RSSMRA80A01H501U", GivenName: "Mario", FamilyName: "Rossi"}
+	fx := fuzzFixture(t)
 	for _, tc := range []struct{ attr, value string }{
 		{"name", ""}, {"familyName", " \n\t "}, {"spidCode", ""}, {"fiscalNumber", ""},
 	} {
 		t.Run(tc.attr, func(t *testing.T) {
-			raw, err := tidp.Build(testidp.Response{RequestID: st.ID, User: user, Mutate: func(_, a *etree.Element) {
+			raw, err := fx.tidp.Build(testidp.Response{RequestID: fx.st.ID, User: fuzzUser, Mutate: func(_, a *etree.Element) {
 				a.FindElement("./AttributeStatement/Attribute[@Name='" + tc.attr + "']/AttributeValue").SetText(tc.value)
 			}})
 			if err != nil {
@@ -31,7 +29,7 @@ func TestEmptyAttributeValue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = v.validate(root, st, p, time.Now())
+			_, err = fx.v.validate(root, fx.st, fx.idp, fx.at)
 			var an *anomaly
 			if !errors.As(err, &an) || an.Rule != "AttributeStatement/Attribute/AttributeValue" {
 				t.Fatalf("%v, want the empty-value anomaly", err)
