@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -119,6 +120,34 @@ func TestCardLeftWithItsHolder(t *testing.T) {
 					t.Fatalf("counters %+v: want 4 logins and 4 refusals %s", st.Counters, listener.reason)
 				}
 			})
+		})
+	}
+}
+
+// TestCardPageKeepsNoConnection: every answer of the card page closes its
+// connection, and a page forbids fonts from the card listener (a second
+// Content-Security-Policy beside the one every page carries): a connection
+// the browser opened for them would carry the card, idle, to the next visit.
+func TestCardPageKeepsNoConnection(t *testing.T) {
+	p := newPKI(t)
+	cb := newCardBench(t, p, nil)
+	good := p.card()
+	revoked := p.card()
+	p.ocsp.Revoke(revoked.Leaf.SerialNumber, time.Now().Add(-time.Minute))
+	for _, tc := range []struct {
+		name string
+		card *tls.Certificate
+		page bool
+	}{{"no card", nil, true}, {"a revoked card", &revoked, true}, {"a good card", &good, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := cb.get(t, tc.card)
+			if !resp.Close {
+				t.Error("the connection is kept (no Connection: close)")
+			}
+			policies := resp.Header.Values("Content-Security-Policy")
+			if tc.page && (len(policies) != 2 || !strings.Contains(policies[0], "font-src 'self'") || policies[1] != "font-src 'none'") {
+				t.Errorf("policies %q, want the page's and font-src 'none'", policies)
+			}
 		})
 	}
 }

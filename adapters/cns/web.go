@@ -101,8 +101,11 @@ func (w *web) card(rw http.ResponseWriter, r *http.Request) {
 	// The connection carries the certificate of its handshake to every
 	// request it serves: closed after this answer, the browser's next visit
 	// (another person's, at a shared browser) makes a new handshake and
-	// presents its own card, or none. (HTTP/2: a GOAWAY.)
+	// presents its own card, or none. (HTTP/2: a GOAWAY.) And the page loads
+	// nothing from the card listener (its fonts): a connection opened for
+	// them would carry the card, idle, to the next visit.
 	rw.Header().Set("Connection", "close")
+	rw = &noFonts{ResponseWriter: rw}
 	challenge := r.URL.Query().Get("challenge")
 	loc := ui.Locale(r, r.URL.Query().Get("locale"))
 	if challenge == "" || len(challenge) > maxParam {
@@ -225,6 +228,30 @@ func (w *web) refused(rw http.ResponseWriter, r *http.Request, loc string, ref *
 		rw.Header().Set("Retry-After", strconv.Itoa(int(w.a.cfg.Revocation.RetryAfter/time.Second)))
 	}
 	w.page(rw, r, loc, status, title, view)
+}
+
+// noFonts adds to a card page a second Content-Security-Policy, after the
+// one every page carries (ui.Write sets it): a browser enforces both, and
+// this one lets no font load from the card listener, whose every connection
+// carries a card. The page falls back to the system's fonts.
+type noFonts struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *noFonts) WriteHeader(status int) {
+	if !w.wrote {
+		w.wrote = true
+		w.Header().Add("Content-Security-Policy", "font-src 'none'")
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *noFonts) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // page renders the card page in loc, its wording looked up by key.
