@@ -68,10 +68,11 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 	// ClientsVersion returns a number that moves whenever a client is
 	// created, updated or deleted, by any process sharing the backend; it may
-	// also move when nothing changed, but never stays put across a change. A
-	// reader that keeps clients in memory reads it first and drops what it
-	// keeps when it moved. A change made in a transaction moves it for others
-	// when the transaction commits.
+	// also move when nothing changed. A reader that keeps clients in memory
+	// reads it first and drops what it keeps when it moved. A change made
+	// through this store moves it at once (in a transaction: inside it at
+	// once, for others when it commits); one made through another store (a
+	// node, a command) within a short bound the backend documents.
 	ClientsVersion(ctx context.Context) (int64, error)
 }
 

@@ -3,23 +3,27 @@ package provider_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/sqlstore"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
 // TestClientChangesReachEveryNode: two nodes on one database keep the client
 // in memory, and a change made elsewhere (here through a third store, as
-// `ponte client` does) holds on both at their next request: a rotated secret
-// is refused and the new one accepted, a withdrawn redirect URI is refused,
-// and a deleted client is unknown.
+// `ponte client` does) holds on both within the store's bound
+// (sqlstore.DefaultClientsVersionTTL): a rotated secret is refused and the
+// new one accepted, a withdrawn redirect URI is refused, and a deleted client
+// is unknown.
 func TestClientChangesReachEveryNode(t *testing.T) {
 	dsns := map[string]func(testing.TB) string{
 		"sqlite":   func(t testing.TB) string { return filepath.Join(t.TempDir(), "ponte.db") },
@@ -61,9 +65,12 @@ func TestClientChangesReachEveryNode(t *testing.T) {
 				name string
 				conf oauth2.Config
 			}{{"A", ra.Conf}, {"B", rb.Conf}} {
-				if err := redeem(node.conf, a.Issuer); !isOAuthError(err, "invalid_client") {
-					t.Fatalf("node %s, the old secret after a rotation: %v, want invalid_client", node.name, err)
-				}
+				eventually(t, func() error {
+					if err := redeem(node.conf, a.Issuer); !isOAuthError(err, "invalid_client") {
+						return fmt.Errorf("node %s, the old secret after a rotation: %v, want invalid_client", node.name, err)
+					}
+					return nil
+				})
 				node.conf.ClientSecret = secret
 				if err := redeem(node.conf, a.Issuer); err != nil {
 					t.Fatalf("node %s, the new secret: %v", node.name, err)
@@ -83,18 +90,41 @@ func TestClientChangesReachEveryNode(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, e := range []*env{a, b} {
-				if got := authorize(e.Issuer); got != http.StatusBadRequest {
-					t.Fatalf("a withdrawn redirect URI at %s: %d, want 400", e.Issuer, got)
-				}
+				eventually(t, func() error {
+					if got := authorize(e.Issuer); got != http.StatusBadRequest {
+						return fmt.Errorf("a withdrawn redirect URI at %s: %d, want 400", e.Issuer, got)
+					}
+					return nil
+				})
 			}
 			if err := cli.Store.DeleteClient(context.Background(), ra.ID); err != nil {
 				t.Fatal(err)
 			}
 			for _, e := range []*env{a, b} {
-				if got := authorize(e.Issuer); got != http.StatusUnauthorized && got != http.StatusBadRequest {
-					t.Fatalf("a deleted client at %s: %d, want it refused", e.Issuer, got)
-				}
+				eventually(t, func() error {
+					if got := authorize(e.Issuer); got != http.StatusUnauthorized && got != http.StatusBadRequest {
+						return fmt.Errorf("a deleted client at %s: %d, want it refused", e.Issuer, got)
+					}
+					return nil
+				})
 			}
 		})
+	}
+}
+
+// eventually retries check until it passes, for the client cache's bound
+// and a second more for a slow machine.
+func eventually(t *testing.T, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(sqlstore.DefaultClientsVersionTTL + time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

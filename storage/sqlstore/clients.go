@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -105,6 +106,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		c.UpdatedAt = c.CreatedAt
 	}
 	row := clientToRow(c)
+	defer s.clientsChanged(ctx)
 	return wrap("create client", s.writer(ctx).Create(&row).Error)
 }
 
@@ -135,6 +137,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // change; if fn leaves UpdatedAt as it was, it is set to now. fn's error aborts
 // the update and is returned as is; a missing client is storage.ErrNotFound.
 func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) error {
+	defer s.clientsChanged(ctx)
 	return s.atomic(ctx, func(tx *gorm.DB) error {
 		var row clientRow
 		if err := s.forUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
@@ -163,6 +166,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 
 // DeleteClient deletes the client, or returns storage.ErrNotFound.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	defer s.clientsChanged(ctx)
 	res := s.writer(ctx).Where("id = ?", id).Delete(&clientRow{})
 	if res.Error != nil {
 		return wrap("delete client", res.Error)
@@ -175,10 +179,75 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 
 // ClientsVersion reads the counter that triggers on the clients table move
 // with every insert, update and delete (migration 0008): one row, one read.
+// Outside a transaction the value read is kept for Options.ClientsVersionTTL,
+// and dropped at once when a client changes through this store: a change made
+// here is seen at once, one made through another store (a node, ponte client)
+// within the TTL.
 func (s *Store) ClientsVersion(ctx context.Context) (int64, error) {
+	if s.txFrom(ctx) != nil || s.versions.ttl < 0 {
+		return s.readClientsVersion(ctx)
+	}
+	v, ok, gen := s.versions.get()
+	if ok {
+		return v, nil
+	}
+	v, err := s.readClientsVersion(ctx)
+	if err == nil {
+		s.versions.put(v, gen)
+	}
+	return v, err
+}
+
+func (s *Store) readClientsVersion(ctx context.Context) (int64, error) {
 	var v int64
 	if err := s.hotRow(ctx, s.hot.clientsVersion, nil, &v); err != nil {
 		return 0, wrap("clients version", err)
 	}
 	return v, nil
+}
+
+// clientsChanged drops the version kept in memory after a change to the
+// clients, and again when the transaction it was made in ends.
+func (s *Store) clientsChanged(ctx context.Context) {
+	if st := s.txFrom(ctx); st != nil {
+		st.clients = true
+	}
+	s.versions.invalidate()
+}
+
+// versionCache is the clients' version as last read, and when.
+type versionCache struct {
+	ttl   time.Duration
+	mu    sync.Mutex
+	gen   uint64 // moves with every invalidation
+	value int64
+	at    time.Time // zero: nothing kept
+}
+
+// get returns the version kept, if fresh, or the generation a value read now
+// must be put under.
+func (c *versionCache) get() (int64, bool, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < c.ttl {
+		return c.value, true, c.gen
+	}
+	return 0, false, c.gen
+}
+
+// put keeps a version read from the database, unless a change was made
+// through this store since the read began (gen moved).
+func (c *versionCache) put(v int64, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen == c.gen {
+		c.value, c.at = v, time.Now()
+	}
+}
+
+func (c *versionCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.at = time.Time{}
 }

@@ -67,7 +67,15 @@ type Options struct {
 	BusyTimeout time.Duration
 	// Now is the clock used for default timestamps and JTI expiry; nil means time.Now.
 	Now func() time.Time
+	// ClientsVersionTTL is how long ClientsVersion may answer from memory:
+	// the staleness bound for a client changed through another store (another
+	// node, ponte client). A change made through this store is seen at once.
+	// Zero means DefaultClientsVersionTTL; negative reads the database every time.
+	ClientsVersionTTL time.Duration
 }
+
+// DefaultClientsVersionTTL is the default Options.ClientsVersionTTL.
+const DefaultClientsVersionTTL = 100 * time.Millisecond
 
 // Store is a storage.Store backed by SQLite or PostgreSQL through gorm. It is
 // safe for concurrent use; a context returned by BeginTx must not be shared
@@ -86,6 +94,7 @@ type Store struct {
 	rPool, wPool *sql.DB
 	hot          hotSQL
 	slow         time.Duration
+	versions     versionCache
 	dialect      string
 	log          *slog.Logger
 	now          func() time.Time
@@ -148,6 +157,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 
 	cfg.Logger = newGormLogger(log, slow, dialect)
 	s := &Store{dialect: dialect, log: log, now: now, slow: slow, hot: newHotSQL(dialect)}
+	s.versions.ttl = opts.ClientsVersionTTL
+	if s.versions.ttl == 0 {
+		s.versions.ttl = DefaultClientsVersionTTL
+	}
 	if s.db, err = s.open(dialector, cfg, maxOpen, opts); err != nil {
 		return nil, err
 	}
@@ -274,6 +287,8 @@ type txKey struct{ s *Store }
 type txState struct {
 	db   *gorm.DB
 	done bool
+	// clients: the transaction wrote to the clients table.
+	clients bool
 }
 
 func (s *Store) txFrom(ctx context.Context) *txState {
@@ -349,7 +364,11 @@ func (s *Store) endTx(ctx context.Context, op string, end func(*gorm.DB) *gorm.D
 		return ErrTxDone
 	}
 	st.done = true
-	if err := end(st.db).Error; err != nil {
+	err := end(st.db).Error
+	if st.clients {
+		s.versions.invalidate() // what others read meanwhile was the old version
+	}
+	if err != nil {
 		return fmt.Errorf("sqlstore: %s: %w", op, err)
 	}
 	return nil
