@@ -29,8 +29,20 @@ fmt:
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
+# Every fuzz target of outside input, 30 s each (FUZZTIME=… to change).
+FUZZTIME ?= 30s
 fuzz:
-	go test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./adapters/pin/codicefiscale
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./adapters/pin/codicefiscale
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./adapters/pin
+	go test -run '^$$' -fuzz '^FuzzParseSubject$$' -fuzztime $(FUZZTIME) ./adapters/cns
+	go test -tags fuzzing -run '^$$' -fuzz '^FuzzResponseChecks$$' -fuzzminimizetime 1s -fuzztime $(FUZZTIME) ./adapters/spid
+	go test -tags fuzzing -run '^$$' -fuzz '^FuzzResponse$$' -fuzzminimizetime 1s -fuzztime $(FUZZTIME) ./adapters/spid
+	go test -run '^$$' -fuzz '^FuzzACRClaim$$' -fuzztime $(FUZZTIME) ./idp/provider
+	go test -run '^$$' -fuzz '^FuzzParseXFCC$$' -fuzztime $(FUZZTIME) ./internal/clientcert
+	go test -run '^$$' -fuzz '^FuzzParseNginx$$' -fuzztime $(FUZZTIME) ./internal/clientcert
+	go test -run '^$$' -fuzz '^FuzzParseRFC9440$$' -fuzztime $(FUZZTIME) ./internal/clientcert
+	go test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./internal/logmask
+	go test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/seal
 
 # Mutation testing of the protocol core and the PIN adapter (not in CI: an hour
 # or more). SQLite only; each mutant runs its own package's tests (integration

@@ -51,6 +51,9 @@ func TestServeCardListener(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
+		if !resp.Close && resp.ProtoMajor == 1 {
+			t.Fatalf("%s: the card listener kept the connection open", tc.name)
+		}
 	}
 }
 

@@ -170,6 +170,9 @@ func (a *app) listeners(handler http.Handler) ([]server, error) {
 	}
 	srv := newServer()
 	srv.TLSConfig = tlsCfg
+	// One request a connection: a connection made with a card must not stay
+	// open for the next person at the same browser.
+	srv.SetKeepAlivesEnabled(false)
 	return append(servers, server{ln: cardLn, srv: srv}), nil
 }
 
