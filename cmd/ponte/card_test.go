@@ -2,8 +2,8 @@ package main
 
 import (
 	"crypto/tls"
-	"io"
 	"crypto/x509"
+	"io"
 	"net"
 	"net/http"
 	"strings"
