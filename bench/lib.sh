@@ -7,6 +7,7 @@
 #   SSOBENCH     ssobench source (../shared/tools/ssobench from the repository)
 #   PEER         oidc-provider peer folder (../shared/peers/oidc-provider)
 #   PONTE_ALG    ID token algorithm of the bench client (ES256, Ponte's default; RS256 as the peer)
+#   PONTE_REPO   the git repository build_rev reads revisions from (this one)
 
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,8 @@ trap cleanup EXIT INT TERM
 
 # build: ponte, ssobench and opbench into $BENCH_DIR/bin.
 build() {
-	(cd "$root" && go build -o "$BENCH_DIR/bin/ponte" ./cmd/ponte && go build -o "$BENCH_DIR/bin/opbench" ./bench/opbench)
+	(cd "$root" && go build -o "$BENCH_DIR/bin/ponte" ./cmd/ponte && go build -o "$BENCH_DIR/bin/opbench" ./bench/opbench &&
+		go build -o "$BENCH_DIR/bin/seed" ./bench/seed)
 	(cd "$SSOBENCH" && go build -o "$BENCH_DIR/bin/ssobench" .)
 }
 
@@ -37,7 +39,7 @@ build() {
 build_rev() {
 	local src=$BENCH_DIR/src-$1
 	rm -rf "$src" && mkdir -p "$src"
-	(cd "$root" && git archive "$1" | tar -x -C "$src")
+	git -C "${PONTE_REPO:-$root}" archive "$1" | tar -x -C "$src"
 	(cd "$src" && go build -o "$BENCH_DIR/bin/ponte-$1" ./cmd/ponte)
 }
 
@@ -59,9 +61,18 @@ start_ponte() {
 	# logins before the measurement are PIN logins).
 	local env=(PONTE_DEV=true PONTE_DB="$db" PONTE_ADDR=127.0.0.1:$port PONTE_ISSUER=http://127.0.0.1:$port
 		PONTE_CNS_ENABLED=false PONTE_PIN_FREE_ACCOUNT_FAILURES=50 PONTE_PIN_FREE_IP_FAILURES=200)
-	local bin=${BIN:-$BENCH_DIR/bin/ponte}
-	(cd "$dir" && [ "$backend" != postgres ] || env "${env[@]}" "$bin" migrate >/dev/null 2>&1)
-	(cd "$dir" && exec env "${env[@]}" "$bin" demo >demo.out 2>demo.log) &
+	local bin=${BIN:-$BENCH_DIR/bin/ponte} cmd=demo
+	if [ "$backend" = postgres ]; then
+		# ponte demo runs on SQLite only: on PostgreSQL, ponte serve with the
+		# citizen seeded by bench/seed.
+		cmd=serve
+		local p
+		p=$(head -c 64 /dev/urandom | tr -dc 'a-km-z2-9' | head -c 8)
+		(cd "$dir" && env "${env[@]}" "$bin" migrate >/dev/null 2>&1)
+		(cd "$dir" && env "${env[@]}" "$BENCH_DIR/bin/seed" -cf "$CF" -pin "$p")
+		echo "  $CF  PIN $p" >"$dir/demo.out"
+	fi
+	(cd "$dir" && exec env "${env[@]}" "$bin" "$cmd" >>demo.out 2>demo.log) &
 	local pid=$!
 	started+=("$pid")
 	for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/.well-known/openid-configuration" >/dev/null && break; sleep 0.2; done
@@ -84,6 +95,15 @@ start_peer() {
 	peer_FLAGS="-name peer -pid $peer_PID -issuer http://127.0.0.1:$PEER_PORT -client bench -secret $PEER_SECRET -redirect http://127.0.0.1:9/cb -login oidc-provider"
 }
 
+# pg_cpu: the CPU time of every postgres process, in clock ticks (1/100 s).
+pg_cpu() {
+	local t=0 f
+	for f in $(pgrep -x postgres); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$f/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
 # conditions: what the machine is doing, printed before every figure.
 conditions() {
 	echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uptime | sed 's/.*load average/load average/'), go $(go env GOVERSION), node $(node --version 2>/dev/null)"
@@ -103,7 +123,14 @@ compare() {
 		for ((i = 0; i < n; i++)); do
 			local name=${names[$(((i + r) % n))]} flags
 			flags=${name}_FLAGS
-			"$BENCH_DIR/bin/$tool" $ARGS -d "$d" ${!flags} | grep -E "^$name " | sed "s/^/round $((r + 1))  /" | tee -a "$out"
+			local pg0 line
+			pg0=$(pg_cpu)
+			line=$("$BENCH_DIR/bin/$tool" $ARGS -d "$d" ${!flags} | grep -E "^$name ")
+			if [ "${backend:-}" = postgres ] && [ "$name" != peer ]; then
+				# PostgreSQL's own CPU (every postgres process) per operation.
+				line="$line  postgres $(awk -v c=$(($(pg_cpu) - pg0)) -v l="$line" 'BEGIN { match(l, /ok=[0-9]+/); ok=substr(l, RSTART+3, RLENGTH-3); printf "%.3f", c*10/ok }') cpu-ms/op"
+			fi
+			echo "round $((r + 1))  $line" | tee -a "$out"
 			sleep 0.5
 		done
 	done
@@ -114,6 +141,7 @@ compare() {
 			if ($i ~ /^p50=/) { v=$i; sub(/p50=/,"",v); sub(/ms/,"",v); p50[name]=p50[name] " " v }
 			if ($i ~ /^p99=/) { v=$i; sub(/p99=/,"",v); sub(/ms/,"",v); p99[name]=p99[name] " " v }
 			if ($i == "ms/op") cpu[name]=cpu[name] " " $(i-1)
+			if ($i == "postgres" && $(i+2) == "cpu-ms/op") pg[name]=pg[name] " " $(i+1)
 			if ($i ~ /^errors=/) { v=$i; sub(/errors=/,"",v); errs[name]+=v }
 		}
 		if (!(name in seen)) { seen[name]=1; order[++k]=name }
@@ -121,5 +149,7 @@ compare() {
 	function med(s,   a, m, i, j, t) { m=split(s, a, " "); for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (a[j]+0 < a[i]+0) { t=a[i]; a[i]=a[j]; a[j]=t }
 		if (m == 0) return "-"; if (m % 2) return a[(m+1)/2]; return (a[m/2]+a[m/2+1])/2 }
 	END { for (i=1;i<=k;i++) { n=order[i]
-		printf "  %-10s %9.1f %s  p50=%sms  p99=%sms  server %s cpu-ms/op  errors=%d\n", n, med(r[n]), unit[n], med(p50[n]), med(p99[n]), med(cpu[n]), errs[n] } }' "$out"
+		printf "  %-10s %9.1f %s  p50=%sms  p99=%sms  server %s cpu-ms/op", n, med(r[n]), unit[n], med(p50[n]), med(p99[n]), med(cpu[n])
+		if (pg[n] != "") printf "  postgres %s cpu-ms/op", med(pg[n])
+		printf "  errors=%d\n", errs[n] } }' "$out"
 }
