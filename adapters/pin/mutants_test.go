@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"slices"
@@ -20,11 +21,14 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/sqlstore"
 	"github.com/ponte-id/ponte/storage/storagetest"
@@ -811,5 +815,118 @@ func TestRequestFailsClosed(t *testing.T) {
 	}
 	if msgs, _ := store.ListMessages(context.Background(), 100); len(msgs) != 0 {
 		t.Fatalf("%d messages queued for an account that does not exist", len(msgs))
+	}
+}
+
+// TestIdentityPhone: a PIN login proves the mobile on record as the phone
+// number, or the landline when there is no mobile.
+func TestIdentityPhone(t *testing.T) {
+	for _, tc := range []struct {
+		name, mobile, phone, want string
+	}{
+		{"mobile and landline", "+393331234567", "+390612345678", "+393331234567"},
+		{"landline only", "", "+390612345678", "+390612345678"},
+		{"mobile only", "+393331234567", "", "+393331234567"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, storagetest.SQLite(t), before2021)
+			ctx := context.Background()
+			if err := f.svc.Seed(ctx, storage.PINAccount{FiscalNumber: cf, Mobile: tc.mobile, Phone: tc.phone}, "Abcd1234"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := f.svc.Login(ctx, cf, "Abcd1234", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Identity().PhoneNumber; got != tc.want {
+				t.Fatalf("phone %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestChangeFormReason: the change form a login leads to says why: the PIN
+// has expired, or this is its first access.
+func TestChangeFormReason(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(f *fixture)
+		expired bool
+	}{
+		{"expired", func(f *fixture) { f.clock.Advance(181 * 24 * time.Hour) }, true},
+		{"first access", func(f *fixture) {
+			err := f.store.UpdatePINAccount(context.Background(), cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+				a.MustChange = true
+				return a, nil
+			})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite(t, storagetest.SQLite(t))
+			if err := s.svc.Seed(context.Background(), storage.PINAccount{FiscalNumber: cf}, "Abcd1234"); err != nil {
+				t.Fatal(err)
+			}
+			tc.prepare(s.fixture)
+			r := s.env.NewRP(clients.Spec{})
+			resp, body := s.pinLogin(oidctest.NewBrowser(t), r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), cf, "Abcd1234")
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `name="new_pin"`) {
+				t.Fatalf("want the change form, got %d %.300s", resp.StatusCode, body)
+			}
+			if got := strings.Contains(body, "scadut"); got != tc.expired {
+				t.Fatalf("the form says the PIN expired: %t, want %t", got, tc.expired)
+			}
+		})
+	}
+}
+
+// TestMask: a codice fiscale in a log keeps its first three and last
+// characters; anything else is hidden whole.
+func TestMask(t *testing.T) {
+	for in, want := range map[string]string{cf: "RSS************U", "RSSMRA80A01H501": "****", "": "****", "RSSMRA80A01H501UX": "****"} {
+		if got := pin.Mask(in); got != want {
+			t.Errorf("Mask(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSeedChannel: a seeded account records its channel, "seed" unless given.
+func TestSeedChannel(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	for _, tc := range []struct{ given, want string }{{"", "seed"}, {pin.ChannelBranch, pin.ChannelBranch}} {
+		if err := f.svc.Seed(ctx, storage.PINAccount{FiscalNumber: cf, Channel: tc.given}, "Abcd1234"); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := f.store.GetPINAccount(ctx, cf); err != nil || a.Channel != tc.want {
+			t.Fatalf("seeded with %q: channel %q (%v), want %q", tc.given, a.Channel, err, tc.want)
+		}
+	}
+}
+
+// TestAuditLogsNoError: an audited event logs no error.
+func TestAuditLogsNoError(t *testing.T) {
+	store := storagetest.SQLite(t)
+	f := newFixture(t, store, before2021)
+	var logged bytes.Buffer
+	cfg := pin.DefaultConfig()
+	cfg.Params, cfg.BaseURL = testParams, "https://login.example.it"
+	svc, err := pin.NewService(cfg, pin.Deps{Store: store, Box: f.box, Revoker: provider.Revoker{Store: store}, Now: f.clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := svc.Seed(ctx, storage.PINAccount{FiscalNumber: cf}, "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(181 * 24 * time.Hour)
+	if res, err := svc.Login(ctx, cf, "Abcd1234", ""); err != nil || res.Change != pin.ChangeExpired {
+		t.Fatalf("%v %q", err, res.Change)
+	}
+	if !slices.Contains(f.events(cf), "expired") || logged.Len() > 0 {
+		t.Fatalf("events %v, logged %q", f.events(cf), logged.String())
 	}
 }

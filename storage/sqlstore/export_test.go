@@ -12,3 +12,15 @@ func (s *Store) ExecRaw(ctx context.Context, sql string) error {
 func (s *Store) ExecOnReader(ctx context.Context, sql string) error {
 	return s.db.WithContext(ctx).Exec(sql).Error
 }
+
+// Pragma reads a SQLite pragma on the connection that writes (writer) or on
+// one that reads.
+func (s *Store) Pragma(ctx context.Context, name string, writer bool) (string, error) {
+	pool := s.rPool
+	if writer {
+		pool = s.wPool
+	}
+	var v string
+	err := pool.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}

@@ -257,6 +257,28 @@ func TestSQLiteFile(t *testing.T) {
 	}
 }
 
+// TestSQLiteDurability: every commit is synced before it returns
+// (synchronous FULL in WAL mode: a redeemed code never comes back after a
+// crash or a power cut), and reads go through a memory map.
+func TestSQLiteDurability(t *testing.T) {
+	ctx := t.Context()
+	s := storagetest.OpenMigrated(t, filepath.Join(t.TempDir(), "ponte.db"))
+	for _, c := range []struct {
+		pragma string
+		writer bool
+		want   string
+	}{
+		{"journal_mode", true, "wal"},
+		{"synchronous", true, "2"}, // FULL
+		{"synchronous", false, "2"},
+		{"mmap_size", false, "1073741824"},
+	} {
+		if got, err := s.Pragma(ctx, c.pragma, c.writer); err != nil || got != c.want {
+			t.Errorf("%s on the writer (%t) = %q, %v; want %q", c.pragma, c.writer, got, err, c.want)
+		}
+	}
+}
+
 // TestSQLiteReadersCannotWrite: on SQLite, only the writer connection writes;
 // a write sent to the readers fails instead of contending for the lock.
 func TestSQLiteReadersCannotWrite(t *testing.T) {
