@@ -296,3 +296,39 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// Ensure registers a client that Ponte itself runs (internal/selfclient), with
+// a secret Ponte derives rather than one it generates: every node computes the
+// same secret, so each may call Ensure at start. A client with spec.ID that
+// exists already gets spec's settings and the secret again; its creation time
+// is kept. The secret must be at least 32 characters.
+func (r *Registry) Ensure(ctx context.Context, spec Spec, secret string) error {
+	if len(secret) < 32 {
+		return errors.New("clients: a built-in client's secret must be at least 32 characters")
+	}
+	if spec.AuthMethod != "" && spec.AuthMethod != AuthSecretBasic && spec.AuthMethod != AuthSecretPost {
+		return fmt.Errorf("clients: a built-in client authenticates with a secret, not %s", spec.AuthMethod)
+	}
+	c, err := spec.client()
+	if err != nil {
+		return err
+	}
+	c.SecretHash, _ = r.hasher.Hash(ctx, []byte(secret))
+	now := r.now().UTC()
+	c.CreatedAt, c.UpdatedAt = now, now
+	err = r.store.CreateClient(ctx, c)
+	if !errors.Is(err, storage.ErrConflict) {
+		if err != nil {
+			return fmt.Errorf("clients: create %q: %w", c.ID, err)
+		}
+		return nil
+	}
+	err = r.store.UpdateClient(ctx, c.ID, func(old storage.Client) (storage.Client, error) {
+		c.CreatedAt = old.CreatedAt
+		return c, nil
+	})
+	if err != nil {
+		return fmt.Errorf("clients: update %q: %w", c.ID, err)
+	}
+	return nil
+}

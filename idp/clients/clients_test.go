@@ -541,3 +541,45 @@ func TestHasherCompare(t *testing.T) {
 		t.Error("changing the caller's key slice changed the hasher")
 	}
 }
+
+// TestEnsure: a built-in client is created with the secret given, refreshed
+// by a second Ensure (every node at start), and refused a weak secret.
+func TestEnsure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(testing.TB) storage.Clients) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		secret := strings.Repeat("s", 32)
+		spec := clients.Spec{ID: "ponte-account", Name: "Account", RedirectURIs: []string{"https://login.inps.it/account/callback"}}
+		if err := e.reg.Ensure(ctx, spec, secret); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := e.store.GetClient(ctx, "ponte-account")
+		e.now = e.now.Add(time.Hour)
+		spec.RedirectURIs = []string{"https://login.inps.it/account/cb2"}
+		if err := e.reg.Ensure(ctx, spec, secret); err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.store.GetClient(ctx, "ponte-account")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.CreatedAt.Equal(first.CreatedAt) || !c.UpdatedAt.After(first.UpdatedAt) || c.RedirectURIs[0] != "https://login.inps.it/account/cb2" {
+			t.Errorf("second Ensure: created %v updated %v uris %v", c.CreatedAt, c.UpdatedAt, c.RedirectURIs)
+		}
+		if e.hasher.Compare(ctx, c.SecretHash, []byte(secret)) != nil || e.hasher.Compare(ctx, c.SecretHash, []byte(secret+"x")) == nil {
+			t.Error("the stored hash is not the given secret's")
+		}
+		for name, tc := range map[string]struct {
+			spec   clients.Spec
+			secret string
+		}{
+			"short secret": {spec, "short"},
+			"public":       {clients.Spec{ID: "x", RedirectURIs: spec.RedirectURIs, AuthMethod: clients.AuthNone}, secret},
+			"bad spec":     {clients.Spec{ID: "x", RedirectURIs: []string{"http://example.com/cb"}}, secret},
+		} {
+			if err := e.reg.Ensure(ctx, tc.spec, tc.secret); err == nil {
+				t.Errorf("%s: accepted", name)
+			}
+		}
+	})
+}

@@ -95,6 +95,7 @@ func (p *Provider) buildSession(c *client, sso storage.Session, subj storage.Sub
 	cl.AuthenticationMethodsReferences = slices.Clone(sso.AMR)
 	cl.Extra = claimsFor(subj, granted)
 	cl.Extra["auth_method"] = sso.Method
+	cl.Extra["sid"] = SID(sso.ID) // OpenID Connect Back-Channel Logout 1.0 §2.1
 	s.Headers.Add("alg", c.IDTokenSigningAlg)
 	return s
 }

@@ -45,6 +45,10 @@ type Env struct {
 	Keys     *keys.Manager
 	Registry *clients.Registry
 	Provider *provider.Provider
+	// Box is the master key's box.
+	Box *seal.Box
+	// Handler is the server's whole handler (the edge).
+	Handler http.Handler
 }
 
 // Options shape an Env.
@@ -55,6 +59,9 @@ type Options struct {
 	Methods func(issuer string) []idp.Authenticator
 	// Tweak adjusts the provider's configuration.
 	Tweak func(*provider.Config)
+	// Routes returns routes mounted beside the provider's (pages that log in
+	// through it, say); env.Handler serves every route once the server runs.
+	Routes func(env *Env) []provider.Route
 }
 
 // Start runs a provider on store until the test ends.
@@ -96,15 +103,21 @@ func Start(t testing.TB, store storage.Store, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := edge.New(p.Routes(), edge.Options{Ready: store.Ping})
+	e := &Env{T: t, Issuer: issuer, Server: srv, Store: store, Keys: km,
+		Registry: clients.NewRegistry(store, hasher, nil), Provider: p, Box: box}
+	routes := p.Routes()
+	if opts.Routes != nil {
+		routes = append(routes, opts.Routes(e)...)
+	}
+	h, err := edge.New(routes, edge.Options{Ready: store.Ping})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Handler = h
 	srv.Config.Handler = h
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &Env{T: t, Issuer: issuer, Server: srv, Store: store, Keys: km,
-		Registry: clients.NewRegistry(store, hasher, nil), Provider: p}
+	return e
 }
 
 // RP is a registered client driven through go-oidc and x/oauth2.
