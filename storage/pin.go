@@ -134,9 +134,13 @@ type AuditEvent struct {
 	// Event is requested, issued, activated, changed, expired, locked, converted, recovered, revoked ...
 	Event   string
 	Channel string
-	// Operator is the operator's ID, empty when the citizen acted.
+	// Operator is the operator's ID, empty when the citizen acted. For a
+	// back-office action it is the staff member's or API token's identity.
 	Operator string
 	Detail   string
+	// Target names what a back-office action concerned ("client:rp-1",
+	// "key:kid", "token:id", "staff:CF"); empty for a citizen's lifecycle event.
+	Target string
 }
 
 // Audit is the append-only audit trail: there is no update or delete.

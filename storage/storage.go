@@ -45,6 +45,11 @@ type Client struct {
 	IDTokenSigningAlg string
 	// SectorIdentifier, when set, makes the client receive pairwise subjects for that sector.
 	SectorIdentifier string
+	// PreviousSecretHash is the keyed hash of the secret a rotation replaced;
+	// it keeps working until PreviousSecretExpiresAt, so that a relying party
+	// can move to the new secret without downtime. Empty when there is none.
+	PreviousSecretHash      []byte
+	PreviousSecretExpiresAt time.Time
 	// PKCEExempt lets a legacy confidential client use the authorization code
 	// flow without PKCE (RFC 9700 §2.1.1 wants PKCE of every client). Only an
 	// administrator sets it, explicitly; it never applies to a public client.

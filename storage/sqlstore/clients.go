@@ -14,6 +14,8 @@ import (
 type clientRow struct {
 	ID                      string  `gorm:"column:id;primaryKey"`
 	SecretHash              []byte  `gorm:"column:secret_hash"`
+	PreviousSecretHash      []byte  `gorm:"column:previous_secret_hash"`
+	PreviousSecretExpires   dbTime  `gorm:"column:previous_secret_expires_at"`
 	Name                    string  `gorm:"column:name"`
 	RedirectURIs            strList `gorm:"column:redirect_uris"`
 	PostLogoutRedirectURIs  strList `gorm:"column:post_logout_redirect_uris"`
@@ -40,6 +42,8 @@ func clientToRow(c storage.Client) clientRow {
 	return clientRow{
 		ID:                      c.ID,
 		SecretHash:              c.SecretHash,
+		PreviousSecretHash:      c.PreviousSecretHash,
+		PreviousSecretExpires:   newTime(c.PreviousSecretExpiresAt),
 		Name:                    c.Name,
 		RedirectURIs:            c.RedirectURIs,
 		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
@@ -65,6 +69,8 @@ func (r clientRow) client() storage.Client {
 	return storage.Client{
 		ID:                      r.ID,
 		SecretHash:              blob(r.SecretHash),
+		PreviousSecretHash:      blob(r.PreviousSecretHash),
+		PreviousSecretExpiresAt: r.PreviousSecretExpires.t,
 		Name:                    r.Name,
 		RedirectURIs:            r.RedirectURIs,
 		PostLogoutRedirectURIs:  r.PostLogoutRedirectURIs,

@@ -246,6 +246,12 @@ type auditRow struct {
 	Channel      string `gorm:"column:channel"`
 	Operator     string `gorm:"column:operator"`
 	Detail       string `gorm:"column:detail"`
+	Target       string `gorm:"column:target"`
+}
+
+func (r auditRow) event() storage.AuditEvent {
+	return storage.AuditEvent{ID: r.ID, At: r.At.t, FiscalNumber: r.FiscalNumber, Event: r.Event, Channel: r.Channel,
+		Operator: r.Operator, Detail: r.Detail, Target: r.Target}
 }
 
 func (auditRow) TableName() string { return "audit_events" }
@@ -255,7 +261,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	row := auditRow{At: newTime(e.At), FiscalNumber: e.FiscalNumber, Event: e.Event, Channel: e.Channel, Operator: e.Operator, Detail: e.Detail}
+	row := auditRow{At: newTime(e.At), FiscalNumber: e.FiscalNumber, Event: e.Event, Channel: e.Channel, Operator: e.Operator, Detail: e.Detail, Target: e.Target}
 	return wrap("append audit", s.writer(ctx).Omit("id").Create(&row).Error)
 }
 
@@ -267,7 +273,7 @@ func (s *Store) ListAudit(ctx context.Context, fiscalNumber string) ([]storage.A
 	}
 	out := make([]storage.AuditEvent, len(rows))
 	for i, r := range rows {
-		out[i] = storage.AuditEvent{ID: r.ID, At: r.At.t, FiscalNumber: r.FiscalNumber, Event: r.Event, Channel: r.Channel, Operator: r.Operator, Detail: r.Detail}
+		out[i] = r.event()
 	}
 	return out, nil
 }

@@ -16,6 +16,8 @@ func sampleClient(id string) storage.Client {
 	return storage.Client{
 		ID:                      id,
 		SecretHash:              []byte{0x00, 0x01, 0xfe, 0xff},
+		PreviousSecretHash:      []byte{0x02, 0x03},
+		PreviousSecretExpiresAt: base.Add(time.Hour),
 		Name:                    "Comune di " + id,
 		RedirectURIs:            []string{"https://rp.example/cb", "https://rp.example/cb2?x=1&y=è"},
 		PostLogoutRedirectURIs:  []string{"https://rp.example/bye"},
