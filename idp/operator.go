@@ -16,3 +16,31 @@ func OperatorFrom(ctx context.Context) string {
 	id, _ := ctx.Value(operatorKey{}).(string)
 	return id
 }
+
+// The operator roles. The core's operator authentication puts the roles of
+// the caller in the request context (WithOperatorRoles); a method's operator
+// API lets each procedure through only for the role that performs it.
+const (
+	// RoleOperatorSede is a branch-office (sede) operator.
+	RoleOperatorSede = "operator-sede"
+	// RoleOperatorContactCenter is a contact-center operator.
+	RoleOperatorContactCenter = "operator-contact-center"
+)
+
+type operatorRolesKey struct{}
+
+// WithOperatorRoles returns ctx carrying the authenticated operator's roles.
+func WithOperatorRoles(ctx context.Context, roles ...string) context.Context {
+	return context.WithValue(ctx, operatorRolesKey{}, roles)
+}
+
+// OperatorHasRole says whether the operator of ctx holds role.
+func OperatorHasRole(ctx context.Context, role string) bool {
+	roles, _ := ctx.Value(operatorRolesKey{}).([]string)
+	for _, r := range roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}

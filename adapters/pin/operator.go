@@ -34,21 +34,64 @@ import (
 //	POST /outbox/{id}/requeue           make a parked message due again
 //	GET  /locks/{fiscal_number}         the PIN's throttle: failures, locked until when
 //	POST /unlocks                       {"fiscal_number", "channel"}: lift the lock now
+//
+// Each procedure is its role's (idp.OperatorHasRole; 403 otherwise): a
+// request, a revocation or an unlock on the sede channel is a branch-office
+// operator's (operator-sede), on the contact_center channel a contact-center
+// operator's (operator-contact-center); callbacks are the contact center's
+// (they are phone calls); the conversion review queue is the branch offices'
+// (they check identity documents); a citizen's audit trail, a lock's state
+// and parked messages are open to both.
 func (s *Service) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /requests", s.opRequest)
 	mux.HandleFunc("POST /revocations", s.opRevoke)
-	mux.HandleFunc("GET /callbacks", s.opCallbacks)
-	mux.HandleFunc("POST /callbacks", s.opCallback)
-	mux.HandleFunc("GET /conversions", s.opConversions)
-	mux.HandleFunc("GET /conversions/{id}/{part}", s.opConversionDocument)
-	mux.HandleFunc("POST /conversions/{id}/review", s.opReview)
-	mux.HandleFunc("GET /audit/{cf}", s.opAudit)
-	mux.HandleFunc("GET /outbox/parked", s.opParked)
-	mux.HandleFunc("POST /outbox/{id}/requeue", s.opRequeue)
-	mux.HandleFunc("GET /locks/{cf}", s.opLock)
+	mux.HandleFunc("GET /callbacks", only(s.opCallbacks, rolesCallbacks...))
+	mux.HandleFunc("POST /callbacks", only(s.opCallback, rolesCallbacks...))
+	mux.HandleFunc("GET /conversions", only(s.opConversions, rolesSede...))
+	mux.HandleFunc("GET /conversions/{id}/{part}", only(s.opConversionDocument, rolesSede...))
+	mux.HandleFunc("POST /conversions/{id}/review", only(s.opReview, rolesSede...))
+	mux.HandleFunc("GET /audit/{cf}", only(s.opAudit, rolesBoth...))
+	mux.HandleFunc("GET /outbox/parked", only(s.opParked, rolesBoth...))
+	mux.HandleFunc("POST /outbox/{id}/requeue", only(s.opRequeue, rolesBoth...))
+	mux.HandleFunc("GET /locks/{cf}", only(s.opLock, rolesBoth...))
 	mux.HandleFunc("POST /unlocks", s.opUnlock)
 	return http.MaxBytesHandler(requireOperator(mux), 64<<10)
+}
+
+// Who may do what, beyond the channel-bound procedures.
+var (
+	rolesBoth      = []string{idp.RoleOperatorSede, idp.RoleOperatorContactCenter}
+	rolesSede      = []string{idp.RoleOperatorSede}
+	rolesCallbacks = []string{idp.RoleOperatorContactCenter}
+)
+
+// channelRole is the role that acts on a channel.
+func channelRole(channel string) string {
+	if channel == ChannelBranch {
+		return idp.RoleOperatorSede
+	}
+	return idp.RoleOperatorContactCenter
+}
+
+// allowed answers 403 and returns false unless the operator holds one of roles.
+func allowed(w http.ResponseWriter, r *http.Request, roles ...string) bool {
+	for _, role := range roles {
+		if idp.OperatorHasRole(r.Context(), role) {
+			return true
+		}
+	}
+	writeError(w, http.StatusForbidden, "this procedure needs the role "+strings.Join(roles, " or "), nil)
+	return false
+}
+
+// only wraps a handler open to roles.
+func only(h http.HandlerFunc, roles ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if allowed(w, r, roles...) {
+			h(w, r)
+		}
+	}
 }
 
 func requireOperator(next http.Handler) http.Handler {
@@ -72,6 +115,9 @@ type opRequestBody struct {
 func (s *Service) opRequest(w http.ResponseWriter, r *http.Request) {
 	var body opRequestBody
 	if !readJSON(w, r, &body) {
+		return
+	}
+	if (body.Channel == ChannelContactCenter || body.Channel == ChannelBranch) && !allowed(w, r, channelRole(body.Channel)) {
 		return
 	}
 	op := idp.OperatorFrom(r.Context())
@@ -126,6 +172,9 @@ func (s *Service) opRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "channel must be sede or contact_center", nil)
 		return
 	}
+	if !allowed(w, r, channelRole(body.Channel)) {
+		return
+	}
 	err := s.RevokeByOperator(r.Context(), body.FiscalNumber, body.Channel, idp.OperatorFrom(r.Context()))
 	switch {
 	case err == nil:
@@ -168,6 +217,9 @@ func (s *Service) opUnlock(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Channel != ChannelBranch && body.Channel != ChannelContactCenter {
 		writeError(w, http.StatusBadRequest, "channel must be sede or contact_center", nil)
+		return
+	}
+	if !allowed(w, r, channelRole(body.Channel)) {
 		return
 	}
 	before, err := s.Unlock(r.Context(), body.FiscalNumber, body.Channel, idp.OperatorFrom(r.Context()))

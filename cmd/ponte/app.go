@@ -10,8 +10,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/internal/seal"
@@ -27,6 +29,7 @@ type app struct {
 	keys     *keys.Manager
 	hasher   *clients.Hasher
 	registry *clients.Registry
+	staff    *staff.Service
 }
 
 // loadConfig parses --config from args and loads the configuration.
@@ -101,8 +104,13 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 		store.Close()
 		return nil, err
 	}
+	st, err := staff.New(store, staff.Options{TokenKey: box.Derive("api-token", 32), ValidFiscalNumber: codicefiscale.Valid})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
-		registry: clients.NewRegistry(store, hasher, nil)}, nil
+		registry: clients.NewRegistry(store, hasher, nil), staff: st}, nil
 }
 
 // retention keeps a replaced key published for the longest-lived token it may

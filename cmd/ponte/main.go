@@ -5,6 +5,7 @@
 //	ponte migrate          apply database migrations
 //	ponte client ...       create, list, delete, rotate-secret
 //	ponte keys ...         list, rotate
+//	ponte staff ...        grant, revoke, list; token create, list, revoke
 //
 // Every subcommand takes --config FILE; PONTE_* environment variables override it.
 package main
@@ -28,6 +29,7 @@ commands:
   migrate                  apply pending database migrations
   client create|list|delete|rotate-secret
   keys list|rotate
+  staff grant|revoke|list, staff token create|list|revoke
 
 Run 'ponte <command> -h' for the flags of a command.
 `
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdClient(ctx, rest, stdout, stderr)
 	case "keys":
 		return cmdKeys(ctx, rest, stdout, stderr)
+	case "staff":
+		return cmdStaff(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -40,16 +40,18 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // operatorAuth is the operators' authentication in front of the methods'
-// operator APIs; nil (the APIs unmounted) when no operator is configured.
+// operator APIs: API tokens with operator roles, and the static bootstrap
+// list of PONTE_OPERATORS.
 func (a *app) operatorAuth() (func(http.Handler) http.Handler, error) {
-	if len(a.cfg.Operators) == 0 {
-		return nil, nil
+	var static *operators.Registry
+	if len(a.cfg.Operators) > 0 {
+		reg, err := operators.Parse(a.cfg.Operators)
+		if err != nil {
+			return nil, err
+		}
+		static = reg
 	}
-	reg, err := operators.Parse(a.cfg.Operators)
-	if err != nil {
-		return nil, err
-	}
-	return reg.Require, nil
+	return operators.Require(static, a.staff.OperatorToken, a.log), nil
 }
 
 // serve runs the provider until ctx ends, then shuts down gracefully. Beside

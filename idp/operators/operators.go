@@ -1,17 +1,22 @@
 // Package operators authenticates INPS operators (branch offices, contact
-// center, reviewers) on the operator APIs. An operator presents a bearer token;
-// Ponte keeps only the SHA-256 of each token, configured as "id=hex", and puts
-// the operator's ID in the request context (idp.WithOperator) for the method
-// that serves the API to audit under. The back-office console will replace the
-// static list with managed roles.
+// center, reviewers) on the operator APIs. An operator presents a bearer
+// token: an API token an administrator issued with operator roles (checked by
+// a TokenChecker, idp/staff), or one of the static bootstrap list configured
+// in PONTE_OPERATORS, of which Ponte keeps only the SHA-256 ("id=hex") and
+// which acts with every operator role. The operator's ID and roles go in the
+// request context (idp.WithOperator, idp.WithOperatorRoles) for the method
+// that serves the API to authorize and audit under.
 package operators
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -68,21 +73,69 @@ func (r *Registry) lookup(token string) string {
 	return found
 }
 
-// Require lets through only requests with a known operator's bearer token.
+// Require lets through only requests with a known operator's bearer token
+// from the static list (with every operator role).
 func (r *Registry) Require(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-		id := ""
-		if ok && token != "" {
-			id = r.lookup(token)
-		}
-		if id == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-operators"`)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"operator authentication required"}` + "\n"))
-			return
-		}
-		next.ServeHTTP(w, req.WithContext(idp.WithOperator(req.Context(), id)))
-	})
+	return Require(r, nil, nil)(next)
+}
+
+// bootstrapRoles are the roles of an operator of the static list.
+var bootstrapRoles = []string{idp.RoleOperatorSede, idp.RoleOperatorContactCenter}
+
+// TokenChecker checks a bearer token issued by an administrator: the
+// caller's ID and its operator roles, ok false when the token does not
+// authenticate.
+type TokenChecker func(ctx context.Context, token string) (id string, roles []string, ok bool, err error)
+
+// Require returns the operators' authentication: a bearer token is looked up
+// in the static list (nil: none), then given to tokens (nil: none). Without a
+// known token the answer is 401; with a token that holds no operator role,
+// 403. log may be nil.
+func Require(static *Registry, tokens TokenChecker, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+			var (
+				id    string
+				roles []string
+			)
+			if ok && token != "" && static != nil {
+				if id = static.lookup(token); id != "" {
+					roles = bootstrapRoles
+				}
+			}
+			if id == "" && ok && token != "" && tokens != nil {
+				tid, troles, known, err := tokens(req.Context(), token)
+				if known {
+					id, roles = tid, troles
+				}
+				if err != nil {
+					if log != nil {
+						log.ErrorContext(req.Context(), "operator authentication failed", "err", err)
+					}
+					writeJSON(w, http.StatusInternalServerError, "internal error")
+					return
+				}
+			}
+			switch {
+			case id == "":
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-operators"`)
+				writeJSON(w, http.StatusUnauthorized, "operator authentication required")
+				return
+			case len(roles) == 0:
+				writeJSON(w, http.StatusForbidden, "this token holds no operator role")
+				return
+			}
+			ctx := idp.WithOperatorRoles(idp.WithOperator(req.Context(), id), roles...)
+			next.ServeHTTP(w, req.WithContext(ctx))
+		})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	_, _ = w.Write(append(b, '\n'))
 }

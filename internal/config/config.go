@@ -53,7 +53,9 @@ type Config struct {
 	// ClientCertHeader is the header format those proxies use: rfc9440
 	// (Client-Cert), nginx (X-SSL-Client-Cert) or envoy (XFCC); "" for none.
 	ClientCertHeader string `yaml:"client_cert_header"`
-	// Operators are the operator API's credentials, "id=<hex SHA-256 of the token>".
+	// Operators are bootstrap credentials of the operator APIs, "id=<hex
+	// SHA-256 of the token>", acting with every operator role. Once an admin
+	// exists, issue API tokens with operator roles instead (ponte staff token create).
 	Operators []string `yaml:"operators"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`

@@ -69,13 +69,19 @@ func grants(rows []staffRoleRow) []storage.StaffGrant {
 	return out
 }
 
-// CountRole counts the people holding role.
+// CountRole counts the people holding role. In a transaction it locks their
+// rows (FOR UPDATE on PostgreSQL; SQLite's transaction holds the write lock),
+// so that a count followed by a revocation cannot race another.
 func (s *Store) CountRole(ctx context.Context, role string) (int, error) {
-	var n int64
-	if err := s.conn(ctx).Model(&staffRoleRow{}).Where("role = ?", role).Count(&n).Error; err != nil {
+	db := s.conn(ctx).Model(&staffRoleRow{}).Where("role = ?", role)
+	if s.txFrom(ctx) != nil {
+		db = s.forUpdate(db)
+	}
+	var holders []string
+	if err := db.Pluck("fiscal_number", &holders).Error; err != nil {
 		return 0, wrap("count role", err)
 	}
-	return int(n), nil
+	return len(holders), nil
 }
 
 type apiTokenRow struct {
