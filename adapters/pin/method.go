@@ -26,7 +26,7 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 		return nil, err
 	}
 	cfg.BaseURL = d.Issuer
-	s, err := NewService(cfg, Deps{Store: d.Store, Box: d.Box, Revoker: d.Revoker, Citizens: d.Citizens, Now: d.Now, Logger: d.Logger})
+	s, err := NewService(cfg, Deps{Store: d.Store, Box: d.Box, Revoker: d.Revoker, Citizens: d.Citizens, Limiter: d.Limiter, Now: d.Now, Logger: d.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,12 @@ import (
 // citizen's limit the form answers as usual and does nothing (the answer
 // reveals nothing, and no more mail or letters go out); beyond the IP's limit
 // it answers 429.
+//
+// The citizen's count is kept in the database: it stands between a stranger
+// and letters and messages sent to the citizen, and must survive a restart of
+// anything. The IP's count, a guard against floods, goes to the node's limiter:
+// shared by every node through Redis when it is configured, per node while
+// Redis is down.
 type Limits struct {
 	PerCitizen    int           `yaml:"per_citizen"`
 	CitizenWindow time.Duration `yaml:"citizen_window"`
@@ -48,12 +54,9 @@ func (s *Service) allowIP(ctx context.Context, action, ip string) error {
 	if client == "" {
 		return nil
 	}
-	n, err := s.store.CountInWindow(ctx, "rl:"+action+":ip:"+client, s.now(), s.cfg.Limits.IPWindow)
-	if err != nil {
-		return fmt.Errorf("pin: rate limit: %w", err)
-	}
-	if n > s.cfg.Limits.PerIP {
-		return &RateLimitedError{RetryAfter: s.cfg.Limits.IPWindow}
+	d := s.limiter.Allow(ctx, "pin:"+action+":ip:"+client, s.cfg.Limits.PerIP, s.cfg.Limits.IPWindow)
+	if !d.Allowed {
+		return &RateLimitedError{RetryAfter: d.RetryAfter}
 	}
 	return nil
 }

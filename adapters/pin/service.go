@@ -13,6 +13,7 @@ import (
 
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage"
 )
@@ -57,6 +58,7 @@ type Service struct {
 	revoker idp.Revoker
 	// citizens is nil when the core does not say (tests of the service alone).
 	citizens idp.Citizens
+	limiter  ratelimit.Limiter
 	hash     *hasher
 	now      func() time.Time
 	log      *slog.Logger
@@ -74,8 +76,10 @@ type Deps struct {
 	// Citizens says whether the core knows a citizen who has no PIN (one who
 	// logs in with SPID or CNS): a request for them waits for a callback.
 	Citizens idp.Citizens
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Limiter counts the forms per client address (in this process if nil).
+	Limiter ratelimit.Limiter
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // NewService validates the policy and returns the service.
@@ -105,7 +109,10 @@ func NewService(cfg Config, d Deps) (*Service, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, store: d.Store, box: d.Box, revoker: d.Revoker, citizens: d.Citizens,
+	if d.Limiter == nil {
+		d.Limiter = ratelimit.NewLocal(d.Now, 0)
+	}
+	return &Service{cfg: cfg, store: d.Store, box: d.Box, revoker: d.Revoker, citizens: d.Citizens, limiter: d.Limiter,
 		hash: newHasher(cfg.Params, cfg.HashConcurrency, cfg.HashQueue, cfg.HashMaxWait), now: d.Now, log: d.Logger}, nil
 }
 

@@ -274,7 +274,7 @@ func (w *web) limited(rw http.ResponseWriter, r *http.Request, v visit, titleKey
 	if !errors.As(err, &rl) {
 		return false
 	}
-	rw.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Round(time.Second)/time.Second)))
+	rw.Header().Set("Retry-After", strconv.Itoa(int((rl.RetryAfter+time.Second-1)/time.Second))) // whole seconds, rounded up
 	w.fail(rw, r, v, http.StatusTooManyRequests, titleKey, v.t()["rate_limited"])
 	return true
 }

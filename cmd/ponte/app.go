@@ -16,6 +16,7 @@ import (
 	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/logmask"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage/sqlstore"
 )
@@ -30,6 +31,8 @@ type app struct {
 	hasher   *clients.Hasher
 	registry *clients.Registry
 	staff    *staff.Service
+	// limiter is shared through Redis when configured; closed with the app.
+	limiter ratelimit.Limiter
 }
 
 // loadConfig parses --config from args and loads the configuration.
@@ -109,8 +112,22 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 		store.Close()
 		return nil, err
 	}
+	limiter, err := newLimiter(cfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
-		registry: clients.NewRegistry(store, hasher, nil), staff: st}, nil
+		registry: clients.NewRegistry(store, hasher, nil), staff: st, limiter: limiter}, nil
+}
+
+// newLimiter is the rate limiter of the node: shared through Redis when
+// redis.url is set (it connects at the first event), in this process otherwise.
+func newLimiter(cfg config.Config, log *slog.Logger) (ratelimit.Limiter, error) {
+	if cfg.Redis.URL == "" {
+		return ratelimit.NewLocal(nil, 0), nil
+	}
+	return ratelimit.NewRedis(ratelimit.RedisOptions{URL: cfg.Redis.URL, Timeout: cfg.Redis.Timeout.D(), Logger: log})
 }
 
 // retention keeps a replaced key published for the longest-lived token it may
@@ -119,7 +136,13 @@ func retention(cfg config.Config) time.Duration {
 	return cfg.Tokens.IDTokenTTL.D() + time.Hour
 }
 
-func (a *app) Close() error { return a.store.Close() }
+// Close closes the store and the limiter's connections.
+func (a *app) Close() error {
+	if c, ok := a.limiter.(io.Closer); ok {
+		c.Close()
+	}
+	return a.store.Close()
+}
 
 // masterKey returns the master key from the configuration, or in dev mode from
 // (or into) the local key file.

@@ -23,7 +23,7 @@ func (a *app) openMethods() ([]idp.Authenticator, error) {
 	citizens := provider.Revoker{Store: a.store, Logger: a.log}
 	deps := method.Deps{
 		Store: a.store, Box: a.box, Revoker: citizens, Citizens: citizens,
-		Issuer: a.cfg.Issuer, Dev: a.cfg.Dev, Logger: a.log,
+		Limiter: a.limiter, Issuer: a.cfg.Issuer, Dev: a.cfg.Dev, Logger: a.log,
 	}
 	var methods []idp.Authenticator
 	for _, p := range plugs {

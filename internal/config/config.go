@@ -59,6 +59,8 @@ type Config struct {
 	Operators []string `yaml:"operators"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Redis, when its URL is set, shares the rate limits between every node.
+	Redis Redis `yaml:"redis"`
 	// Sections are the top-level keys that are not Ponte's own: each belongs
 	// to a login method, which decodes it (Section, Decode).
 	Sections map[string]yaml.Node `yaml:",inline"`
@@ -131,6 +133,16 @@ type CardListener struct {
 	MaxTLSVersion string `yaml:"max_tls_version"`
 }
 
+// Redis is the server that shares rate limits between the nodes; without a
+// URL each node limits alone. While it is down or slow each node limits alone
+// too (never less).
+type Redis struct {
+	// URL is redis://[user:password@]host:port[/db], or rediss:// for TLS.
+	URL string `yaml:"url"`
+	// Timeout bounds each call; beyond it the node decides alone.
+	Timeout Duration `yaml:"timeout"`
+}
+
 // Janitor configures the cleanup of expired records.
 type Janitor struct {
 	// Interval is the time between two cleanup runs.
@@ -166,6 +178,7 @@ func Default() Config {
 		Operators:         []string{},
 		ClientCertProxies: []string{},
 		ShutdownTimeout:   Duration(15 * time.Second),
+		Redis:             Redis{Timeout: Duration(100 * time.Millisecond)},
 	}
 }
 

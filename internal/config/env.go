@@ -48,6 +48,8 @@ func bindings() []binding {
 		{"client_cert_header", "PONTE_CLIENT_CERT_HEADER", setString(func(c *Config) *string { return &c.ClientCertHeader })},
 		{"operators", "PONTE_OPERATORS", setList(func(c *Config) *[]string { return &c.Operators })},
 		{"shutdown_timeout", "PONTE_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
+		{"redis.url", "PONTE_REDIS_URL", setString(func(c *Config) *string { return &c.Redis.URL })},
+		{"redis.timeout", "PONTE_REDIS_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Redis.Timeout })},
 	}
 }
 

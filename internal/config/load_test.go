@@ -95,6 +95,7 @@ func TestLoad(t *testing.T) {
 					ClientCertProxies: []string{"10.9.0.0/16"}, ClientCertHeader: "nginx",
 					Operators:       []string{"op-1=" + strings.Repeat("ab", 32)},
 					ShutdownTimeout: Duration(5 * time.Second),
+					Redis:           Redis{URL: "redis://:pw@cache:6380/2", Timeout: Duration(50 * time.Millisecond)},
 				}
 			},
 		},
@@ -165,6 +166,8 @@ func allEnv() []string {
 		"PONTE_CARD_MAX_TLS_VERSION=1.2", "PONTE_CLIENT_CERT_PROXIES=10.9.0.0/16", "PONTE_CLIENT_CERT_HEADER=nginx",
 		"PONTE_OPERATORS=op-1=" + strings.Repeat("ab", 32),
 		"PONTE_SHUTDOWN_TIMEOUT=5s",
+		"PONTE_REDIS_URL=redis://:pw@cache:6380/2",
+		"PONTE_REDIS_TIMEOUT=50ms",
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ponte-id/ponte/internal/seal"
 )
 
@@ -76,6 +78,10 @@ func (c Config) Validate() error {
 	v.check("keys.publish_delay", checkPublishDelay(c.Keys.PublishDelay, c.Keys.RefreshInterval))
 	v.check("janitor.interval", positive(c.Janitor.Interval))
 	v.check("shutdown_timeout", positive(c.ShutdownTimeout))
+	if c.Redis.URL != "" {
+		v.check("redis.url", checkRedisURL(c.Redis.URL))
+	}
+	v.check("redis.timeout", positive(c.Redis.Timeout))
 	if l := c.CardListener; l.Addr != "" {
 		v.check("card_listener.addr", checkAddr(l.Addr))
 		if l.CertFile == "" {
@@ -263,3 +269,13 @@ func parseProxy(s string) (netip.Prefix, error) {
 
 // operatorEntry is "id=<hex SHA-256>".
 var operatorEntry = regexp.MustCompile(`^[A-Za-z0-9._-]+=[0-9a-f]{64}$`)
+
+// checkRedisURL accepts what the Redis client accepts: redis:// or rediss://
+// with a host, and an optional database number. The URL may hold a password:
+// it is never echoed.
+func checkRedisURL(s string) error {
+	if _, err := redis.ParseURL(s); err != nil {
+		return errors.New("must be redis://[user:password@]host:port[/db] or rediss://…")
+	}
+	return nil
+}

@@ -57,6 +57,9 @@ func TestValidateFieldErrors(t *testing.T) {
 		{"refresh interval", func(c *Config) { c.Keys.RefreshInterval = 0 }, "keys.refresh_interval (PONTE_KEYS_REFRESH_INTERVAL)", "positive"},
 		{"janitor interval", func(c *Config) { c.Janitor.Interval = 0 }, "janitor.interval (PONTE_JANITOR_INTERVAL)", "positive"},
 		{"shutdown timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "shutdown_timeout (PONTE_SHUTDOWN_TIMEOUT)", "positive"},
+		{"redis url scheme", func(c *Config) { c.Redis.URL = "http://cache:6379" }, "redis.url (PONTE_REDIS_URL)", "redis://"},
+		{"redis url database", func(c *Config) { c.Redis.URL = "redis://cache:6379/x" }, "redis.url (PONTE_REDIS_URL)", "redis://"},
+		{"redis timeout", func(c *Config) { c.Redis.Timeout = 0 }, "redis.timeout (PONTE_REDIS_TIMEOUT)", "positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

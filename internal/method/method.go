@@ -10,6 +10,7 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/config"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage"
 )
@@ -24,6 +25,9 @@ type Deps struct {
 	Revoker idp.Revoker
 	// Citizens tells whether the core already knows a citizen.
 	Citizens idp.Citizens
+	// Limiter counts the events a method limits (per client address, ...),
+	// shared by every node when Redis is configured.
+	Limiter ratelimit.Limiter
 	// Issuer is the provider's public URL: links in messages start with it.
 	Issuer string
 	// Dev is development mode (local stand-ins for outside services).
