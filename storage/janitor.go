@@ -15,11 +15,13 @@ type Swept struct {
 	Challenges  int64
 	Uses        int64
 	LoginStates int64
+	// SessionClients are the records of which relying parties took part in an expired session.
+	SessionClients int64
 }
 
 // Total is the number of records deleted.
 func (s Swept) Total() int64 {
-	return s.Tokens + s.Sessions + s.Challenges + s.Uses + s.LoginStates
+	return s.Tokens + s.Sessions + s.Challenges + s.Uses + s.LoginStates + s.SessionClients
 }
 
 // Sweeper is a part of Ponte with expiring records of its own (a login
@@ -47,6 +49,7 @@ func Sweep(ctx context.Context, s Store, now time.Time) (Swept, error) {
 		{"challenges", s.DeleteExpiredChallenges, &out.Challenges},
 		{"single-use IDs", s.DeleteExpiredUses, &out.Uses},
 		{"login states", s.DeleteExpiredLoginStates, &out.LoginStates},
+		{"session clients", s.DeleteExpiredSessionClients, &out.SessionClients},
 	} {
 		n, err := step.fn(ctx, now)
 		*step.n = n
@@ -82,7 +85,7 @@ func RunJanitor(ctx context.Context, s Store, every time.Duration, now func() ti
 			}
 		}
 		counts := []any{"tokens", swept.Tokens, "sessions", swept.Sessions, "challenges", swept.Challenges,
-			"single_use_ids", swept.Uses, "login_states", swept.LoginStates}
+			"single_use_ids", swept.Uses, "login_states", swept.LoginStates, "session_clients", swept.SessionClients}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return

@@ -35,6 +35,11 @@ type Client struct {
 	// Scopes the client may request.
 	Scopes []string
 	Public bool
+	// BackchannelLogoutURI is where the client takes logout tokens (OpenID
+	// Connect Back-Channel Logout 1.0); empty when it takes none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired: the client needs the sid in logout tokens.
+	BackchannelLogoutSessionRequired bool
 	// TokenEndpointAuthMethod is client_secret_basic, client_secret_post, private_key_jwt or none.
 	TokenEndpointAuthMethod string
 	// JWKS is the client's public JSON Web Key Set (for private_key_jwt), as JSON.
@@ -164,6 +169,11 @@ type Sessions interface {
 	DeleteMethodSessions(ctx context.Context, methodKey string) (int64, error)
 	// DeleteSubjectSessions ends every session of a citizen.
 	DeleteSubjectSessions(ctx context.Context, subject string) (int64, error)
+	// ListSubjectSessions returns a citizen's sessions, expired ones
+	// included, newest first.
+	ListSubjectSessions(ctx context.Context, subject string) ([]Session, error)
+	// ListMethodSessions returns the sessions with that MethodKey (a non-empty one).
+	ListMethodSessions(ctx context.Context, methodKey string) ([]Session, error)
 	DeleteExpiredSessions(ctx context.Context, before time.Time) (int64, error)
 }
 
@@ -318,6 +328,7 @@ type Store interface {
 	Keys
 	Replays
 	LoginStates
+	Logouts
 	Transactor
 	// Ping reports whether the backend answers (for /readyz).
 	Ping(ctx context.Context) error

@@ -19,6 +19,8 @@ type clientRow struct {
 	Name                    string  `gorm:"column:name"`
 	RedirectURIs            strList `gorm:"column:redirect_uris"`
 	PostLogoutRedirectURIs  strList `gorm:"column:post_logout_redirect_uris"`
+	BackchannelLogoutURI    string  `gorm:"column:backchannel_logout_uri"`
+	BackchannelLogoutSID    bool    `gorm:"column:backchannel_logout_session_required"`
 	GrantTypes              strList `gorm:"column:grant_types"`
 	ResponseTypes           strList `gorm:"column:response_types"`
 	Scopes                  strList `gorm:"column:scopes"`
@@ -47,6 +49,8 @@ func clientToRow(c storage.Client) clientRow {
 		Name:                    c.Name,
 		RedirectURIs:            c.RedirectURIs,
 		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
+		BackchannelLogoutURI:    c.BackchannelLogoutURI,
+		BackchannelLogoutSID:    c.BackchannelLogoutSessionRequired,
 		GrantTypes:              c.GrantTypes,
 		ResponseTypes:           c.ResponseTypes,
 		Scopes:                  c.Scopes,
@@ -67,28 +71,30 @@ func clientToRow(c storage.Client) clientRow {
 
 func (r clientRow) client() storage.Client {
 	return storage.Client{
-		ID:                      r.ID,
-		SecretHash:              blob(r.SecretHash),
-		PreviousSecretHash:      blob(r.PreviousSecretHash),
-		PreviousSecretExpiresAt: r.PreviousSecretExpires.t,
-		Name:                    r.Name,
-		RedirectURIs:            r.RedirectURIs,
-		PostLogoutRedirectURIs:  r.PostLogoutRedirectURIs,
-		GrantTypes:              r.GrantTypes,
-		ResponseTypes:           r.ResponseTypes,
-		Scopes:                  r.Scopes,
-		Public:                  r.Public,
-		TokenEndpointAuthMethod: r.TokenEndpointAuthMethod,
-		JWKS:                    blob(r.JWKS),
-		JWKSURI:                 r.JWKSURI,
-		IDTokenSigningAlg:       r.IDTokenSigningAlg,
-		SectorIdentifier:        r.SectorIdentifier,
-		PKCEExempt:              r.PKCEExempt,
-		AccessTokenTTL:          time.Duration(r.AccessTokenTTL),
-		RefreshTokenTTL:         time.Duration(r.RefreshTokenTTL),
-		IDTokenTTL:              time.Duration(r.IDTokenTTL),
-		CreatedAt:               r.Created.t,
-		UpdatedAt:               r.Updated.t,
+		ID:                               r.ID,
+		SecretHash:                       blob(r.SecretHash),
+		PreviousSecretHash:               blob(r.PreviousSecretHash),
+		PreviousSecretExpiresAt:          r.PreviousSecretExpires.t,
+		Name:                             r.Name,
+		RedirectURIs:                     r.RedirectURIs,
+		PostLogoutRedirectURIs:           r.PostLogoutRedirectURIs,
+		BackchannelLogoutURI:             r.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired: r.BackchannelLogoutSID,
+		GrantTypes:                       r.GrantTypes,
+		ResponseTypes:                    r.ResponseTypes,
+		Scopes:                           r.Scopes,
+		Public:                           r.Public,
+		TokenEndpointAuthMethod:          r.TokenEndpointAuthMethod,
+		JWKS:                             blob(r.JWKS),
+		JWKSURI:                          r.JWKSURI,
+		IDTokenSigningAlg:                r.IDTokenSigningAlg,
+		SectorIdentifier:                 r.SectorIdentifier,
+		PKCEExempt:                       r.PKCEExempt,
+		AccessTokenTTL:                   time.Duration(r.AccessTokenTTL),
+		RefreshTokenTTL:                  time.Duration(r.RefreshTokenTTL),
+		IDTokenTTL:                       time.Duration(r.IDTokenTTL),
+		CreatedAt:                        r.Created.t,
+		UpdatedAt:                        r.Updated.t,
 	}
 }
 

@@ -37,6 +37,7 @@ func RunTests(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Keys", keyTests},
 		{"Replays", assertionTests},
 		{"LoginStates", loginStateTests},
+		{"Logouts", logoutTests},
 		{"Transactions", txTests},
 		{"Janitor", janitorTests},
 		{"Store", storeTests},

@@ -196,15 +196,23 @@ var janitorTests = []test{
 		must(t, s.UseOnce(ctx, "j-live", future))
 		must(t, s.PutLoginState(ctx, storage.LoginState{Key: "st-old", ExpiresAt: past}))
 		must(t, s.PutLoginState(ctx, storage.LoginState{Key: "st-live", ExpiresAt: future}))
+		for id, exp := range map[string]time.Time{"s-old": past, "s-live": future} {
+			sc := sessionClient(id, "rp")
+			sc.ExpiresAt = exp
+			must(t, s.AddSessionClient(ctx, sc))
+		}
 
 		got, err := storage.Sweep(ctx, s, now)
 		must(t, err)
-		want := storage.Swept{Tokens: 2, Sessions: 1, Challenges: 2, Uses: 1, LoginStates: 1}
+		want := storage.Swept{Tokens: 2, Sessions: 1, Challenges: 2, Uses: 1, LoginStates: 1, SessionClients: 1}
 		if got != want {
 			t.Fatalf("Sweep = %+v, want %+v", got, want)
 		}
-		if got.Total() != 7 {
-			t.Errorf("Total = %d, want 7", got.Total())
+		if got.Total() != 8 {
+			t.Errorf("Total = %d, want 8", got.Total())
+		}
+		if live, _ := s.SessionClients(ctx, "s-live"); len(live) != 1 {
+			t.Error("Sweep deleted a live session's relying parties")
 		}
 		if _, err := s.TakeLoginState(ctx, "st-live", now); err != nil {
 			t.Errorf("Sweep deleted a live login state: %v", err)
