@@ -42,8 +42,9 @@ type LogoutMessage struct {
 // Logouts stores who took part in each SSO session and the outbox of
 // back-channel logouts.
 type Logouts interface {
-	// AddSessionClient records c; a record for the same session and client
-	// exists already: it is kept as it is.
+	// AddSessionClient records c; if the session has a record for the client
+	// already, it takes c's Subject, SID and ExpiresAt (what the client was
+	// given last).
 	AddSessionClient(ctx context.Context, c SessionClient) error
 	// SessionClients returns the relying parties of a session, by client ID.
 	SessionClients(ctx context.Context, sessionID string) ([]SessionClient, error)

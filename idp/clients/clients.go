@@ -77,6 +77,13 @@ type Spec struct {
 	Name                   string
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI is where the client takes logout tokens (OpenID
+	// Connect Back-Channel Logout 1.0): absolute https, or http on loopback
+	// (development), without fragment. Empty: no back-channel logout.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired: the client needs the sid in logout
+	// tokens (Ponte always sends it; the flag is recorded for the client).
+	BackchannelLogoutSessionRequired bool
 	// Scopes the client may request; DefaultScopes if empty.
 	Scopes []string
 	// AuthMethod is one of the Auth* constants; client_secret_basic if empty.
@@ -224,6 +231,15 @@ func (s Spec) client() (storage.Client, error) {
 			bad("post-logout redirect URI %q: %v", u, err)
 		}
 	}
+	if s.BackchannelLogoutURI != "" {
+		// Back-Channel Logout 1.0 §2.2: an absolute URI, no fragment; Ponte
+		// posts only to it, and follows no redirect.
+		if err := checkURI(s.BackchannelLogoutURI, false); err != nil {
+			bad("back-channel logout URI %q: %v", s.BackchannelLogoutURI, err)
+		}
+	} else if s.BackchannelLogoutSessionRequired {
+		bad("back-channel logout session required without a back-channel logout URI")
+	}
 	if len(s.Scopes) == 0 {
 		s.Scopes = slices.Clone(DefaultScopes)
 	}
@@ -260,6 +276,7 @@ func (s Spec) client() (storage.Client, error) {
 	}
 	return storage.Client{
 		ID: s.ID, Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+		BackchannelLogoutURI: s.BackchannelLogoutURI, BackchannelLogoutSessionRequired: s.BackchannelLogoutSessionRequired,
 		GrantTypes: grants, ResponseTypes: []string{"code"}, Scopes: s.Scopes,
 		Public: s.AuthMethod == AuthNone, TokenEndpointAuthMethod: s.AuthMethod,
 		JWKS: s.JWKS, JWKSURI: s.JWKSURI, IDTokenSigningAlg: s.SigningAlg, SectorIdentifier: s.SectorIdentifier,

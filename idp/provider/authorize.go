@@ -245,8 +245,17 @@ func (p *Provider) issue(ctx context.Context, ar fosite.AuthorizeRequester, sso 
 		}
 		ar.GrantScope(s)
 	}
-	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, p.buildSession(c, sso, subj, ar.GetGrantedScopes(), requestedAt))
+	sess := p.buildSession(c, sso, subj, ar.GetGrantedScopes(), requestedAt)
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
 	if err != nil {
+		return nil, err
+	}
+	// The client takes part in the session: a back-channel logout reaches it
+	// with the sub and sid its ID token carries.
+	if err := p.store.AddSessionClient(ctx, storage.SessionClient{
+		SessionID: sso.ID, ClientID: c.GetID(), Subject: sess.Subject, SID: SID(sso.ID),
+		CreatedAt: p.now().UTC(), ExpiresAt: sso.ExpiresAt,
+	}); err != nil {
 		return nil, err
 	}
 	if ch != nil {

@@ -228,14 +228,14 @@ func (h loginHost) EndSessions(ctx context.Context, key string) (int, error) {
 	if key == "" {
 		return 0, errors.New("provider: an empty session key")
 	}
-	n, err := h.p.store.DeleteMethodSessions(ctx, sessionKey(h.method, key))
+	n, err := h.p.ender.EndMethodSessions(ctx, sessionKey(h.method, key))
 	if err != nil {
 		return 0, fmt.Errorf("provider: end sessions: %w", err)
 	}
 	if n > 0 {
 		h.p.log.InfoContext(ctx, "sessions ended by their login method", "method", h.method, "sessions", n)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // ClientCertificates returns the client certificate chain the edge found for r.

@@ -41,6 +41,9 @@ type Config struct {
 	PairwiseKey []byte
 	// Authenticators are the login methods, in chooser order.
 	Authenticators []idp.Authenticator
+	// LogoutQueued, if set, is called when back-channel logouts were queued
+	// (to wake the sender at once rather than at its next poll).
+	LogoutQueued func()
 	// Operators authenticates INPS operators (putting the operator in the
 	// request context, idp.WithOperator) in front of the methods' operator
 	// APIs; nil leaves them unmounted.
@@ -79,6 +82,7 @@ type Provider struct {
 	log     *slog.Logger
 	now     func() time.Time
 	csrf    *http.CrossOriginProtection
+	ender   SessionEnder
 }
 
 // Paths of the endpoints, relative to the issuer.
@@ -150,6 +154,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg: cfg, store: cfg.Store, methods: methods,
 		log: cfg.Logger, now: cfg.Now, csrf: crossOriginProtection(cfg.Logger),
 	}
+	p.ender = SessionEnder{Store: cfg.Store, Now: cfg.Now, Queued: cfg.LogoutQueued, Logger: cfg.Logger}
 	p.fosite = p.compose()
 	p.oauth = p.fosite
 	return p, nil
@@ -324,12 +329,19 @@ func (p *Provider) Sweepers() []storage.Sweeper {
 	return out
 }
 
-// Revoker ends every browser session and deletes every token of a citizen,
-// found by codice fiscale. It implements idp.Revoker; called with a context that
-// carries a storage transaction, it joins it.
+// Sessions ends citizens' sessions with the back-channel logouts they owe
+// (for the citizen's pages and the staff's admin API).
+func (p *Provider) Sessions() SessionEnder { return p.ender }
+
+// Revoker ends every browser session (queueing the back-channel logouts they
+// owe) and deletes every token of a citizen, found by codice fiscale. It
+// implements idp.Revoker; called with a context that carries a storage
+// transaction, it joins it.
 type Revoker struct {
 	Store  storage.Store
 	Logger *slog.Logger
+	// LogoutQueued, if set, is called when logouts were queued.
+	LogoutQueued func()
 }
 
 var _ idp.Revoker = Revoker{}
@@ -343,8 +355,16 @@ func (rv Revoker) RevokeCitizen(ctx context.Context, fiscalNumber string) error 
 	if err != nil {
 		return fmt.Errorf("provider: revoke: %w", err)
 	}
-	if _, err := rv.Store.DeleteSubjectSessions(ctx, subj.ID); err != nil {
+	sessions, err := rv.Store.ListSubjectSessions(ctx, subj.ID)
+	if err != nil {
 		return fmt.Errorf("provider: revoke sessions: %w", err)
+	}
+	queued, err := SessionEnder{Store: rv.Store, Logger: rv.Logger}.EndIn(ctx, sessions)
+	if err != nil {
+		return fmt.Errorf("provider: revoke sessions: %w", err)
+	}
+	if queued > 0 && rv.LogoutQueued != nil {
+		rv.LogoutQueued() // early, inside the caller's transaction: the sender's next pass finds them
 	}
 	n, err := rv.Store.DeleteSubjectTokens(ctx, subj.ID)
 	if err != nil {

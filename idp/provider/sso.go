@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/storage"
@@ -82,13 +83,13 @@ func (p *Provider) createSession(ctx context.Context, r *http.Request, id idp.Id
 	if err != nil {
 		return ssoSession{}, storage.Subject{}, fmt.Errorf("link subject: %w", err)
 	}
+	value := randomToken()
+	now := p.now().UTC()
 	if c, err := r.Cookie(p.cfg.CookieName); err == nil && c.Value != "" {
-		if err := p.store.DeleteSession(ctx, hashKey(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := p.replaceSession(ctx, hashKey(c.Value), hashKey(value), subj.ID, now.Add(p.cfg.SessionTTL)); err != nil {
 			return ssoSession{}, storage.Subject{}, fmt.Errorf("end old session: %w", err)
 		}
 	}
-	value := randomToken()
-	now := p.now().UTC()
 	s := storage.Session{
 		ID: hashKey(value), Subject: subj.ID, AuthTime: now, Method: string(id.Method),
 		Level: id.Level.ACR(), AMR: slices.Clone(id.AMR), MethodData: id.SessionData, MethodKey: sessionKey(id.Method, id.SessionKey),
@@ -106,8 +107,8 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if err != nil || c.Value == "" {
 		return
 	}
-	if err := p.store.DeleteSession(r.Context(), hashKey(c.Value)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		p.log.ErrorContext(r.Context(), "deleting SSO session failed", "err", err)
+	if err := p.ender.endSession(r.Context(), hashKey(c.Value)); err != nil {
+		p.log.ErrorContext(r.Context(), "ending SSO session failed", "err", err)
 	}
 	p.setCookie(w, p.cfg.CookieName, "", -1)
 }
@@ -120,4 +121,31 @@ func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) string {
 	v := randomToken()
 	p.setCookie(w, browserCookie, v, 0)
 	return v
+}
+
+// replaceSession ends the browser's previous session when a login starts a
+// new one, in the transaction carried by ctx. A new login of the same citizen
+// (a step-up, say) keeps the relying parties of the old session for the new
+// one, with the sid each was given: they stay logged in, and a later logout
+// reaches them. Another citizen's login ends the old session with its
+// back-channel logouts.
+func (p *Provider) replaceSession(ctx context.Context, oldID, newID, subject string, expires time.Time) error {
+	old, err := p.store.GetSession(ctx, oldID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if old.Subject != subject {
+		_, err := p.ender.EndIn(ctx, []storage.Session{old})
+		return err
+	}
+	if err := p.store.MoveSessionClients(ctx, oldID, newID, expires); err != nil {
+		return err
+	}
+	if err := p.store.DeleteSession(ctx, oldID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
 }

@@ -13,8 +13,11 @@ import (
 )
 
 // FormLogin is a login method for tests, mounted at /login/test/: a form
-// that asserts a codice fiscale (cf) and a level (level, 1 or 2). It goes
-// through the same Host calls as a real method.
+// that asserts a codice fiscale (cf) and a level (level, 1 or 2), and may name
+// the session (session_key) as an upstream identity provider's would. A POST
+// to /login/test/upstream-logout with session_key ends the sessions so named
+// (Host.EndSessions), as an identity provider's logout would. It goes through
+// the same Host calls as a real method.
 type FormLogin struct{}
 
 var _ idp.Authenticator = FormLogin{}
@@ -31,6 +34,15 @@ func (FormLogin) MaxLevel() idp.Level { return idp.LevelDispositivo }
 // Handler serves the form and completes the login it asserts.
 func (FormLogin) Handler(h idp.Host) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/upstream-logout" && r.Method == http.MethodPost {
+			n, err := h.EndSessions(r.Context(), r.FormValue("session_key"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintf(w, "ended %d", n)
+			return
+		}
 		challenge := r.FormValue("challenge")
 		if _, err := h.LoginRequest(r, challenge); err != nil {
 			http.Error(w, "unknown challenge", http.StatusBadRequest)
@@ -43,7 +55,8 @@ func (FormLogin) Handler(h idp.Host) http.Handler {
 		level, _ := strconv.Atoi(r.FormValue("level"))
 		h.CompleteLogin(w, r, challenge, idp.Identity{
 			FiscalNumber: r.FormValue("cf"), GivenName: "Mario", FamilyName: "Rossi", Birthdate: "1980-01-01",
-			Gender: "M", Level: idp.Level(level), Method: idp.MethodPIN, AMR: []string{"pwd"},
+			Gender: "M", Level: idp.Level(level), Method: "test", AMR: []string{"pwd"},
+			SessionKey: r.FormValue("session_key"),
 		})
 	})
 }
@@ -60,9 +73,9 @@ func Challenge(body string) string {
 }
 
 // FormLoginAt logs the browser in with FormLogin on the chooser page resp
-// (the body given), as the citizen cf at level, and returns where the browser
-// ended.
-func (b *Browser) FormLoginAt(issuer string, resp *http.Response, body, cf string, level idp.Level) (*http.Response, string) {
+// (the body given), as the citizen cf at level, with extra form fields
+// (name, value pairs: "session_key", "k"), and returns where the browser ended.
+func (b *Browser) FormLoginAt(issuer string, resp *http.Response, body, cf string, level idp.Level, extra ...string) (*http.Response, string) {
 	b.T.Helper()
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.Path, "/login") {
 		b.T.Fatalf("expected the login page, got %d %s: %.300s", resp.StatusCode, resp.Request.URL, body)
@@ -71,5 +84,9 @@ func (b *Browser) FormLoginAt(issuer string, resp *http.Response, body, cf strin
 	if challenge == "" {
 		b.T.Fatalf("no challenge on %s: %.500s", resp.Request.URL, body)
 	}
-	return b.Post(issuer+"/login/test/", url.Values{"challenge": {challenge}, "cf": {cf}, "level": {strconv.Itoa(int(level))}})
+	form := url.Values{"challenge": {challenge}, "cf": {cf}, "level": {strconv.Itoa(int(level))}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		form.Set(extra[i], extra[i+1])
+	}
+	return b.Post(issuer+"/login/test/", form)
 }

@@ -58,14 +58,18 @@ type sessionClientRow struct {
 
 func (sessionClientRow) TableName() string { return "session_clients" }
 
-// AddSessionClient records c unless the session already has the client.
+// AddSessionClient records c, or updates the sub, sid and expiry of the
+// session's record for the client.
 func (s *Store) AddSessionClient(ctx context.Context, c storage.SessionClient) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now()
 	}
 	row := sessionClientRow{SessionID: c.SessionID, ClientID: c.ClientID, Subject: c.Subject, SID: c.SID,
 		Created: newTime(c.CreatedAt), Expires: newTime(c.ExpiresAt)}
-	return wrap("add session client", s.writer(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row).Error)
+	return wrap("add session client", s.writer(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "session_id"}, {Name: "client_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"subject", "sid", "expires_at"}),
+	}).Create(&row).Error)
 }
 
 // SessionClients returns the session's relying parties, by client ID.

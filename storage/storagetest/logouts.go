@@ -68,12 +68,14 @@ var logoutTests = []test{
 		must(t, s.AddSessionClient(ctx, sessionClient("s1", "rp-b")))
 		must(t, s.AddSessionClient(ctx, sessionClient("s1", "rp-a")))
 		again := sessionClient("s1", "rp-a")
-		again.Subject = "changed"
-		must(t, s.AddSessionClient(ctx, again)) // the first record stays
+		again.Subject, again.SID, again.CreatedAt = "changed", "sid-later", base.Add(time.Hour)
+		must(t, s.AddSessionClient(ctx, again)) // what the client got last; created stays
 		must(t, s.AddSessionClient(ctx, sessionClient("s2", "rp-a")))
 		got, err := s.SessionClients(ctx, "s1")
 		must(t, err)
-		same(t, "SessionClients", got, []storage.SessionClient{sessionClient("s1", "rp-a"), sessionClient("s1", "rp-b")})
+		want := sessionClient("s1", "rp-a")
+		want.Subject, want.SID = "changed", "sid-later"
+		same(t, "SessionClients", got, []storage.SessionClient{want, sessionClient("s1", "rp-b")})
 
 		// A re-login moves the records; a client in both keeps the new session's.
 		must(t, s.MoveSessionClients(ctx, "s1", "s2", base.Add(9*time.Hour)))
@@ -82,7 +84,7 @@ var logoutTests = []test{
 		}
 		got, err = s.SessionClients(ctx, "s2")
 		must(t, err)
-		if len(got) != 2 || got[0].SID != "sid-s2" || got[1].SID != "sid-s1" ||
+		if len(got) != 2 || got[0].SID != "sid-s2" || got[1].SID != "sid-s1" || got[1].ClientID != "rp-b" ||
 			!got[0].ExpiresAt.Equal(micro(base.Add(9*time.Hour))) || !got[1].ExpiresAt.Equal(micro(base.Add(9*time.Hour))) {
 			t.Fatalf("after move: %+v", got)
 		}
