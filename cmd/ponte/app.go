@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp/backchannel"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/staff"
@@ -33,6 +34,8 @@ type app struct {
 	staff    *staff.Service
 	// limiter is shared through Redis when configured; closed with the app.
 	limiter ratelimit.Limiter
+	// logouts delivers back-channel logouts (run by serve).
+	logouts *backchannel.Sender
 }
 
 // loadConfig parses --config from args and loads the configuration.
@@ -117,8 +120,13 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 		store.Close()
 		return nil, err
 	}
+	logouts, err := backchannel.New(backchannel.Options{Issuer: cfg.Issuer, Store: store, Keys: km, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
-		registry: clients.NewRegistry(store, hasher, nil), staff: st, limiter: limiter}, nil
+		registry: clients.NewRegistry(store, hasher, nil), staff: st, limiter: limiter, logouts: logouts}, nil
 }
 
 // newLimiter is the rate limiter of the node: shared through Redis when

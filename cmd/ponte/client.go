@@ -61,6 +61,8 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.StringVar(&spec.JWKSURI, "jwks-uri", "", "public JWKS URL, for private_key_jwt")
 		fs.StringVar(&spec.SigningAlg, "alg", "ES256", "ID token signing algorithm: ES256 or RS256")
 		fs.StringVar(&spec.SectorIdentifier, "sector", "", "sector identifier URI: gives the client pairwise subjects")
+		fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "where the client takes back-channel logout tokens (https; http on loopback)")
+		fs.BoolVar(&spec.BackchannelLogoutSessionRequired, "backchannel-logout-session-required", false, "the client needs the sid in logout tokens")
 		fs.BoolVar(&spec.PKCEExempt, "insecure-skip-pkce", false, "INSECURE: let a legacy confidential client use the code flow without PKCE (refused for public clients)")
 		fs.DurationVar(&spec.AccessTokenTTL, "access-ttl", 0, "access token lifetime (0: provider default)")
 		fs.DurationVar(&spec.RefreshTokenTTL, "refresh-ttl", 0, "refresh token lifetime (0: provider default)")
@@ -97,6 +99,10 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		out := map[string]any{"client_id": c.ID, "token_endpoint_auth_method": c.TokenEndpointAuthMethod, "redirect_uris": c.RedirectURIs, "scopes": c.Scopes}
 		if secret != "" {
 			out["client_secret"] = secret
+		}
+		if c.BackchannelLogoutURI != "" {
+			out["backchannel_logout_uri"] = c.BackchannelLogoutURI
+			out["backchannel_logout_session_required"] = c.BackchannelLogoutSessionRequired
 		}
 		if c.PKCEExempt {
 			out["pkce_exempt"] = true

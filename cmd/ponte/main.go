@@ -6,6 +6,7 @@
 //	ponte client ...       create, list, delete, rotate-secret
 //	ponte keys ...         list, rotate
 //	ponte staff ...        grant, revoke, list; token create, list, revoke
+//	ponte logouts ...      back-channel logouts: pending, parked, requeue
 //
 // Every subcommand takes --config FILE; PONTE_* environment variables override it.
 package main
@@ -30,6 +31,7 @@ commands:
   client create|list|delete|rotate-secret
   keys list|rotate
   staff grant|revoke|list, staff token create|list|revoke
+  logouts pending|parked|requeue
 
 Run 'ponte <command> -h' for the flags of a command.
 `
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdKeys(ctx, rest, stdout, stderr)
 	case "staff":
 		return cmdStaff(ctx, rest, stdout, stderr)
+	case "logouts":
+		return cmdLogouts(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -20,7 +20,7 @@ var plugs = []method.Plug{
 // openMethods opens every login method from its configuration section
 // (loadConfig has refused any section that no method claims).
 func (a *app) openMethods() ([]idp.Authenticator, error) {
-	citizens := provider.Revoker{Store: a.store, Logger: a.log}
+	citizens := provider.Revoker{Store: a.store, Logger: a.log, LogoutQueued: a.logouts.Wake}
 	deps := method.Deps{
 		Store: a.store, Box: a.box, Revoker: citizens, Citizens: citizens,
 		Limiter: a.limiter, Issuer: a.cfg.Issuer, Dev: a.cfg.Dev, Logger: a.log,

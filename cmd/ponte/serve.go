@@ -76,7 +76,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 		SessionTTL: cfg.Session.TTL.D(), ChallengeTTL: cfg.Login.ChallengeTTL.D(),
 		MaxChallengesPerBrowser: cfg.Login.MaxChallengesPerBrowser, MaxChallengesPerIP: cfg.Login.MaxChallengesPerIP,
 		CookieName: cfg.Session.CookieName, CookieSecure: cfg.CookieSecure(),
-		Logger: a.log,
+		LogoutQueued: a.logouts.Wake, Logger: a.log,
 	})
 	if err != nil {
 		return err
@@ -99,9 +99,10 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	defer stop()
 	go a.keys.Refresh(bg, cfg.Keys.RefreshInterval.D())
 	go storage.RunJanitor(bg, a.store, cfg.Janitor.Interval.D(), time.Now, a.log, p.Sweepers()...)
-	methodsDone := make(chan struct{})
+	methodsDone, logoutsDone := make(chan struct{}), make(chan struct{})
 	go func() { p.RunMethods(bg); close(methodsDone) }()
-	defer func() { stop(); <-methodsDone }()
+	go func() { _ = a.logouts.Run(bg); close(logoutsDone) }()
+	defer func() { stop(); <-methodsDone; <-logoutsDone }()
 
 	served := make(chan error, len(servers))
 	for _, s := range servers {
