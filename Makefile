@@ -29,20 +29,31 @@ fmt:
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
-# Every fuzz target of outside input, 30 s each (FUZZTIME=… to change).
+# Every fuzz target of outside input (package:target), FUZZTIME each (30 s;
+# .ci/run runs them all briefly). A parser of outside input gets its target here.
 FUZZTIME ?= 30s
+FUZZ_TARGETS = \
+	./adapters/pin/codicefiscale:FuzzParse \
+	./adapters/pin:FuzzDecode \
+	./adapters/pin:FuzzForms \
+	./adapters/cns:FuzzParseSubject \
+	./adapters/spid:FuzzResponseChecks \
+	./adapters/spid:FuzzResponse \
+	./idp/provider:FuzzACRClaim \
+	./idp/provider:FuzzClientAssertion \
+	./internal/clientcert:FuzzParseXFCC \
+	./internal/clientcert:FuzzParseNginx \
+	./internal/clientcert:FuzzParseRFC9440 \
+	./internal/config:FuzzLoad \
+	./internal/logmask:FuzzString \
+	./internal/seal:FuzzOpen
 fuzz:
-	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./adapters/pin/codicefiscale
-	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./adapters/pin
-	go test -run '^$$' -fuzz '^FuzzParseSubject$$' -fuzztime $(FUZZTIME) ./adapters/cns
-	go test -tags fuzzing -run '^$$' -fuzz '^FuzzResponseChecks$$' -fuzzminimizetime 1s -fuzztime $(FUZZTIME) ./adapters/spid
-	go test -tags fuzzing -run '^$$' -fuzz '^FuzzResponse$$' -fuzzminimizetime 1s -fuzztime $(FUZZTIME) ./adapters/spid
-	go test -run '^$$' -fuzz '^FuzzACRClaim$$' -fuzztime $(FUZZTIME) ./idp/provider
-	go test -run '^$$' -fuzz '^FuzzParseXFCC$$' -fuzztime $(FUZZTIME) ./internal/clientcert
-	go test -run '^$$' -fuzz '^FuzzParseNginx$$' -fuzztime $(FUZZTIME) ./internal/clientcert
-	go test -run '^$$' -fuzz '^FuzzParseRFC9440$$' -fuzztime $(FUZZTIME) ./internal/clientcert
-	go test -run '^$$' -fuzz '^FuzzString$$' -fuzztime $(FUZZTIME) ./internal/logmask
-	go test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./internal/seal
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; tags=""; \
+		case $$pkg in ./adapters/spid) tags="-tags fuzzing";; esac; \
+		echo "== $$name ($$pkg)"; \
+		go test $$tags -run '^$$' -fuzz "^$$name\$$" -fuzzminimizetime 1s -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # Mutation testing of the protocol core and the PIN adapter (not in CI: an hour
 # or more). SQLite only; each mutant runs its own package's tests (integration
