@@ -17,11 +17,13 @@ type Swept struct {
 	LoginStates int64
 	// SessionClients are the records of which relying parties took part in an expired session.
 	SessionClients int64
+	// Logins are login-history events past their retention.
+	Logins int64
 }
 
 // Total is the number of records deleted.
 func (s Swept) Total() int64 {
-	return s.Tokens + s.Sessions + s.Challenges + s.Uses + s.LoginStates + s.SessionClients
+	return s.Tokens + s.Sessions + s.Challenges + s.Uses + s.LoginStates + s.SessionClients + s.Logins
 }
 
 // Sweeper is a part of Ponte with expiring records of its own (a login
@@ -50,6 +52,7 @@ func Sweep(ctx context.Context, s Store, now time.Time) (Swept, error) {
 		{"single-use IDs", s.DeleteExpiredUses, &out.Uses},
 		{"login states", s.DeleteExpiredLoginStates, &out.LoginStates},
 		{"session clients", s.DeleteExpiredSessionClients, &out.SessionClients},
+		{"login history", s.DeleteExpiredLogins, &out.Logins},
 	} {
 		n, err := step.fn(ctx, now)
 		*step.n = n
@@ -85,7 +88,7 @@ func RunJanitor(ctx context.Context, s Store, every time.Duration, now func() ti
 			}
 		}
 		counts := []any{"tokens", swept.Tokens, "sessions", swept.Sessions, "challenges", swept.Challenges,
-			"single_use_ids", swept.Uses, "login_states", swept.LoginStates, "session_clients", swept.SessionClients}
+			"single_use_ids", swept.Uses, "login_states", swept.LoginStates, "session_clients", swept.SessionClients, "logins", swept.Logins}
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return

@@ -329,6 +329,7 @@ type Store interface {
 	Replays
 	LoginStates
 	Logouts
+	LoginHistory
 	Transactor
 	// Ping reports whether the backend answers (for /readyz).
 	Ping(ctx context.Context) error

@@ -513,6 +513,18 @@ func TestServe(t *testing.T) {
 	if disc.Issuer != "https://login.inps.example" || !strings.HasPrefix(disc.JWKSURI, "https://login.inps.example/") {
 		t.Errorf("discovery issuer %q, jwks_uri %q", disc.Issuer, disc.JWKSURI)
 	}
+	// The account pages log in through the provider itself: discovery is
+	// read in process (the issuer's public address is not reachable here).
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(base + "/account/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "https://login.inps.example/authorize?") ||
+		!strings.Contains(loc, "client_id=ponte-account") || !strings.Contains(loc, "code_challenge_method=S256") {
+		t.Errorf("/account/: %d %s", resp.StatusCode, loc)
+	}
 	code, body = get(strings.TrimPrefix(disc.JWKSURI, "https://login.inps.example"))
 	var jwks struct {
 		Keys []struct {

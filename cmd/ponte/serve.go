@@ -16,9 +16,11 @@ import (
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/account"
 	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/edge"
+	"github.com/ponte-id/ponte/internal/selfclient"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -81,12 +83,19 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err != nil {
 		return err
 	}
-	routes := append(p.Routes(), extra...)
+	// handler is the whole server, set below: the account pages' self client
+	// reaches the provider through it, in process.
+	var handler http.Handler
+	accountRoute, err := a.accountPages(ctx, p, func() http.Handler { return handler })
+	if err != nil {
+		return err
+	}
+	routes := append(append(p.Routes(), accountRoute), extra...)
 	certs, err := clientcert.New(clientcert.Options{TrustedProxies: cfg.ClientCertProxies, Header: cfg.ClientCertHeader}, a.log)
 	if err != nil {
 		return err
 	}
-	handler, err := edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log,
+	handler, err = edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log,
 		Issuer: cfg.Issuer, ClientCerts: certs})
 	if err != nil {
 		return err
@@ -194,4 +203,26 @@ func cardListener(c config.CardListener) (net.Listener, *tls.Config, error) {
 		return nil, nil, fmt.Errorf("card listener: listen on %s: %w", c.Addr, err)
 	}
 	return ln, tlsCfg, nil
+}
+
+// accountPages registers the account pages' self client and returns their
+// route: the citizen's sessions and recent logins at /account.
+func (a *app) accountPages(ctx context.Context, p *provider.Provider, handler func() http.Handler) (provider.Route, error) {
+	self, err := selfclient.New(selfclient.Config{
+		Issuer: a.cfg.Issuer, ClientID: account.ClientID, Name: "Area personale (accessi)", Path: account.Path,
+		Scopes: []string{"profile"}, Box: a.box, Sessions: p, HTTPClient: selfclient.InProcess(handler),
+		CookieSecure: a.cfg.CookieSecure(), Logger: a.log,
+	})
+	if err != nil {
+		return provider.Route{}, err
+	}
+	if err := self.Register(ctx, a.registry); err != nil {
+		return provider.Route{}, err
+	}
+	pages, err := account.New(account.Config{Self: self, Store: a.store, Sessions: p.Sessions(),
+		CSRFKey: a.box.Derive("account-csrf", 32), Logger: a.log})
+	if err != nil {
+		return provider.Route{}, err
+	}
+	return provider.Route{Path: account.Path, Prefix: true, Handler: pages.Handler()}, nil
 }

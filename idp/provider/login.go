@@ -139,6 +139,9 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request, ch storage.Chal
 		return
 	}
 	sso, subj, err := p.createSession(tx, r, id)
+	if err == nil {
+		err = p.recordLogin(tx, r, sso.Session, ch.ClientID)
+	}
 	if err != nil {
 		_ = p.store.Rollback(tx)
 		p.loginFailed(w, r, err)

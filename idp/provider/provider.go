@@ -56,6 +56,11 @@ type Config struct {
 	SessionTTL       time.Duration
 	ChallengeTTL     time.Duration
 
+	// LoginHistoryKeep is how many recent logins are kept per citizen (for
+	// their own pages), and LoginHistoryRetention how long; zero means 50 and 90 days.
+	LoginHistoryKeep      int
+	LoginHistoryRetention time.Duration
+
 	// MaxChallengesPerBrowser and MaxChallengesPerIP cap the login challenges
 	// that one browser, and one client address (an IPv6 /64), may have pending
 	// at once; /authorize answers 429 beyond them. Zero means 20 and 500.
@@ -135,6 +140,10 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.IDTokenTTL, time.Hour)
 	setDefault(&cfg.SessionTTL, 8*time.Hour)
 	setDefault(&cfg.ChallengeTTL, 30*time.Minute)
+	if cfg.LoginHistoryKeep <= 0 {
+		cfg.LoginHistoryKeep = 50
+	}
+	setDefault(&cfg.LoginHistoryRetention, 90*24*time.Hour)
 	if cfg.MaxChallengesPerBrowser <= 0 {
 		cfg.MaxChallengesPerBrowser = 20
 	}

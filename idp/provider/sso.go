@@ -6,9 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/storage"
@@ -148,4 +152,30 @@ func (p *Provider) replaceSession(ctx context.Context, oldID, newID, subject str
 		return err
 	}
 	return nil
+}
+
+// maxUserAgent bounds the User-Agent kept in the login history.
+const maxUserAgent = 256
+
+// recordLogin adds the login to the citizen's history, in the transaction
+// carried by ctx: when, how, for which relying party, from which address and
+// browser. The history is bounded per citizen and swept after its retention.
+func (p *Provider) recordLogin(ctx context.Context, r *http.Request, s storage.Session, clientID string) error {
+	ip := ""
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		ip = a.Unmap().WithZone("").String()
+	}
+	ua := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
+	for len(ua) > maxUserAgent {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
+	return p.store.RecordLogin(ctx, storage.LoginEvent{
+		ID: randomToken()[:22], Subject: s.Subject, SessionID: s.ID, Method: s.Method, Level: s.Level,
+		ClientID: clientID, IP: ip, UserAgent: ua, CreatedAt: s.CreatedAt, ExpiresAt: s.CreatedAt.Add(p.cfg.LoginHistoryRetention),
+	}, p.cfg.LoginHistoryKeep)
 }

@@ -49,7 +49,11 @@ func (FormLogin) Handler(h idp.Host) http.Handler {
 			return
 		}
 		if r.Method == http.MethodGet {
-			fmt.Fprintf(w, `<form method="post" action="/login/test/"><input name="challenge" value="%s"></form>`, html.EscapeString(challenge))
+			fmt.Fprintf(w, `<!doctype html><html lang="it"><head><title>Test login</title></head><body><main><h1>Test login</h1>
+<form method="post" action="/login/test/"><input type="hidden" name="challenge" value="%s">
+<label for="cf">Codice fiscale</label> <input id="cf" name="cf" autocomplete="off">
+<label for="level">Livello</label> <input id="level" name="level" value="1">
+<button type="submit">Entra</button></form></main></body></html>`, html.EscapeString(challenge))
 			return
 		}
 		level, _ := strconv.Atoi(r.FormValue("level"))

@@ -38,6 +38,7 @@ func RunTests(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Replays", assertionTests},
 		{"LoginStates", loginStateTests},
 		{"Logouts", logoutTests},
+		{"LoginHistory", loginTests},
 		{"Transactions", txTests},
 		{"Janitor", janitorTests},
 		{"Store", storeTests},

@@ -202,14 +202,19 @@ var janitorTests = []test{
 			must(t, s.AddSessionClient(ctx, sc))
 		}
 
+		oldLogin := loginEvent("l-old", "alice", past)
+		oldLogin.ExpiresAt = past
+		must(t, s.RecordLogin(ctx, oldLogin, 10))
+		must(t, s.RecordLogin(ctx, loginEvent("l-live", "alice", past), 10))
+
 		got, err := storage.Sweep(ctx, s, now)
 		must(t, err)
-		want := storage.Swept{Tokens: 2, Sessions: 1, Challenges: 2, Uses: 1, LoginStates: 1, SessionClients: 1}
+		want := storage.Swept{Tokens: 2, Sessions: 1, Challenges: 2, Uses: 1, LoginStates: 1, SessionClients: 1, Logins: 1}
 		if got != want {
 			t.Fatalf("Sweep = %+v, want %+v", got, want)
 		}
-		if got.Total() != 8 {
-			t.Errorf("Total = %d, want 8", got.Total())
+		if got.Total() != 9 {
+			t.Errorf("Total = %d, want 9", got.Total())
 		}
 		if live, _ := s.SessionClients(ctx, "s-live"); len(live) != 1 {
 			t.Error("Sweep deleted a live session's relying parties")
