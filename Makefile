@@ -13,10 +13,13 @@ test-race:
 test-postgres:
 	PONTE_TEST_POSTGRES_DSN='postgres://postgres@127.0.0.1:5432/test?sslmode=disable' go test -race -count=1 ./...
 
-# The PIN's browser walks in headless Chromium (apt-get install chromium), with
-# axe-core on every page; screenshots in adapters/pin/testdata/screenshots/.
+# The browser tests in headless Chromium (apt-get install chromium), with
+# axe-core on every page: the PIN's walks (screenshots in
+# adapters/pin/testdata/screenshots/) and a citizen ending a session on the
+# account pages (internal/account/testdata/screenshots/).
 test-browser:
 	go test -count=1 -run TestBrowserWalks -v ./adapters/pin/
+	go test -count=1 -run TestBrowserEndSession -v ./internal/account/
 
 lint:
 	gofmt -l $$(git ls-files '*.go')

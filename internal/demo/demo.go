@@ -192,6 +192,7 @@ pre{background:#f4f4f4;padding:1rem;overflow:auto}.e{border-left:4px solid #d936
 <p>Questo è un servizio INPS fittizio che usa Ponte per l'accesso. / A pretend INPS service that logs in through Ponte.</p>
 <p><a class="b" href="/demo/login">Accedi (consultazione)</a><a class="b" href="/demo/login?level=dispositivo">Accedi per un'operazione dispositiva</a></p>
 <p><a href="/demo/mailbox">Casella di sviluppo (messaggi inviati) / development mailbox</a></p>
+<p><a href="/account/">I tuoi accessi (sessioni aperte, accessi recenti) / Your logins (open sessions, recent logins)</a></p>
 {{if .Error}}<div class="e" role="alert"><p>{{.Error}}</p></div>{{end}}
 {{if .Claims}}<h2>ID token (verificato / verified)</h2><p>scope: <code>{{.Scope}}</code></p><pre>{{.Claims}}</pre>
 <h2>Userinfo</h2><pre>{{.UserInfo}}</pre>
