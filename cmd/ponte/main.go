@@ -7,6 +7,7 @@
 //	ponte keys ...         list, rotate
 //	ponte staff ...        grant, revoke, list; token create, list, revoke
 //	ponte logouts ...      back-channel logouts: pending, parked, requeue
+//	ponte healthcheck      probe a node's /readyz (exit 1 when not ready)
 //
 // Every subcommand takes --config FILE; PONTE_* environment variables override it.
 package main
@@ -32,6 +33,7 @@ commands:
   keys list|rotate
   staff grant|revoke|list, staff token create|list|revoke
   logouts pending|parked|requeue
+  healthcheck              probe the node's /readyz on loopback (exit 1 when not ready)
 
 Run 'ponte <command> -h' for the flags of a command.
 `
@@ -43,6 +45,10 @@ func main() {
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "ponte:", err)
+		}
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
 		}
 		os.Exit(2)
 	}
@@ -70,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStaff(ctx, rest, stdout, stderr)
 	case "logouts":
 		return cmdLogouts(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

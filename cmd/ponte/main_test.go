@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -501,6 +502,15 @@ func TestServe(t *testing.T) {
 	if code, _ := get("/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz: %d", code)
 	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"healthcheck", "--addr", addr}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "/readyz: 200") {
+		t.Errorf("healthcheck of a serving node: %v %q", err, out.String())
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	t.Setenv("PONTE_ADDR", "0.0.0.0:"+port) // every interface: asked on loopback
+	if err := run(ctx, []string{"healthcheck"}, io.Discard, io.Discard); err != nil {
+		t.Errorf("healthcheck from PONTE_ADDR on every interface: %v", err)
+	}
 	code, body := get("/.well-known/openid-configuration")
 	var disc struct {
 		Issuer  string   `json:"issuer"`
@@ -558,6 +568,13 @@ func TestServe(t *testing.T) {
 	}
 	if _, err := client.Get(base + "/healthz"); err == nil {
 		t.Error("still answering after shutdown")
+	}
+	var coded interface{ ExitCode() int }
+	if err := run(context.Background(), []string{"healthcheck", "--addr", addr}, io.Discard, io.Discard); !errors.As(err, &coded) || coded.ExitCode() != 1 {
+		t.Errorf("healthcheck of a stopped node: %v, want exit status 1", err)
+	}
+	if err := run(context.Background(), []string{"healthcheck", "--addr", "nonsense"}, io.Discard, io.Discard); err == nil || errors.As(err, &coded) {
+		t.Errorf("healthcheck of a bad address: %v, want a usage error (status 2)", err)
 	}
 	if !strings.Contains(logs.String(), `"msg":"shutting down"`) {
 		t.Errorf("no shutdown logged:\n%s", logs.String())
