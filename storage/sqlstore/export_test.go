@@ -24,3 +24,17 @@ func (s *Store) Pragma(ctx context.Context, name string, writer bool) (string, e
 	err := pool.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
 	return v, err
 }
+
+// ExecInTx runs a statement in the transaction ctx carries.
+func (s *Store) ExecInTx(ctx context.Context, sql string) error {
+	return s.writer(ctx).Exec(sql).Error
+}
+
+// GroupCommits is how many batches the SQLite group commit has committed.
+func (s *Store) GroupCommits() int64 { return s.group.commits.Load() }
+
+// GroupWaiting is how many writers wait to join the SQLite group commit.
+func (s *Store) GroupWaiting() int32 { return s.group.waiting.Load() }
+
+// AbandonGrace is how long an open transaction may outlive its context.
+const AbandonGrace = abandonGrace

@@ -71,17 +71,17 @@ func rebind(dialect, query string) string {
 }
 
 // hotPool returns the transaction carried by ctx, or the pool that writes
-// (write) or reads.
-func (s *Store) hotPool(ctx context.Context, write bool) sqlPool {
+// (write) or reads, and the context to run the statement with.
+func (s *Store) hotPool(ctx context.Context, write bool) (sqlPool, context.Context) {
 	if st := s.txFrom(ctx); st != nil {
 		if p, ok := st.db.Statement.ConnPool.(sqlPool); ok {
-			return p
+			return p, st.stmtCtx(ctx)
 		}
 	}
 	if write {
-		return s.wPool
+		return s.wPool, ctx
 	}
-	return s.rPool
+	return s.rPool, ctx
 }
 
 // timeArg is t as the dialect stores it (see dbTime).
@@ -114,7 +114,8 @@ func (s *Store) traced(ctx context.Context, query string, begin time.Time, err e
 // hotExec runs a hot write and returns the rows it affected.
 func (s *Store) hotExec(ctx context.Context, query string, args ...any) (int64, error) {
 	begin := time.Now()
-	res, err := s.hotPool(ctx, true).ExecContext(ctx, query, args...)
+	pool, sctx := s.hotPool(ctx, true)
+	res, err := pool.ExecContext(sctx, query, args...)
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()
@@ -126,7 +127,8 @@ func (s *Store) hotExec(ctx context.Context, query string, args ...any) (int64, 
 // hotRow runs a hot read of one row into dest; sql.ErrNoRows when none.
 func (s *Store) hotRow(ctx context.Context, query string, args []any, dest ...any) error {
 	begin := time.Now()
-	err := s.hotPool(ctx, false).QueryRowContext(ctx, query, args...).Scan(dest...)
+	pool, sctx := s.hotPool(ctx, false)
+	err := pool.QueryRowContext(sctx, query, args...).Scan(dest...)
 	s.traced(ctx, query, begin, err)
 	return err
 }

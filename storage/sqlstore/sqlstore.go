@@ -95,11 +95,14 @@ type Store struct {
 	hot          hotSQL
 	slow         time.Duration
 	versions     versionCache
-	dialect      string
-	log          *slog.Logger
-	now          func() time.Time
-	closeOnce    sync.Once
-	closeErr     error
+	// group shares SQLite's commits among concurrent transactions
+	// (group.go); nil on PostgreSQL, which groups its own.
+	group     *groupCommit
+	dialect   string
+	log       *slog.Logger
+	now       func() time.Time
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -171,6 +174,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		s.wPool = s.pools[1]
+		s.group = newGroupCommit(s.w)
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
@@ -296,6 +300,9 @@ type txKey struct{ s *Store }
 type txState struct {
 	db   *gorm.DB
 	done bool
+	// m is the transaction's place in a group commit (SQLite), nil on
+	// PostgreSQL.
+	m *member
 	// clients: the transaction wrote to the clients table.
 	clients bool
 }
@@ -305,10 +312,19 @@ func (s *Store) txFrom(ctx context.Context) *txState {
 	return st
 }
 
+// stmtCtx is the context a statement of the transaction runs with: in a
+// group commit, without ctx's cancellation (see group.go).
+func (st *txState) stmtCtx(ctx context.Context) context.Context {
+	if st.m != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
 // conn returns the transaction carried by ctx, or the pool that reads.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if st := s.txFrom(ctx); st != nil {
-		return st.db.WithContext(ctx)
+		return st.db.WithContext(st.stmtCtx(ctx))
 	}
 	return s.db.WithContext(ctx)
 }
@@ -316,17 +332,37 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 // writer returns the transaction carried by ctx, or the pool that writes.
 func (s *Store) writer(ctx context.Context) *gorm.DB {
 	if st := s.txFrom(ctx); st != nil {
-		return st.db.WithContext(ctx)
+		return st.db.WithContext(st.stmtCtx(ctx))
 	}
 	return s.w.WithContext(ctx)
 }
 
-// atomic runs fn in the transaction carried by ctx, or in a new one.
-func (s *Store) atomic(ctx context.Context, fn func(tx *gorm.DB) error) error {
+// atomic runs fn in the transaction carried by ctx, or in a new one (on
+// SQLite, a member of a group commit).
+func (s *Store) atomic(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
 	if st := s.txFrom(ctx); st != nil {
-		return fn(st.db.WithContext(ctx))
+		return fn(st.db.WithContext(st.stmtCtx(ctx)))
 	}
-	return s.w.WithContext(ctx).Transaction(fn)
+	if s.group == nil {
+		return s.w.WithContext(ctx).Transaction(fn)
+	}
+	m, tx, err := s.group.begin(ctx)
+	if err != nil {
+		return err
+	}
+	ended := false
+	defer func() {
+		if !ended { // fn panicked
+			_ = m.end(false)
+		}
+	}()
+	err = fn(tx.WithContext(context.WithoutCancel(ctx)))
+	ended = true
+	if err != nil {
+		_ = m.end(false)
+		return err
+	}
+	return m.end(true)
 }
 
 // Errors returned by the Transactor methods.
@@ -346,6 +382,13 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if s.txFrom(ctx) != nil {
 		return ctx, ErrNestedTx
 	}
+	if s.group != nil {
+		m, tx, err := s.group.begin(ctx)
+		if err != nil {
+			return ctx, err
+		}
+		return context.WithValue(ctx, txKey{s}, &txState{db: tx, m: m}), nil
+	}
 	tx := s.w.WithContext(ctx).Begin()
 	if tx.Error != nil {
 		return ctx, fmt.Errorf("sqlstore: begin: %w", tx.Error)
@@ -353,18 +396,19 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	return context.WithValue(ctx, txKey{s}, &txState{db: tx}), nil
 }
 
-// Commit commits the transaction carried by ctx.
+// Commit commits the transaction carried by ctx. On SQLite it returns when
+// the group commit that includes it has reached the disk, with its result.
 func (s *Store) Commit(ctx context.Context) error {
-	return s.endTx(ctx, "commit", (*gorm.DB).Commit)
+	return s.endTx(ctx, "commit", true)
 }
 
 // Rollback aborts the transaction carried by ctx.
 func (s *Store) Rollback(ctx context.Context) error {
-	return s.endTx(ctx, "rollback", (*gorm.DB).Rollback)
+	return s.endTx(ctx, "rollback", false)
 }
 
-// endTx ends the transaction carried by ctx with end, once.
-func (s *Store) endTx(ctx context.Context, op string, end func(*gorm.DB) *gorm.DB) error {
+// endTx ends the transaction carried by ctx, once.
+func (s *Store) endTx(ctx context.Context, op string, commit bool) error {
 	st := s.txFrom(ctx)
 	if st == nil {
 		return ErrNoTx
@@ -373,7 +417,17 @@ func (s *Store) endTx(ctx context.Context, op string, end func(*gorm.DB) *gorm.D
 		return ErrTxDone
 	}
 	st.done = true
-	err := end(st.db).Error
+	var err error
+	switch {
+	case st.m != nil:
+		if err = st.m.end(commit); errors.Is(err, ErrTxDone) {
+			return ErrTxDone // abandoned (group.go)
+		}
+	case commit:
+		err = st.db.Commit().Error
+	default:
+		err = st.db.Rollback().Error
+	}
 	if st.clients {
 		s.versions.invalidate() // what others read meanwhile was the old version
 	}
