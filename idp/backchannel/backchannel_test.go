@@ -98,7 +98,7 @@ func (rp *rpServer) verify(r *http.Request, client string) (logout, error) {
 		return logout{}, fmt.Errorf("%s %s", r.Method, r.Header.Get("Content-Type"))
 	}
 	raw := r.PostFormValue("logout_token")
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
 		return logout{}, err
 	}

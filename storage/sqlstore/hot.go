@@ -31,6 +31,7 @@ type sqlPool interface {
 type hotSQL struct {
 	getToken, createToken, deactivateToken, deleteToken string
 	getSession, getSubject, clientsVersion              string
+	addSessionClient                                    string
 }
 
 func newHotSQL(dialect string) hotSQL {
@@ -47,6 +48,9 @@ FROM sessions WHERE id = ?`),
 		getSubject: q(`SELECT id, fiscal_number, given_name, family_name, birthdate, gender, email, phone_number, created_at, updated_at
 FROM subjects WHERE id = ?`),
 		clientsVersion: `SELECT version FROM client_version WHERE id = 1`,
+		addSessionClient: q(`INSERT INTO session_clients (session_id, client_id, subject, sid, created_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (session_id, client_id) DO UPDATE SET subject = excluded.subject, sid = excluded.sid, expires_at = excluded.expires_at`),
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/ponte-id/ponte/storage"
 )
@@ -64,12 +63,10 @@ func (s *Store) AddSessionClient(ctx context.Context, c storage.SessionClient) e
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now()
 	}
-	row := sessionClientRow{SessionID: c.SessionID, ClientID: c.ClientID, Subject: c.Subject, SID: c.SID,
-		Created: newTime(c.CreatedAt), Expires: newTime(c.ExpiresAt)}
-	return wrap("add session client", s.writer(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "session_id"}, {Name: "client_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"subject", "sid", "expires_at"}),
-	}).Create(&row).Error)
+	// On every authorization's path: plain database/sql (hot.go).
+	_, err := s.hotExec(ctx, s.hot.addSessionClient, c.SessionID, c.ClientID, c.Subject, c.SID,
+		s.timeArg(c.CreatedAt), s.timeArg(c.ExpiresAt))
+	return wrap("add session client", err)
 }
 
 // SessionClients returns the session's relying parties, by client ID.
