@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp/admin"
 	"github.com/ponte-id/ponte/idp/backchannel"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
@@ -32,6 +33,7 @@ type app struct {
 	hasher   *clients.Hasher
 	registry *clients.Registry
 	staff    *staff.Service
+	admin    *admin.Service
 	// limiter is shared through Redis when configured; closed with the app.
 	limiter ratelimit.Limiter
 	// logouts delivers back-channel logouts (run by serve).
@@ -125,8 +127,9 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 		store.Close()
 		return nil, err
 	}
+	registry := clients.NewRegistry(store, hasher, nil)
 	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
-		registry: clients.NewRegistry(store, hasher, nil), staff: st, limiter: limiter, logouts: logouts}, nil
+		registry: registry, staff: st, admin: admin.New(store, registry, km, st, nil), limiter: limiter, logouts: logouts}, nil
 }
 
 // newLimiter is the rate limiter of the node: shared through Redis when

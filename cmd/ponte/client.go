@@ -10,8 +10,10 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/idp/staff"
 )
 
 // listFlag collects a repeatable flag.
@@ -26,8 +28,8 @@ const clientUsage = `usage: ponte client create|list|delete|rotate-secret [flags
                   default scopes are all but inps.dispositivo: pass --scopes to allow it)
   list            list the relying parties
   delete --id ID  delete one
-  rotate-secret --id ID
-                  give a confidential client a new secret (shown once)
+  rotate-secret --id ID [--overlap 24h]
+                  give a confidential client a new secret (shown once); the old one works for --overlap
 
 Run 'ponte client <subcommand> -h' for its flags. The command opens the same database and master
 key as the server: against 'ponte demo', run it in the demo's folder with PONTE_DEV=true.`
@@ -48,6 +50,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		spec                    clients.Spec
 		redirects, postLogout   listFlag
 		scopes, jwksFile, idArg string
+		overlap                 time.Duration
 	)
 	switch sub {
 	case "create":
@@ -67,8 +70,11 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.DurationVar(&spec.AccessTokenTTL, "access-ttl", 0, "access token lifetime (0: provider default)")
 		fs.DurationVar(&spec.RefreshTokenTTL, "refresh-ttl", 0, "refresh token lifetime (0: provider default)")
 		fs.DurationVar(&spec.IDTokenTTL, "id-ttl", 0, "ID token lifetime (0: provider default)")
-	case "delete", "rotate-secret":
+	case "delete":
 		fs.StringVar(&idArg, "id", "", "client_id")
+	case "rotate-secret":
+		fs.StringVar(&idArg, "id", "", "client_id")
+		fs.DurationVar(&overlap, "overlap", 0, "how long the old secret keeps working (at most 720h; 0 ends it now)")
 	case "list":
 	default:
 		fmt.Fprintln(stderr, clientUsage)
@@ -92,7 +98,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				return err
 			}
 		}
-		c, secret, err := a.registry.Create(ctx, spec)
+		c, secret, err := a.admin.CreateClient(ctx, staff.CLI, spec)
 		if err != nil {
 			return err
 		}
@@ -110,15 +116,19 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return writeOut(stdout, out)
 	case "rotate-secret":
-		secret, err := a.registry.RotateSecret(ctx, idArg)
+		c, secret, err := a.admin.RotateSecret(ctx, staff.CLI, idArg, overlap)
 		if err != nil {
 			return err
 		}
-		return writeOut(stdout, map[string]string{"client_id": idArg, "client_secret": secret})
+		out := map[string]string{"client_id": idArg, "client_secret": secret}
+		if len(c.PreviousSecretHash) > 0 {
+			out["previous_secret_expires_at"] = c.PreviousSecretExpiresAt.Format(time.RFC3339)
+		}
+		return writeOut(stdout, out)
 	case "delete":
-		return a.store.DeleteClient(ctx, idArg)
+		return a.admin.DeleteClient(ctx, staff.CLI, idArg)
 	}
-	list, err := a.store.ListClients(ctx)
+	list, err := a.admin.Clients(ctx)
 	if err != nil {
 		return err
 	}

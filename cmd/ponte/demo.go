@@ -108,7 +108,7 @@ func demoClient(ctx context.Context, a *app) (string, error) {
 		if _, getErr := a.store.GetClient(ctx, demo.ClientID); getErr != nil {
 			return "", err
 		}
-		return a.registry.RotateSecret(ctx, demo.ClientID)
+		return a.registry.RotateSecret(ctx, demo.ClientID, 0)
 	}
 	return secret, nil
 }

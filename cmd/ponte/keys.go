@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/idp/staff"
 )
 
 func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,14 +37,14 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer a.Close()
 	if sub == "rotate" {
-		rec, err := a.keys.Rotate(ctx, *alg)
+		rec, err := a.admin.RotateKey(ctx, staff.CLI, *alg)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "new %s key %s is published now and signs from %s\n", rec.Algorithm, rec.ID, rec.NotBefore.Format(time.RFC3339))
 		return nil
 	}
-	recs, err := a.keys.List(ctx)
+	recs, err := a.admin.Keys(ctx)
 	if err != nil {
 		return err
 	}

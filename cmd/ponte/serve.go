@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ponte-id/ponte/api"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/admin"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/idp/provider"
@@ -91,6 +93,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 		return err
 	}
 	routes := append(append(p.Routes(), accountRoute), extra...)
+	routes = append(routes, provider.Route{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(a.admin, api.OpenAPI, a.log)})
 	certs, err := clientcert.New(clientcert.Options{TrustedProxies: cfg.ClientCertProxies, Header: cfg.ClientCertHeader}, a.log)
 	if err != nil {
 		return err

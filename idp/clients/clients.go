@@ -21,6 +21,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/ponte-id/ponte/internal/fields"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -30,6 +31,18 @@ const (
 	AuthSecretPost    = "client_secret_post"
 	AuthPrivateKeyJWT = "private_key_jwt"
 	AuthNone          = "none"
+)
+
+// Limits of a client's settings.
+const (
+	// MaxSecretOverlap bounds how long a rotated secret keeps working.
+	MaxSecretOverlap = 30 * 24 * time.Hour
+	// MaxTokenTTL bounds a client's own token lifetimes.
+	MaxTokenTTL = 90 * 24 * time.Hour
+	// MaxURIs bounds each list of URIs.
+	MaxURIs = 50
+	// MaxName bounds the display name.
+	MaxName = 200
 )
 
 // Scopes is every scope Ponte knows; a client may be allowed a subset.
@@ -145,17 +158,28 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	return c, secret, nil
 }
 
-// RotateSecret replaces a confidential client's secret and returns the new one.
-func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) {
+// RotateSecret replaces a confidential client's secret and returns the new
+// one. The old secret keeps working for overlap (at most MaxSecretOverlap;
+// zero ends it at once), so a relying party can move to the new one without
+// downtime; a secret an earlier rotation kept is dropped.
+func (r *Registry) RotateSecret(ctx context.Context, id string, overlap time.Duration) (string, error) {
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return "", fields.One("overlap", "must be between 0 and %s", MaxSecretOverlap)
+	}
 	secret, hash, err := r.newSecret(ctx)
 	if err != nil {
 		return "", err
 	}
 	err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		if c.TokenEndpointAuthMethod != AuthSecretBasic && c.TokenEndpointAuthMethod != AuthSecretPost {
-			return c, fmt.Errorf("clients: %q authenticates with %s, not a secret", id, c.TokenEndpointAuthMethod)
+		if !usesSecret(c.TokenEndpointAuthMethod) {
+			return c, fields.One("token_endpoint_auth_method", "%q authenticates with %s, not a secret", id, c.TokenEndpointAuthMethod)
 		}
-		c.SecretHash, c.UpdatedAt = hash, r.now().UTC()
+		now := r.now().UTC()
+		c.PreviousSecretHash, c.PreviousSecretExpiresAt = nil, time.Time{}
+		if overlap > 0 {
+			c.PreviousSecretHash, c.PreviousSecretExpiresAt = c.SecretHash, now.Add(overlap)
+		}
+		c.SecretHash, c.UpdatedAt = hash, now
 		return c, nil
 	})
 	if err != nil {
@@ -163,6 +187,47 @@ func (r *Registry) RotateSecret(ctx context.Context, id string) (string, error) 
 	}
 	return secret, nil
 }
+
+// Update replaces a client's settings with spec (spec.ID is ignored: id is
+// the client). Its secret is kept while it authenticates with one, dropped
+// when it no longer does; a client that moves to a secret method gets a new
+// secret, returned (the only time it is shown). The creation time stays.
+func (r *Registry) Update(ctx context.Context, id string, spec Spec) (storage.Client, string, error) {
+	spec.ID = id
+	c, err := spec.client()
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	var secret string
+	var newHash []byte
+	if usesSecret(c.TokenEndpointAuthMethod) {
+		if secret, newHash, err = r.newSecret(ctx); err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	var out storage.Client
+	err = r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+		next := c
+		next.CreatedAt, next.UpdatedAt = old.CreatedAt, r.now().UTC()
+		switch {
+		case !usesSecret(next.TokenEndpointAuthMethod):
+			secret = ""
+		case len(old.SecretHash) > 0:
+			next.SecretHash, next.PreviousSecretHash, next.PreviousSecretExpiresAt = old.SecretHash, old.PreviousSecretHash, old.PreviousSecretExpiresAt
+			secret = ""
+		default:
+			next.SecretHash = newHash
+		}
+		out = next
+		return next, nil
+	})
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	return out, secret, nil
+}
+
+func usesSecret(method string) bool { return method == AuthSecretBasic || method == AuthSecretPost }
 
 func (r *Registry) newSecret(ctx context.Context) (string, []byte, error) {
 	raw := make([]byte, 32)
@@ -174,17 +239,20 @@ func (r *Registry) newSecret(ctx context.Context) (string, []byte, error) {
 	return secret, hash, nil
 }
 
-// client validates a spec and turns it into a storage record, reporting every problem.
+// client validates a spec and turns it into a storage record, reporting every
+// problem by the field the admin API names it with (a *fields.Error).
 func (s Spec) client() (storage.Client, error) {
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("clients: "+format, a...)) }
+	errs := fields.Errors{}
 	if s.ID == "" {
 		raw := make([]byte, 12)
 		_, _ = rand.Read(raw)
 		s.ID = "rp-" + base64.RawURLEncoding.EncodeToString(raw)
 	}
 	if len(s.ID) > 128 || strings.ContainsAny(s.ID, " \t\r\n:/?#") {
-		bad("id %q: at most 128 characters, no spaces and none of : / ? #", s.ID)
+		errs.Add("client_id", "id %q: at most 128 characters, no spaces and none of : / ? #", s.ID)
+	}
+	if len(s.Name) > MaxName {
+		errs.Add("name", "at most %d characters", MaxName)
 	}
 	if s.AuthMethod == "" {
 		s.AuthMethod = AuthSecretBasic
@@ -193,82 +261,94 @@ func (s Spec) client() (storage.Client, error) {
 	case AuthSecretBasic, AuthSecretPost, AuthNone:
 	case AuthPrivateKeyJWT:
 		if len(s.JWKS) == 0 && s.JWKSURI == "" {
-			bad("private_key_jwt needs jwks or jwks_uri")
+			errs.Add("jwks", "private_key_jwt needs jwks or jwks_uri")
 		}
 		if len(s.JWKS) > 0 {
 			var set jose.JSONWebKeySet
 			if err := json.Unmarshal(s.JWKS, &set); err != nil || len(set.Keys) == 0 {
-				bad("jwks is not a JSON Web Key Set with at least one key")
+				errs.Add("jwks", "jwks is not a JSON Web Key Set with at least one key")
 			} else {
 				for _, k := range set.Keys {
 					if !k.IsPublic() {
-						bad("jwks key %q is not a public key", k.KeyID)
+						errs.Add("jwks", "jwks key %q is not a public key", k.KeyID)
 					}
 				}
 			}
 		}
 		if s.JWKSURI != "" {
 			if err := checkURI(s.JWKSURI, false); err != nil {
-				bad("jwks_uri: %v", err)
+				errs.Add("jwks_uri", "jwks_uri: %v", err)
 			}
 		}
 	default:
-		bad("auth method %q: want %s, %s, %s or %s", s.AuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone)
+		errs.Add("token_endpoint_auth_method", "auth method %q: want %s, %s, %s or %s", s.AuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT, AuthNone)
 	}
 	if s.PKCEExempt && s.AuthMethod == AuthNone {
-		bad("a public client cannot be exempted from PKCE (RFC 9700 §2.1.1)")
+		errs.Add("pkce_exempt", "a public client cannot be exempted from PKCE (RFC 9700 §2.1.1)")
 	}
 	if len(s.RedirectURIs) == 0 {
-		bad("at least one redirect URI is required")
+		errs.Add("redirect_uris", "at least one redirect URI is required")
 	}
-	for _, u := range s.RedirectURIs {
+	if len(s.RedirectURIs) > MaxURIs {
+		errs.Add("redirect_uris", "at most %d", MaxURIs)
+	}
+	for i, u := range s.RedirectURIs {
 		if err := checkURI(u, s.AuthMethod == AuthNone); err != nil {
-			bad("redirect URI %q: %v", u, err)
+			errs.Add(fmt.Sprintf("redirect_uris[%d]", i), "redirect URI %q: %v", u, err)
 		}
 	}
-	for _, u := range s.PostLogoutRedirectURIs {
+	if len(s.PostLogoutRedirectURIs) > MaxURIs {
+		errs.Add("post_logout_redirect_uris", "at most %d", MaxURIs)
+	}
+	for i, u := range s.PostLogoutRedirectURIs {
 		if err := checkURI(u, s.AuthMethod == AuthNone); err != nil {
-			bad("post-logout redirect URI %q: %v", u, err)
+			errs.Add(fmt.Sprintf("post_logout_redirect_uris[%d]", i), "post-logout redirect URI %q: %v", u, err)
 		}
 	}
 	if s.BackchannelLogoutURI != "" {
 		// Back-Channel Logout 1.0 §2.2: an absolute URI, no fragment; Ponte
 		// posts only to it, and follows no redirect.
 		if err := checkURI(s.BackchannelLogoutURI, false); err != nil {
-			bad("back-channel logout URI %q: %v", s.BackchannelLogoutURI, err)
+			errs.Add("backchannel_logout_uri", "back-channel logout URI %q: %v", s.BackchannelLogoutURI, err)
 		}
 	} else if s.BackchannelLogoutSessionRequired {
-		bad("back-channel logout session required without a back-channel logout URI")
+		errs.Add("backchannel_logout_session_required", "back-channel logout session required without a back-channel logout URI")
 	}
 	if len(s.Scopes) == 0 {
 		s.Scopes = slices.Clone(DefaultScopes)
 	}
-	for _, sc := range s.Scopes {
+	for i, sc := range s.Scopes {
 		if !slices.Contains(Scopes, sc) {
-			bad("unknown scope %q (known: %s)", sc, strings.Join(Scopes, " "))
+			errs.Add(fmt.Sprintf("scopes[%d]", i), "unknown scope %q (known: %s)", sc, strings.Join(Scopes, " "))
 		}
 	}
 	if !slices.Contains(s.Scopes, "openid") {
-		bad("scopes must include openid")
+		errs.Add("scopes", "scopes must include openid")
 	}
 	if s.SigningAlg == "" {
 		s.SigningAlg = "ES256"
 	}
 	if s.SigningAlg != "ES256" && s.SigningAlg != "RS256" {
-		bad("signing alg %q: want ES256 or RS256", s.SigningAlg)
+		errs.Add("id_token_signed_response_alg", "signing alg %q: want ES256 or RS256", s.SigningAlg)
 	}
 	if s.SectorIdentifier != "" {
 		if err := checkURI(s.SectorIdentifier, false); err != nil {
-			bad("sector identifier: %v", err)
+			errs.Add("sector_identifier_uri", "sector identifier: %v", err)
 		}
 	}
-	for name, d := range map[string]time.Duration{"access token TTL": s.AccessTokenTTL, "refresh token TTL": s.RefreshTokenTTL, "ID token TTL": s.IDTokenTTL} {
-		if d < 0 {
-			bad("%s must not be negative", name)
+	for _, ttl := range []struct {
+		field, name string
+		d           time.Duration
+	}{{"access_token_ttl", "access token TTL", s.AccessTokenTTL}, {"refresh_token_ttl", "refresh token TTL", s.RefreshTokenTTL}, {"id_token_ttl", "ID token TTL", s.IDTokenTTL}} {
+		if ttl.d < 0 {
+			errs.Add(ttl.field, "%s must not be negative", ttl.name)
+		}
+		if ttl.d > MaxTokenTTL {
+			errs.Add(ttl.field, "%s must be at most %s", ttl.name, MaxTokenTTL)
 		}
 	}
-	if len(errs) > 0 {
-		return storage.Client{}, errors.Join(errs...)
+	if err := errs.Err(); err != nil {
+		return storage.Client{}, err
 	}
 	grants := []string{"authorization_code"}
 	if slices.Contains(s.Scopes, "offline_access") {

@@ -414,7 +414,7 @@ func TestSecrets(t *testing.T) {
 		}
 
 		e.now = e.now.Add(time.Hour)
-		fresh, err := e.reg.RotateSecret(ctx, c.ID)
+		fresh, err := e.reg.RotateSecret(ctx, c.ID, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,9 +450,9 @@ func TestRotateSecretRefuses(t *testing.T) {
 			want string
 		}{
 			{"public client", clients.Spec{ID: "rp-public", AuthMethod: clients.AuthNone, RedirectURIs: []string{"it.inps.app:/cb"}},
-				`clients: "rp-public" authenticates with none, not a secret`},
+				`token_endpoint_auth_method: "rp-public" authenticates with none, not a secret`},
 			{"private_key_jwt client", clients.Spec{ID: "rp-jwt", AuthMethod: clients.AuthPrivateKeyJWT, JWKSURI: "https://app.example.it/jwks", RedirectURIs: []string{"https://app.example.it/cb"}},
-				`clients: "rp-jwt" authenticates with private_key_jwt, not a secret`},
+				`token_endpoint_auth_method: "rp-jwt" authenticates with private_key_jwt, not a secret`},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -461,7 +461,7 @@ func TestRotateSecretRefuses(t *testing.T) {
 				if _, _, err := e.reg.Create(ctx, tc.spec); err != nil {
 					t.Fatal(err)
 				}
-				secret, err := e.reg.RotateSecret(ctx, tc.spec.ID)
+				secret, err := e.reg.RotateSecret(ctx, tc.spec.ID, 0)
 				if err == nil || err.Error() != tc.want {
 					t.Fatalf("rotate: %q, %v; want error %q", secret, err, tc.want)
 				}
@@ -479,7 +479,7 @@ func TestRotateSecretRefuses(t *testing.T) {
 		}
 		t.Run("unknown client", func(t *testing.T) {
 			e := newEnv(t, open)
-			secret, err := e.reg.RotateSecret(context.Background(), "rp-nobody")
+			secret, err := e.reg.RotateSecret(context.Background(), "rp-nobody", 0)
 			if !errors.Is(err, storage.ErrNotFound) || secret != "" {
 				t.Fatalf("rotate unknown: %q, %v; want storage.ErrNotFound", secret, err)
 			}

@@ -15,6 +15,7 @@ import (
 type client struct {
 	storage.Client
 	jwks *jose3.JSONWebKeySet
+	now  func() time.Time
 }
 
 var (
@@ -22,10 +23,11 @@ var (
 	_ fosite.OpenIDConnectClient            = (*client)(nil)
 	_ fosite.ResponseModeClient             = (*client)(nil)
 	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
+	_ fosite.ClientWithSecretRotation       = (*client)(nil)
 )
 
-func newClient(c storage.Client) *client {
-	out := &client{Client: c}
+func newClient(c storage.Client, now func() time.Time) *client {
+	out := &client{Client: c, now: now}
 	if len(c.JWKS) > 0 {
 		var set jose3.JSONWebKeySet
 		if json.Unmarshal(c.JWKS, &set) == nil {
@@ -37,6 +39,15 @@ func newClient(c storage.Client) *client {
 
 func (c *client) GetID() string                   { return c.ID }
 func (c *client) GetHashedSecret() []byte         { return c.SecretHash }
+
+// GetRotatedHashes is the secret a rotation replaced, while its overlap lasts
+// (checked at each request, not when the client was read).
+func (c *client) GetRotatedHashes() [][]byte {
+	if len(c.PreviousSecretHash) == 0 || !c.now().Before(c.PreviousSecretExpiresAt) {
+		return nil
+	}
+	return [][]byte{c.PreviousSecretHash}
+}
 func (c *client) GetRedirectURIs() []string       { return c.RedirectURIs }
 func (c *client) GetGrantTypes() fosite.Arguments { return c.GrantTypes }
 func (c *client) GetResponseTypes() fosite.Arguments {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -20,6 +21,7 @@ import (
 // they were when it first needed one, never older.
 type clientCache struct {
 	store storage.Clients
+	now   func() time.Time
 
 	mu      sync.RWMutex
 	version int64
@@ -30,8 +32,8 @@ type clientCache struct {
 // registered clients enter it, so the bound is never reached in practice.
 const maxCachedClients = 10_000
 
-func newClientCache(s storage.Clients) *clientCache {
-	return &clientCache{store: s, byID: map[string]*client{}}
+func newClientCache(s storage.Clients, now func() time.Time) *clientCache {
+	return &clientCache{store: s, now: now, byID: map[string]*client{}}
 }
 
 // get returns the client as of the current version, reading it from storage
@@ -55,7 +57,7 @@ func (cc *clientCache) get(ctx context.Context, id string) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c = newClient(stored)
+	c = newClient(stored, cc.now)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	// Whatever is kept under a version was read after that version was seen,

@@ -57,7 +57,7 @@ func TestClientChangesReachEveryNode(t *testing.T) {
 				t.Fatalf("node B: %v", err)
 			}
 
-			secret, err := cli.Registry.RotateSecret(context.Background(), ra.ID)
+			secret, err := cli.Registry.RotateSecret(context.Background(), ra.ID, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

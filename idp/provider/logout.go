@@ -68,7 +68,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 			p.errorPage(w, r, http.StatusBadRequest, msgBadLogout)
 			return
 		}
-		c = newClient(stored)
+		c = newClient(stored, p.now)
 	}
 	if redirect != "" {
 		if c == nil || !slices.Contains(c.PostLogoutRedirectURIs, redirect) {

@@ -211,7 +211,7 @@ func (p *Provider) compose() *fosite.Fosite {
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
 		Signer:                     signer,
 	}
-	p.fstore = fositeStore{s: p.store, clients: newClientCache(p.store), codeSignature: core.AuthorizeCodeSignature}
+	p.fstore = fositeStore{s: p.store, clients: newClientCache(p.store, p.now), codeSignature: core.AuthorizeCodeSignature}
 	return compose.Compose(fc, p.fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2RefreshTokenGrantFactory,

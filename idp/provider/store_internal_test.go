@@ -114,7 +114,7 @@ func codeStore(t *testing.T) (fositeStore, context.Context, func(nonce string) *
 	if err := store.CreateClient(ctx, storage.Client{ID: "rp1"}); err != nil {
 		t.Fatal(err)
 	}
-	fs := fositeStore{s: store, clients: newClientCache(store), codeSignature: func(_ context.Context, code string) string {
+	fs := fositeStore{s: store, clients: newClientCache(store, time.Now), codeSignature: func(_ context.Context, code string) string {
 		_, sig, _ := strings.Cut(code, ".")
 		return sig
 	}}

@@ -33,12 +33,12 @@ type Error struct {
 	Fields Errors
 }
 
-// Error lists every field's problem, sorted by field.
+// Error lists every field's problem, one a line, sorted by field.
 func (e *Error) Error() string {
 	var b strings.Builder
 	for i, k := range slices.Sorted(maps.Keys(e.Fields)) {
 		if i > 0 {
-			b.WriteString("; ")
+			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "%s: %s", k, e.Fields[k])
 	}
