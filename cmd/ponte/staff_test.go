@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -108,5 +109,49 @@ func TestOperatorAPITokens(t *testing.T) {
 	}
 	if strings.Contains(n.logs.String(), tokens["operator-sede"]) {
 		t.Fatal("a token reached the log")
+	}
+}
+
+// TestAdminAPIServed: `ponte serve` mounts the admin API and its document;
+// what the command line does is in the trail the API searches, under "cli".
+func TestAdminAPIServed(t *testing.T) {
+	var token string
+	n := startLiveNode(t, "http://127.0.0.1:8080", func(*app) {
+		var tok struct{ Token string }
+		if err := json.Unmarshal([]byte(mustPonte(t, "staff", "token", "create", "--name", "ci", "--role", "admin")), &tok); err != nil {
+			t.Fatal(err)
+		}
+		token = tok.Token
+		mustPonte(t, "client", "create", "--id", "cassetto", "--redirect-uri", "https://cassetto.inps.it/cb")
+		mustPonte(t, "client", "rotate-secret", "--id", "cassetto", "--overlap", "1h")
+		mustPonte(t, "keys", "rotate")
+	})
+	get := func(path, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, n.base+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/admin/api/v1/openapi.yaml", ""); code != 200 || !strings.HasPrefix(body, "openapi: 3.1.0") {
+		t.Fatalf("openapi.yaml: %d", code)
+	}
+	if code, _ := get("/admin/api/v1/clients", ""); code != 401 {
+		t.Fatalf("clients without a token: %d", code)
+	}
+	if code, body := get("/admin/api/v1/clients/cassetto", token); code != 200 || !strings.Contains(body, `"previous_secret_expires_at"`) {
+		t.Fatalf("client: %d %s", code, body)
+	}
+	code, body := get("/admin/api/v1/audit?actor=cli", token)
+	for _, want := range []string{"token.created", "client.created", "client.secret_rotated", "key.rotated"} {
+		if code != 200 || !strings.Contains(body, `"action":"`+want+`"`) {
+			t.Errorf("audit of the command line lacks %s: %d %s", want, code, body)
+		}
 	}
 }

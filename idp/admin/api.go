@@ -20,6 +20,9 @@ import (
 // Prefix is where the admin API is mounted.
 const Prefix = "/admin/api/v1"
 
+// MaxBody bounds a request body.
+const MaxBody = 64 << 10
+
 // Route is one operation of the admin API: its method, its path (a
 // net/http pattern under Prefix) and the roles that may call it (none: no
 // authentication, for the API's own description).
@@ -84,6 +87,7 @@ func Handler(svc *Service, openapi []byte, log *slog.Logger) http.Handler {
 			notServed(mux, w, r)
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		mux.ServeHTTP(w, r)
 	})
 }

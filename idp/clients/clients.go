@@ -118,6 +118,12 @@ type Spec struct {
 	IDTokenTTL      time.Duration
 }
 
+// existsError refuses a client ID that is taken; it is a storage.ErrConflict.
+type existsError struct{ id string }
+
+func (e existsError) Error() string { return fmt.Sprintf("clients: a client with id %q exists", e.id) }
+func (e existsError) Unwrap() error { return storage.ErrConflict }
+
 // Registry creates and manages clients in storage.
 type Registry struct {
 	store  storage.Clients
@@ -151,7 +157,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	c.CreatedAt, c.UpdatedAt = now, now
 	if err := r.store.CreateClient(ctx, c); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return storage.Client{}, "", fmt.Errorf("clients: a client with id %q exists", c.ID)
+			return storage.Client{}, "", existsError{c.ID}
 		}
 		return storage.Client{}, "", fmt.Errorf("clients: create: %w", err)
 	}
@@ -252,7 +258,7 @@ func (s Spec) client() (storage.Client, error) {
 		errs.Add("client_id", "id %q: at most 128 characters, no spaces and none of : / ? #", s.ID)
 	}
 	if len(s.Name) > MaxName {
-		errs.Add("name", "at most %d characters", MaxName)
+		errs.Add("client_name", "at most %d characters", MaxName)
 	}
 	if s.AuthMethod == "" {
 		s.AuthMethod = AuthSecretBasic

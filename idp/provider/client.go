@@ -37,8 +37,8 @@ func newClient(c storage.Client, now func() time.Time) *client {
 	return out
 }
 
-func (c *client) GetID() string                   { return c.ID }
-func (c *client) GetHashedSecret() []byte         { return c.SecretHash }
+func (c *client) GetID() string           { return c.ID }
+func (c *client) GetHashedSecret() []byte { return c.SecretHash }
 
 // GetRotatedHashes is the secret a rotation replaced, while its overlap lasts
 // (checked at each request, not when the client was read).

@@ -65,7 +65,7 @@ func TestTokens(t *testing.T) {
 			secret := token[len("pt_")+len(rec.ID)+1:]
 			for name, bad := range map[string]string{
 				"empty": "", "prefix only": "pt_", "no prefix": rec.ID + "_" + secret,
-				"wrong secret":         token[:len(token)-1] + "A",
+				"wrong secret":         token[:len(token)-1] + flip(token[len(token)-1:]),
 				"another token's ID":   "pt_" + other.ID + "_" + secret,
 				"unknown ID":           "pt_0000000000000000_" + secret,
 				"no separator":         "pt_" + rec.ID + secret,
