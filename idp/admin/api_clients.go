@@ -30,6 +30,8 @@ type clientIn struct {
 	AccessTokenTTL          string          `json:"access_token_ttl"`
 	RefreshTokenTTL         string          `json:"refresh_token_ttl"`
 	IDTokenTTL              string          `json:"id_token_ttl"`
+	BackchannelLogoutURI    string          `json:"backchannel_logout_uri"`
+	BackchannelLogoutSID    bool            `json:"backchannel_logout_session_required"`
 }
 
 // spec turns the body into a clients.Spec; a duration that does not parse
@@ -51,7 +53,8 @@ func (in clientIn) spec() (clients.Spec, error) {
 		Scopes: in.Scopes, AuthMethod: in.TokenEndpointAuthMethod, JWKSURI: in.JWKSURI, SigningAlg: in.SigningAlg,
 		SectorIdentifier: in.SectorIdentifierURI, PKCEExempt: in.PKCEExempt,
 		AccessTokenTTL: dur("access_token_ttl", in.AccessTokenTTL), RefreshTokenTTL: dur("refresh_token_ttl", in.RefreshTokenTTL),
-		IDTokenTTL: dur("id_token_ttl", in.IDTokenTTL),
+		IDTokenTTL:           dur("id_token_ttl", in.IDTokenTTL),
+		BackchannelLogoutURI: in.BackchannelLogoutURI, BackchannelLogoutSessionRequired: in.BackchannelLogoutSID,
 	}
 	if len(in.JWKS) > 0 && string(in.JWKS) != "null" {
 		spec.JWKS = in.JWKS
@@ -76,6 +79,8 @@ type clientOut struct {
 	AccessTokenTTL          string          `json:"access_token_ttl,omitempty"`
 	RefreshTokenTTL         string          `json:"refresh_token_ttl,omitempty"`
 	IDTokenTTL              string          `json:"id_token_ttl,omitempty"`
+	BackchannelLogoutURI    string          `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSID    bool            `json:"backchannel_logout_session_required"`
 	PreviousSecretExpiresAt *time.Time      `json:"previous_secret_expires_at,omitempty"`
 	CreatedAt               time.Time       `json:"created_at"`
 	UpdatedAt               time.Time       `json:"updated_at"`
@@ -96,6 +101,7 @@ func clientView(c storage.Client, secret string, now time.Time) clientOut {
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, SigningAlg: c.IDTokenSigningAlg,
 		SectorIdentifierURI: c.SectorIdentifier, PKCEExempt: c.PKCEExempt,
 		AccessTokenTTL: dur(c.AccessTokenTTL), RefreshTokenTTL: dur(c.RefreshTokenTTL), IDTokenTTL: dur(c.IDTokenTTL),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSID: c.BackchannelLogoutSessionRequired,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, ClientSecret: secret,
 	}
 	if len(c.PreviousSecretHash) > 0 && now.Before(c.PreviousSecretExpiresAt) {

@@ -143,6 +143,8 @@ func TestBadInput(t *testing.T) {
 				{"no redirect", "POST", "/clients", map[string]any{"client_name": "x"}, "", 400, "redirect_uris", ""},
 				{"too many redirects", "POST", "/clients", map[string]any{"redirect_uris": slices.Repeat(cb, 51)}, "", 400, "redirect_uris", ""},
 				{"http post-logout", "POST", "/clients", map[string]any{"redirect_uris": cb, "post_logout_redirect_uris": []string{"http://evil.example/"}}, "", 400, "post_logout_redirect_uris[0]", ""},
+				{"http back-channel logout URI", "POST", "/clients", map[string]any{"redirect_uris": cb, "backchannel_logout_uri": "http://rp.example.it/bcl"}, "", 400, "backchannel_logout_uri", ""},
+				{"sid without back-channel URI", "POST", "/clients", map[string]any{"redirect_uris": cb, "backchannel_logout_session_required": true}, "", 400, "backchannel_logout_session_required", ""},
 				{"unknown scope", "POST", "/clients", map[string]any{"redirect_uris": cb, "scopes": []string{"openid", "admin"}}, "", 400, "scopes[1]", ""},
 				{"no openid", "POST", "/clients", map[string]any{"redirect_uris": cb, "scopes": []string{"profile"}}, "", 400, "scopes", ""},
 				{"auth method", "POST", "/clients", map[string]any{"redirect_uris": cb, "token_endpoint_auth_method": "magic"}, "", 400, "token_endpoint_auth_method", ""},

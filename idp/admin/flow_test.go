@@ -39,13 +39,15 @@ func TestClientLifecycle(t *testing.T) {
 				"redirect_uris": []string{"https://cassetto.inps.it/cb"}, "post_logout_redirect_uris": []string{"https://cassetto.inps.it/bye"},
 				"scopes": []string{"openid", "profile", "fiscal_number", "inps.dispositivo"}, "id_token_signed_response_alg": "RS256",
 				"sector_identifier_uri": "https://inps.it/sector", "access_token_ttl": "5m", "refresh_token_ttl": "720h", "id_token_ttl": "15m",
+				"backchannel_logout_uri": "https://cassetto.inps.it/logout/backchannel", "backchannel_logout_session_required": true,
 			})
 			if r.status != 201 || r.header.Get("Location") != admin.Prefix+"/clients/cassetto" || len(r.body["client_secret"].(string)) < 43 ||
 				r.body["dispositivo_allowed"] != true || r.body["access_token_ttl"] != "5m0s" || r.body["token_endpoint_auth_method"] != "client_secret_basic" {
 				t.Fatalf("create: %d %s", r.status, r.raw)
 			}
 			r = f.call("GET", "/clients/cassetto", tok, nil)
-			if r.status != 200 || r.body["client_secret"] != nil || r.body["sector_identifier_uri"] != "https://inps.it/sector" || r.body["id_token_signed_response_alg"] != "RS256" {
+			if r.status != 200 || r.body["client_secret"] != nil || r.body["sector_identifier_uri"] != "https://inps.it/sector" || r.body["id_token_signed_response_alg"] != "RS256" ||
+				r.body["backchannel_logout_uri"] != "https://cassetto.inps.it/logout/backchannel" || r.body["backchannel_logout_session_required"] != true {
 				t.Fatalf("read: %s", r.raw)
 			}
 			if strings.Contains(string(f.call("GET", "/clients", tok, nil).raw), `"client_secret":`) {
