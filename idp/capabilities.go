@@ -72,3 +72,70 @@ type Hint struct {
 type StepUpHinter interface {
 	StepUpHint(locale string) (Hint, bool)
 }
+
+// MetricKind is the kind of a Sample, as Prometheus knows them.
+type MetricKind int
+
+// The kinds of metric a method reports.
+const (
+	// Counter only goes up (a total since the process started).
+	Counter MetricKind = iota
+	// Gauge is a value now (a queue's depth).
+	Gauge
+	// Histogram is a distribution: Buckets, Count and Sum.
+	Histogram
+)
+
+// Label is one label of a Sample. Its values must come from a small, fixed
+// set (reasons, results): never a codice fiscale, an address or a URL a
+// stranger chooses.
+type Label struct{ Name, Value string }
+
+// Bucket is one cumulative bucket of a Histogram: how many observations were
+// at most UpperBound.
+type Bucket struct {
+	UpperBound float64
+	Count      uint64
+}
+
+// Sample is one value of a metric a method reports. The core adds the label
+// method; Name must start with "ponte_" and is one family whatever its labels.
+type Sample struct {
+	Name, Help string
+	Kind       MetricKind
+	Labels     []Label
+	// Value of a Counter or a Gauge.
+	Value float64
+	// Buckets, Count and Sum of a Histogram.
+	Buckets []Bucket
+	Count   uint64
+	Sum     float64
+}
+
+// MetricLogins is the family of login attempts by result. The core counts
+// result "success" (a login that started an SSO session); a method reports
+// its refusals under this name with a label result (like "bad_credentials").
+const MetricLogins = "ponte_logins_total"
+
+// Metered is implemented by a method that reports metrics: its refusals by
+// reason, its queues. The core calls CollectMetrics at every scrape of
+// /metrics; it must be quick (ctx bounds any storage read).
+type Metered interface {
+	CollectMetrics(ctx context.Context, emit func(Sample))
+}
+
+// Health is a method's view of what it depends on outside Ponte.
+type Health struct {
+	// Degraded is true while something the method depends on fails (an OCSP
+	// responder down, a stale CRL): the method still serves what it can.
+	Degraded bool
+	// Problems are short sentences for operators, naming what fails.
+	Problems []string
+}
+
+// HealthReporter is implemented by a method that depends on outside services.
+// /readyz shows each method's Health in its detail; a degraded method never
+// makes the node unready (other methods still log citizens in).
+type HealthReporter interface {
+	Health(ctx context.Context) Health
+}

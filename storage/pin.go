@@ -189,6 +189,17 @@ type Outbox interface {
 	// Requeue makes an unsent message due at at, with its attempts counted
 	// afresh, and returns it; ErrNotFound if no unsent message has that ID.
 	Requeue(ctx context.Context, id string, at time.Time) (Message, error)
+	// CountOutbox counts the unsent messages at now: waiting for delivery
+	// (due or to be retried) and parked (as ListParked finds them).
+	CountOutbox(ctx context.Context, now time.Time) (OutboxCounts, error)
+}
+
+// OutboxCounts are the outbox's unsent messages, for metrics.
+type OutboxCounts struct {
+	// Backlog are unsent messages waiting for delivery or a retry.
+	Backlog int64
+	// Parked are unsent messages that wait for an operator (Requeue).
+	Parked int64
 }
 
 // ParkFor is how far ahead a message that will not be retried is scheduled:

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ponte-id/ponte/idp"
 )
 
 // The kinds of revocation source the health book follows.
@@ -161,37 +163,31 @@ func (m *metrics) snapshot() Counters {
 	return c
 }
 
-// writePrometheus writes the counters and the sources' health in the
-// Prometheus text format.
-func writePrometheus(w io.Writer, c Counters, sources []Endpoint) {
-	counter := func(name, help string) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-	}
-	counter("ponte_cns_logins_total", "CNS cards accepted.")
-	fmt.Fprintf(w, "ponte_cns_logins_total %d\n", c.Logins)
-	counter("ponte_cns_fail_open_total", "CNS cards accepted without a revocation status (revocation.fail_open).")
-	fmt.Fprintf(w, "ponte_cns_fail_open_total %d\n", c.FailOpen)
-	counter("ponte_cns_refusals_total", "CNS cards refused, by reason.")
-	for _, r := range allReasons {
-		fmt.Fprintf(w, "ponte_cns_refusals_total{reason=%q} %d\n", r, c.Refusals[r])
-	}
-	counter("ponte_cns_ocsp_requests_total", "OCSP requests sent, by result.")
-	fmt.Fprintf(w, "ponte_cns_ocsp_requests_total{result=\"ok\"} %d\n", c.OCSPRequests-c.OCSPFailures)
-	fmt.Fprintf(w, "ponte_cns_ocsp_requests_total{result=\"error\"} %d\n", c.OCSPFailures)
-	counter("ponte_cns_ocsp_cache_hits_total", "OCSP answers served from the cache.")
-	fmt.Fprintf(w, "ponte_cns_ocsp_cache_hits_total %d\n", c.OCSPCacheHits)
-	counter("ponte_cns_crl_fetches_total", "CRL downloads, by result.")
-	fmt.Fprintf(w, "ponte_cns_crl_fetches_total{result=\"ok\"} %d\n", c.CRLFetches-c.CRLFailures)
-	fmt.Fprintf(w, "ponte_cns_crl_fetches_total{result=\"error\"} %d\n", c.CRLFailures)
-	counter("ponte_cns_reloads_total", "Reloads of the CA bundle and CRL files, by result.")
-	fmt.Fprintf(w, "ponte_cns_reloads_total{result=\"changed\"} %d\n", c.Reloads)
-	fmt.Fprintf(w, "ponte_cns_reloads_total{result=\"error\"} %d\n", c.ReloadFailures)
-	fmt.Fprintf(w, "# HELP ponte_cns_source_up Whether the last request to a revocation source succeeded.\n# TYPE ponte_cns_source_up gauge\n")
-	for _, e := range sources {
-		up := 1
-		if e.Failing {
-			up = 0
+// writePrometheus writes samples (counters and gauges, as CollectMetrics
+// reports them) in the Prometheus text format, each family's HELP and TYPE
+// once, before its first sample.
+func writePrometheus(w io.Writer, samples []idp.Sample) {
+	seen := map[string]bool{}
+	for _, s := range samples {
+		if !seen[s.Name] {
+			seen[s.Name] = true
+			kind := "counter"
+			if s.Kind == idp.Gauge {
+				kind = "gauge"
+			}
+			if s.Help != "" {
+				fmt.Fprintf(w, "# HELP %s %s\n", s.Name, s.Help)
+			}
+			fmt.Fprintf(w, "# TYPE %s %s\n", s.Name, kind)
 		}
-		fmt.Fprintf(w, "ponte_cns_source_up{kind=%q,url=%q} %d\n", e.Kind, e.URL, up)
+		var labels []string
+		for _, l := range s.Labels {
+			labels = append(labels, fmt.Sprintf("%s=%q", l.Name, l.Value))
+		}
+		if len(labels) > 0 {
+			fmt.Fprintf(w, "%s{%s} %v\n", s.Name, strings.Join(labels, ","), s.Value)
+		} else {
+			fmt.Fprintf(w, "%s %v\n", s.Name, s.Value)
+		}
 	}
 }

@@ -154,10 +154,16 @@ func TestOutageVisible(t *testing.T) {
 		`ponte_cns_refusals_total{reason="ocsp_unavailable"} 2`,
 		`ponte_cns_source_up{kind="ocsp",url="` + p.rev.url("/ocsp") + `"} 0`,
 		`ponte_cns_ocsp_requests_total{result="error"} 1`,
+		`ponte_logins_total{result="refused"} 2`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s:\n%s", want, metrics)
 		}
+	}
+	// /readyz shows the outage in its detail (issue 11), without failing the node.
+	h := cb.method.(idp.HealthReporter).Health(context.Background())
+	if !h.Degraded || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "ocsp "+p.rev.url("/ocsp")+" failing") {
+		t.Fatalf("health during the outage: %+v", h)
 	}
 }
 
@@ -178,6 +184,9 @@ func TestOutageRecovers(t *testing.T) {
 	}
 	if st := operatorStatus(t, cb.method); st.Degraded || st.Sources[0].Failing || st.Sources[0].LastOK.IsZero() {
 		t.Fatalf("status after the outage: %+v", st)
+	}
+	if h := cb.method.(idp.HealthReporter).Health(context.Background()); h.Degraded || len(h.Problems) != 0 {
+		t.Fatalf("health after the outage: %+v", h)
 	}
 }
 

@@ -89,7 +89,8 @@ func (a *authenticator) status() Status {
 // OperatorHandler serves, behind the core's operator authentication:
 //
 //	GET /status   the Status, as JSON
-//	GET /metrics  the counters and the sources' health, in the Prometheus text format
+//	GET /metrics  the counters and the sources' health, in the Prometheus text
+//	              format: what the node's /metrics shows of the method, from the same book
 func (a *authenticator) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -102,8 +103,9 @@ func (a *authenticator) OperatorHandler() http.Handler {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		s := a.status()
-		writePrometheus(w, s.Counters, s.Sources)
+		var samples []idp.Sample
+		a.CollectMetrics(r.Context(), func(s idp.Sample) { samples = append(samples, s) })
+		writePrometheus(w, samples)
 	})
 	return mux
 }

@@ -10,10 +10,11 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/ponte-id/ponte/internal/admission"
 )
 
 // Params are argon2id parameters; they are stored with every hash (PHC string
@@ -57,23 +58,26 @@ var errMalformedHash = errors.New("pin: malformed hash")
 // Retry-After.
 var ErrBusy = errors.New("pin: too many PIN checks in progress, retry shortly")
 
-// hasher computes argon2id hashes with at most cap(slots) in flight: a login
-// surge waits in a bounded line instead of allocating 19 MiB per request, and
-// beyond the line it is refused at once with ErrBusy.
+// hasher computes argon2id hashes behind an admission gate: at most
+// Concurrency in flight, so a login surge waits in a bounded line instead of
+// allocating 19 MiB per request, and beyond the line it is refused at once
+// with ErrBusy.
 type hasher struct {
 	params Params
-	slots  chan struct{}
-	// waiting counts the callers in line; at most maxWaiting, each for at most maxWait.
-	waiting    atomic.Int64
-	maxWaiting int64
-	maxWait    time.Duration
+	gate   *admission.Gate
 	// fake is verified against for unknown accounts, so timing does not tell
 	// whether a codice fiscale has a PIN.
 	fake []byte
 }
 
+// newHasher returns a hasher; concurrency must be at least 1, queue at least
+// 0 and maxWait positive (Service fills the defaults in).
 func newHasher(p Params, concurrency, queue int, maxWait time.Duration) *hasher {
-	h := &hasher{params: p, slots: make(chan struct{}, concurrency), maxWaiting: int64(queue), maxWait: maxWait}
+	gate, err := admission.New(admission.Options{Concurrency: concurrency, Queue: queue, MaxWait: maxWait})
+	if err != nil {
+		panic(err) // the configuration was validated and defaulted before
+	}
+	h := &hasher{params: p, gate: gate}
 	h.fake = h.encode([]byte("ponte-fake-pin"), randomBytes(saltLen), p)
 	return h
 }
@@ -82,27 +86,11 @@ func newHasher(p Params, concurrency, queue int, maxWait time.Duration) *hasher 
 // waiting in line (ErrBusy when the line is full or the wait exceeds maxWait),
 // or until ctx ends.
 func (h *hasher) acquire(ctx context.Context) (func(), error) {
-	release := func() { <-h.slots }
-	select {
-	case h.slots <- struct{}{}:
-		return release, nil
-	default:
-	}
-	if h.waiting.Add(1) > h.maxWaiting {
-		h.waiting.Add(-1)
+	release, err := h.gate.Acquire(ctx)
+	if errors.Is(err, admission.ErrBusy) {
 		return nil, ErrBusy
 	}
-	defer h.waiting.Add(-1)
-	timer := time.NewTimer(h.maxWait)
-	defer timer.Stop()
-	select {
-	case h.slots <- struct{}{}:
-		return release, nil
-	case <-timer.C:
-		return nil, ErrBusy
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return release, err
 }
 
 // Hash returns the PHC string of pin under the current parameters.

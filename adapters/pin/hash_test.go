@@ -93,7 +93,7 @@ func TestHasherQueue(t *testing.T) {
 		}
 		waited <- err
 	}()
-	for h.waiting.Load() != 1 {
+	for h.gate.Stats().Waiting != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	if _, err := h.Hash(context.Background(), "x"); !errors.Is(err, ErrBusy) {
@@ -106,7 +106,7 @@ func TestHasherQueue(t *testing.T) {
 	if _, err := h.Hash(context.Background(), "x"); err != nil {
 		t.Fatalf("a free slot: %v", err)
 	}
-	if n := h.waiting.Load(); n != 0 {
+	if n := h.gate.Stats().Waiting; n != 0 {
 		t.Fatalf("%d callers still counted as waiting", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
@@ -202,6 +203,25 @@ func TestHashingLineFull(t *testing.T) {
 	}
 	if busy == 0 || checked == 0 {
 		t.Fatalf("%d busy and %d checked of %d: want both", busy, checked, len(cfs))
+	}
+	// The metrics tell the same story: the results, and the gate's refusals.
+	got := map[string]float64{}
+	s.svc.Authenticator().(idp.Metered).CollectMetrics(context.Background(), func(sm idp.Sample) {
+		key := sm.Name
+		for _, l := range sm.Labels {
+			key += " " + l.Value
+		}
+		got[key] = sm.Value
+	})
+	for key, want := range map[string]int{
+		"ponte_logins_total busy": busy, "ponte_logins_total bad_credentials": checked,
+		"ponte_admission_refused_total argon2id": busy, "ponte_admission_capacity argon2id": 1,
+		"ponte_admission_queue_capacity argon2id": 1, "ponte_admission_in_flight argon2id": 0,
+		"ponte_pin_outbox_backlog": 0, "ponte_pin_outbox_parked": 0,
+	} {
+		if v, ok := got[key]; !ok || v != float64(want) {
+			t.Errorf("%s = %v (reported %v), want %d", key, v, ok, want)
+		}
 	}
 }
 

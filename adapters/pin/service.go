@@ -64,6 +64,8 @@ type Service struct {
 	log      *slog.Logger
 	// mount is the path the core mounts the pages on (pages()).
 	mount atomic.Pointer[string]
+	// logins counts the login form's results (CollectMetrics).
+	logins loginCounts
 }
 
 // Deps are the collaborators of a Service.

@@ -61,24 +61,31 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	var b box
 	switch {
 	case err == nil && res.Change != ChangeNone:
+		w.s.logins.add(resultChangeRequired)
 		w.changeForm(rw, r, v, res.Account.FiscalNumber, res.Change, "")
 		return
 	case err == nil:
 		w.host.CompleteLogin(rw, r, v.challenge, res.Identity())
 		return
 	case errors.Is(err, ErrBusy):
+		w.s.logins.add(resultBusy)
 		w.busy(rw)
 		w.renderLogin(rw, r, v, http.StatusServiceUnavailable, cf, errorBox(t["busy"]))
 		return
 	case errors.As(err, &throttled):
+		w.s.logins.add(resultThrottled)
 		b = w.throttledBox(v, throttled)
 	case errors.Is(err, ErrBadCredentials):
+		w.s.logins.add(resultBadCredentials)
 		b = errorBox(t["bad_credentials"], link{URL: n.Recover, Text: t["recover_title"]})
 	case errors.Is(err, ErrRevoked):
+		w.s.logins.add(resultRevoked)
 		b = errorBox(t["revoked"], link{URL: n.Request, Text: t["request_title"]})
 	case errors.Is(err, ErrNotActivated):
+		w.s.logins.add(resultNotActivated)
 		b = errorBox(t["not_activated"], link{URL: n.Activate, Text: t["activate_title"]})
 	default:
+		w.s.logins.add(resultError)
 		w.s.log.ErrorContext(ctx, "PIN login failed", "err", err)
 		w.renderLogin(rw, r, v, http.StatusInternalServerError, cf, errorBox(t["internal"]))
 		return

@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ponte-id/ponte/internal/admission"
 	"github.com/ponte-id/ponte/internal/config"
 )
 
@@ -55,6 +57,13 @@ type Config struct {
 	// MaxResponseBytes bounds a SAML message (base64 as posted, and the
 	// inflated XML of the Redirect binding).
 	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// ACSConcurrency bounds the SAML responses verified at once; ACSQueue
+	// the ones waiting, at most ACSMaxWait. Beyond, the citizen gets a 503
+	// page to post the same response again later (the login stays pending).
+	// Zero picks 2 per core, 32 per core and 3s.
+	ACSConcurrency int           `yaml:"acs_concurrency"`
+	ACSQueue       int           `yaml:"acs_queue"`
+	ACSMaxWait     time.Duration `yaml:"acs_max_wait"`
 	// ServiceName names the AttributeConsumingService in the metadata.
 	ServiceName string `yaml:"service_name"`
 	// Organization and Contact fill the metadata's Organization and
@@ -132,6 +141,9 @@ var settings = func() []config.Setting[Config] {
 		config.DurationSetting("request_ttl", "PONTE_SPID_REQUEST_TTL", func(c *C) *time.Duration { return &c.RequestTTL }),
 		config.DurationSetting("clock_skew", "PONTE_SPID_CLOCK_SKEW", func(c *C) *time.Duration { return &c.ClockSkew }),
 		config.IntSetting("max_response_bytes", "PONTE_SPID_MAX_RESPONSE_BYTES", func(c *C) *int { return &c.MaxResponseBytes }),
+		config.IntSetting("acs_concurrency", "PONTE_SPID_ACS_CONCURRENCY", func(c *C) *int { return &c.ACSConcurrency }),
+		config.IntSetting("acs_queue", "PONTE_SPID_ACS_QUEUE", func(c *C) *int { return &c.ACSQueue }),
+		config.DurationSetting("acs_max_wait", "PONTE_SPID_ACS_MAX_WAIT", func(c *C) *time.Duration { return &c.ACSMaxWait }),
 		config.StringSetting("service_name", "PONTE_SPID_SERVICE_NAME", func(c *C) *string { return &c.ServiceName }),
 		config.StringSetting("organization.name", "PONTE_SPID_ORGANIZATION_NAME", func(c *C) *string { return &c.Organization.Name }),
 		config.StringSetting("organization.display_name", "PONTE_SPID_ORGANIZATION_DISPLAY_NAME", func(c *C) *string { return &c.Organization.DisplayName }),
@@ -220,6 +232,15 @@ func (c Config) Validate(dev bool) error {
 	if c.MaxResponseBytes < 16<<10 || c.MaxResponseBytes > 4<<20 {
 		bad("max_response_bytes", "must be between 16 KiB and 4 MiB, got %d", c.MaxResponseBytes)
 	}
+	if c.ACSConcurrency < 0 || c.ACSConcurrency > 1024 {
+		bad("acs_concurrency", "must be between 0 (2 per core) and 1024, got %d", c.ACSConcurrency)
+	}
+	if c.ACSQueue < 0 {
+		bad("acs_queue", "must not be negative (0 is 32 per core), got %d", c.ACSQueue)
+	}
+	if c.ACSMaxWait < 0 || c.ACSMaxWait > time.Minute {
+		bad("acs_max_wait", "must be between 0 (3s) and 1m, got %v", c.ACSMaxWait)
+	}
 	if strings.TrimSpace(c.ServiceName) == "" {
 		bad("service_name", "is required")
 	}
@@ -265,3 +286,20 @@ func secureURL(u *url.URL) bool {
 
 // on reports whether the method is offered.
 func (c Config) on(dev bool) bool { return c.Enabled || (dev && c.TestIDP) }
+
+// acsGate is the admission gate of the assertion consumer service, with the
+// defaults for zero settings.
+func (c Config) acsGate() (*admission.Gate, error) {
+	cores := runtime.GOMAXPROCS(0)
+	o := admission.Options{Concurrency: c.ACSConcurrency, Queue: c.ACSQueue, MaxWait: c.ACSMaxWait}
+	if o.Concurrency == 0 {
+		o.Concurrency = 2 * cores
+	}
+	if o.Queue == 0 {
+		o.Queue = 32 * cores
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = 3 * time.Second
+	}
+	return admission.New(o)
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ponte-id/ponte/adapters/spid/testidp"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/admission"
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/method"
 )
@@ -56,6 +57,10 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 		now = time.Now
 	}
 	a := &authenticator{cfg: cfg, log: log, now: now, clock: clockOf(now), minRefresh: time.Minute}
+	var err error
+	if a.acs, err = cfg.acsGate(); err != nil {
+		return nil, config.Invalid(section, settings, "acs_concurrency", err)
+	}
 	if !cfg.on(d.Dev) {
 		return a, nil
 	}
@@ -68,7 +73,6 @@ func Open(sec config.Section, d method.Deps) (idp.Authenticator, error) {
 	if a.entityID == "" {
 		a.entityID = d.Issuer + defaultMount + "/metadata"
 	}
-	var err error
 	if cfg.CertFile != "" {
 		if a.kp, err = LoadKeypair(cfg.CertFile, cfg.KeyFile); err != nil {
 			return nil, config.Invalid(section, settings, "cert_file", err)
@@ -149,6 +153,11 @@ type authenticator struct {
 
 	// web is the handler's state, once the host has said where it is mounted.
 	web *web
+
+	// acs bounds the SAML responses verified at once; refusals counts the
+	// responses refused, by reason (CollectMetrics).
+	acs      *admission.Gate
+	refusals refusalCounts
 }
 
 var (

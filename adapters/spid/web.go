@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ponte-id/ponte/idp"
@@ -21,7 +22,7 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = ui.Pages(templateFS, "templates", "chooser", "error")
+var pages = ui.Pages(templateFS, "templates", "chooser", "error", "busy")
 
 // web holds the handlers of the SPID pages for one host.
 type web struct {
@@ -60,6 +61,31 @@ func (w *web) courtesy(rw http.ResponseWriter, r *http.Request, challenge, key s
 		v.Back = w.host.LoginURL(challenge)
 	}
 	w.render(rw, r, http.StatusForbidden, "error", "error_title", v)
+}
+
+// refuse counts a refused response by its reason and answers with the
+// courtesy page.
+func (w *web) refuse(rw http.ResponseWriter, r *http.Request, challenge, key string, why refusal, err error) {
+	w.a.refusals[why].Add(1)
+	w.courtesy(rw, r, challenge, key, err)
+}
+
+// busyView is the page of a response that could not be verified now: a
+// form that posts the same response again.
+type busyView struct {
+	Action, SAMLResponse, RelayState string
+}
+
+// busy answers a response that found the verification line full: 503 with
+// Retry-After, and a page that tells the citizen the login is still pending
+// and lets them post the same response again in a moment.
+func (w *web) busy(rw http.ResponseWriter, r *http.Request, samlResponse, relayState string, err error) {
+	w.a.refusals[refusedBusy].Add(1)
+	w.a.log.WarnContext(r.Context(), "SPID response not verified: too many in progress", "err", err)
+	rw.Header().Set("Retry-After", strconv.Itoa(w.a.acs.RetryAfter()))
+	rw.Header().Set("Cache-Control", "no-store")
+	w.render(rw, r, http.StatusServiceUnavailable, "busy", "busy_title",
+		busyView{Action: w.base + "/acs", SAMLResponse: samlResponse, RelayState: relayState})
 }
 
 // chooser lists the identity providers in random order (AgID: the "Entra
@@ -158,46 +184,55 @@ func (w *web) acs(rw http.ResponseWriter, r *http.Request) {
 	max := w.a.cfg.MaxResponseBytes
 	r.Body = http.MaxBytesReader(rw, r.Body, int64(max)+4096)
 	if err := r.ParseForm(); err != nil {
-		w.courtesy(rw, r, "", "refused", fmt.Errorf("reading the form: %w", err))
+		w.refuse(rw, r, "", "refused", refusedMalformed, fmt.Errorf("reading the form: %w", err))
 		return
 	}
 	b64 := r.PostForm.Get("SAMLResponse")
 	if b64 == "" || len(b64) > max {
-		w.courtesy(rw, r, "", "refused", fmt.Errorf("SAMLResponse missing or larger than %d bytes", max))
+		w.refuse(rw, r, "", "refused", refusedMalformed, fmt.Errorf("SAMLResponse missing or larger than %d bytes", max))
 		return
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
 	if err != nil {
-		w.courtesy(rw, r, "", "refused", errors.New("SAMLResponse is not base64"))
+		w.refuse(rw, r, "", "refused", refusedMalformed, errors.New("SAMLResponse is not base64"))
 		return
 	}
+	// Parsing and verifying are the expensive part: a bounded number at
+	// once. A response refused here is untouched (its request's state not
+	// taken, its assertion not spent): the citizen posts it again later.
+	release, err := w.a.acs.Acquire(ctx)
+	if err != nil {
+		w.busy(rw, r, b64, r.PostForm.Get("RelayState"), err)
+		return
+	}
+	defer release()
 	root, err := parseXML(raw)
 	if err != nil {
-		w.courtesy(rw, r, "", "refused", err)
+		w.refuse(rw, r, "", "refused", refusedMalformed, err)
 		return
 	}
 	irt, _ := attr(root, "InResponseTo")
 	if irt == "" {
-		w.courtesy(rw, r, "", "refused", refuse("Response/@InResponseTo", "missing or empty"))
+		w.refuse(rw, r, "", "refused", refusedMalformed, refuse("Response/@InResponseTo", "missing or empty"))
 		return
 	}
 	challenge, data, err := w.host.TakeState(ctx, authnStateKey(irt))
 	if err != nil {
-		w.courtesy(rw, r, "", "expired", fmt.Errorf("InResponseTo names no pending request (unknown, expired or used): %w", err))
+		w.refuse(rw, r, "", "expired", refusedUnknownRequest, fmt.Errorf("InResponseTo names no pending request (unknown, expired or used): %w", err))
 		return
 	}
 	var st requestState
 	if err := json.Unmarshal(data, &st); err != nil || st.ID != irt {
-		w.courtesy(rw, r, challenge, "refused", errors.New("the request's state is unreadable"))
+		w.refuse(rw, r, challenge, "refused", refusedState, errors.New("the request's state is unreadable"))
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("RelayState")), []byte(st.RelayState)) != 1 {
-		w.courtesy(rw, r, challenge, "refused", errors.New("the RelayState is not the request's"))
+		w.refuse(rw, r, challenge, "refused", refusedState, errors.New("the RelayState is not the request's"))
 		return
 	}
 	p, ok := w.a.registry.get(st.IDP)
 	if !ok {
-		w.courtesy(rw, r, challenge, "unknown_idp", fmt.Errorf("identity provider %s no longer in the registry", st.IDP))
+		w.refuse(rw, r, challenge, "unknown_idp", refusedUnknownIDP, fmt.Errorf("identity provider %s no longer in the registry", st.IDP))
 		return
 	}
 	now := w.a.now()
@@ -208,24 +243,24 @@ func (w *web) acs(rw http.ResponseWriter, r *http.Request) {
 		if n := se.errorCode(); n != 0 && text["it"][fmt.Sprintf("nr%d", n)] != "" {
 			key = fmt.Sprintf("nr%d", n)
 		}
-		w.courtesy(rw, r, challenge, key, err)
+		w.refuse(rw, r, challenge, key, refusedIDPStatus, err)
 		return
 	}
 	if err != nil {
-		w.courtesy(rw, r, challenge, "refused", err)
+		w.refuse(rw, r, challenge, "refused", refusedRules, err)
 		return
 	}
 	if err := w.a.crewjamCheck(raw, st, p, w.base+"/acs"); err != nil {
-		w.courtesy(rw, r, challenge, "refused", fmt.Errorf("crewjam: %w", err))
+		w.refuse(rw, r, challenge, "refused", refusedSAML, fmt.Errorf("crewjam: %w", err))
 		return
 	}
 	if err := w.host.UseOnce(ctx, "assertion:"+p.EntityID+"|"+as.ID, as.NotOnOrAfter.Add(w.a.cfg.ClockSkew)); err != nil {
-		w.courtesy(rw, r, challenge, "refused", fmt.Errorf("assertion %s: %w", as.ID, err))
+		w.refuse(rw, r, challenge, "refused", refusedReplay, fmt.Errorf("assertion %s: %w", as.ID, err))
 		return
 	}
 	id, err := identityOf(as, p)
 	if err != nil {
-		w.courtesy(rw, r, challenge, "refused", err)
+		w.refuse(rw, r, challenge, "refused", refusedIdentity, err)
 		return
 	}
 	w.a.log.InfoContext(ctx, "SPID assertion accepted", "idp", p.EntityID, "level", as.Level, "fiscal_number", maskCF(id.FiscalNumber))

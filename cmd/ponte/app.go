@@ -19,6 +19,7 @@ import (
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/internal/ratelimit"
+	"github.com/ponte-id/ponte/internal/requestid"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage/sqlstore"
 )
@@ -59,7 +60,8 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 }
 
 // newLogger builds the process logger from the configuration. Every record
-// passes through logmask: no whole codice fiscale reaches the log, whoever logs it.
+// passes through logmask: no whole codice fiscale reaches the log, whoever logs it;
+// a record logged with a request's context carries its request_id.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
@@ -68,7 +70,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	if cfg.Log.Format == "text" {
 		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(logmask.New(h))
+	return slog.New(logmask.New(requestid.NewHandler(h)))
 }
 
 // openApp opens storage and the key material. SQLite is migrated on open;

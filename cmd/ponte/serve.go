@@ -71,6 +71,25 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err := a.keys.EnsureKeys(ctx, keys.ES256, keys.RS256); err != nil {
 		return err
 	}
+	tokens, err := a.tokenGate()
+	if err != nil {
+		return err
+	}
+	m, err := a.newMetrics(methods, tokens)
+	if err != nil {
+		return err
+	}
+	tracer, flushTraces, err := a.tracer(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := flushTraces(flush); err != nil {
+			a.log.Warn("flushing traces failed", "err", err)
+		}
+	}()
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, Store: a.store, Keys: a.keys, Hasher: a.hasher,
 		HMACSecret: a.box.Derive("fosite-hmac", 32), PairwiseKey: a.box.Derive("pairwise", 32),
@@ -80,7 +99,8 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 		SessionTTL: cfg.Session.TTL.D(), ChallengeTTL: cfg.Login.ChallengeTTL.D(),
 		MaxChallengesPerBrowser: cfg.Login.MaxChallengesPerBrowser, MaxChallengesPerIP: cfg.Login.MaxChallengesPerIP,
 		CookieName: cfg.Session.CookieName, CookieSecure: cfg.CookieSecure(),
-		LogoutQueued: a.logouts.Wake, Logger: a.log,
+		LogoutQueued: a.logouts.Wake, TokenGate: tokens, Observer: m,
+		Logger: a.log,
 	})
 	if err != nil {
 		return err
@@ -98,12 +118,13 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err != nil {
 		return err
 	}
-	handler, err = edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Ready: a.store.Ping, Logger: a.log,
-		Issuer: cfg.Issuer, ClientCerts: certs})
+	ready := a.readiness(methods)
+	handler, err = edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Readiness: ready, Logger: a.log,
+		Issuer: cfg.Issuer, ClientCerts: certs, Metrics: m, Tracer: tracer})
 	if err != nil {
 		return err
 	}
-	servers, err := a.listeners(handler)
+	servers, err := a.listeners(handler, edge.Admin(m, ready, a.log))
 	if err != nil {
 		return err
 	}
@@ -118,7 +139,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 
 	served := make(chan error, len(servers))
 	for _, s := range servers {
-		a.log.Info("ponte is serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil, "issuer", cfg.Issuer, "db", a.store.Dialect())
+		a.log.Info("ponte is serving", "addr", s.ln.Addr().String(), "tls", s.srv.TLSConfig != nil, "admin", s.admin, "issuer", cfg.Issuer, "db", a.store.Dialect())
 		go func() { served <- s.serve() }()
 	}
 	select {
@@ -147,6 +168,8 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 type server struct {
 	ln  net.Listener
 	srv *http.Server
+	// admin is the admin listener's (metrics, detailed readiness).
+	admin bool
 }
 
 func (s server) serve() error {
@@ -157,8 +180,9 @@ func (s server) serve() error {
 }
 
 // listeners opens the main listener and, when configured, the card listener
-// (TLS, asking for a client certificate), both serving handler.
-func (a *app) listeners(handler http.Handler) ([]server, error) {
+// (TLS, asking for a client certificate), both serving handler, and the admin
+// listener serving admin.
+func (a *app) listeners(handler, admin http.Handler) ([]server, error) {
 	newServer := func() *http.Server {
 		return &http.Server{
 			Handler:           handler,
@@ -175,12 +199,27 @@ func (a *app) listeners(handler http.Handler) ([]server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 	}
 	servers := []server{{ln: ln, srv: newServer()}}
+	closeAll := func() {
+		for _, s := range servers {
+			s.ln.Close()
+		}
+	}
+	if a.cfg.AdminAddr != "" {
+		adminLn, err := net.Listen("tcp", a.cfg.AdminAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("admin listener: listen on %s: %w", a.cfg.AdminAddr, err)
+		}
+		srv := newServer()
+		srv.Handler = admin
+		servers = append(servers, server{ln: adminLn, srv: srv, admin: true})
+	}
 	if a.cfg.CardListener.Addr == "" {
 		return servers, nil
 	}
 	cardLn, tlsCfg, err := cardListener(a.cfg.CardListener)
 	if err != nil {
-		ln.Close()
+		closeAll()
 		return nil, err
 	}
 	srv := newServer()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/ory/fosite"
 
@@ -61,6 +62,18 @@ func (p *Provider) jwks(w http.ResponseWriter, _ *http.Request) {
 // token is the token endpoint: code and refresh-token grants.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if g := p.cfg.TokenGate; g != nil {
+		release, err := g.Acquire(ctx)
+		if err != nil {
+			// Nothing was read or redeemed: the client may send the same
+			// code again after Retry-After (RFC 6749 §5.2, RFC 9110 §10.2.3).
+			p.log.WarnContext(ctx, "token request refused: too many in flight", "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(g.RetryAfter()))
+			p.oauth.WriteAccessError(ctx, w, nil, fosite.ErrTemporarilyUnavailable)
+			return
+		}
+		defer release()
+	}
 	ar, err := p.oauth.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		p.logOAuthError(r, "token request refused", err)
@@ -77,6 +90,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+	if p.cfg.Observer != nil {
+		for _, g := range ar.GetGrantTypes() {
+			p.cfg.Observer.TokensIssued(g)
+		}
+	}
 }
 
 // codeUsedConcurrently answers a redemption that lost the race for its code

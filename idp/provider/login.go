@@ -160,6 +160,9 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request, ch storage.Chal
 	}
 	p.setCookie(w, p.cfg.CookieName, sso.value, 0)
 	p.log.InfoContext(ctx, "citizen logged in", "subject", sso.Subject, "method", id.Method, "acr", sso.Level)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.LoginCompleted(id.Method)
+	}
 	if !granted {
 		http.Redirect(w, r, PathLogin+"?challenge="+url.QueryEscape(ch.ID), http.StatusSeeOther)
 		return

@@ -24,6 +24,7 @@ import (
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/internal/admission"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -70,8 +71,24 @@ type Config struct {
 	CookieName   string
 	CookieSecure bool
 
+	// TokenGate bounds the token endpoint's requests in flight and waiting
+	// (internal/admission); beyond it the endpoint answers 503
+	// temporarily_unavailable with Retry-After. Nil admits every request.
+	TokenGate *admission.Gate
+	// Observer hears of logins and tokens, for metrics; nil hears nothing.
+	Observer Observer
+
 	Logger *slog.Logger
 	Now    func() time.Time
+}
+
+// Observer hears what the provider does, for metrics (internal/metrics).
+// Its methods must be quick and safe for concurrent use.
+type Observer interface {
+	// LoginCompleted: a login of method m started an SSO session.
+	LoginCompleted(m idp.Method)
+	// TokensIssued: the token endpoint answered a grant of grantType.
+	TokensIssued(grantType string)
 }
 
 // Provider serves the OpenID Connect endpoints and the login pages.

@@ -61,6 +61,13 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Redis, when its URL is set, shares the rate limits between every node.
 	Redis Redis `yaml:"redis"`
+	// AdminAddr is the admin listener's host:port (/metrics, /healthz, the
+	// detailed /readyz), for operators and monitoring only; "" is off.
+	AdminAddr string `yaml:"admin_addr"`
+	// Tracing configures OpenTelemetry tracing; off by default.
+	Tracing Tracing `yaml:"tracing"`
+	// Admission bounds the token endpoint's work in flight.
+	Admission Admission `yaml:"admission"`
 	// Sections are the top-level keys that are not Ponte's own: each belongs
 	// to a login method, which decodes it (Section, Decode).
 	Sections map[string]yaml.Node `yaml:",inline"`
@@ -143,6 +150,26 @@ type Redis struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
+// Tracing configures OpenTelemetry tracing of every request.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/HTTP traces URL (like
+	// http://127.0.0.1:4318/v1/traces); "" switches tracing off.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// SampleRatio is the share of new traces recorded (0 to 1); a request
+	// that comes with a sampled parent is recorded.
+	SampleRatio float64 `yaml:"sample_ratio"`
+}
+
+// Admission bounds the token endpoint: TokenConcurrency requests in flight,
+// TokenQueue more waiting at most TokenMaxWait; beyond, 503
+// temporarily_unavailable with Retry-After. Zero picks 8 per core, 64 per
+// core and 2s.
+type Admission struct {
+	TokenConcurrency int      `yaml:"token_concurrency"`
+	TokenQueue       int      `yaml:"token_queue"`
+	TokenMaxWait     Duration `yaml:"token_max_wait"`
+}
+
 // Janitor configures the cleanup of expired records.
 type Janitor struct {
 	// Interval is the time between two cleanup runs.
@@ -179,6 +206,7 @@ func Default() Config {
 		ClientCertProxies: []string{},
 		ShutdownTimeout:   Duration(15 * time.Second),
 		Redis:             Redis{Timeout: Duration(100 * time.Millisecond)},
+		Tracing:           Tracing{SampleRatio: 1},
 	}
 }
 

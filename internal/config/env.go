@@ -50,6 +50,12 @@ func bindings() []binding {
 		{"shutdown_timeout", "PONTE_SHUTDOWN_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.ShutdownTimeout })},
 		{"redis.url", "PONTE_REDIS_URL", setString(func(c *Config) *string { return &c.Redis.URL })},
 		{"redis.timeout", "PONTE_REDIS_TIMEOUT", setDuration(func(c *Config) *Duration { return &c.Redis.Timeout })},
+		{"admin_addr", "PONTE_ADMIN_ADDR", setString(func(c *Config) *string { return &c.AdminAddr })},
+		{"tracing.otlp_endpoint", "PONTE_OTLP_ENDPOINT", setString(func(c *Config) *string { return &c.Tracing.OTLPEndpoint })},
+		{"tracing.sample_ratio", "PONTE_TRACE_SAMPLE_RATIO", setFloat(func(c *Config) *float64 { return &c.Tracing.SampleRatio })},
+		{"admission.token_concurrency", "PONTE_TOKEN_CONCURRENCY", setInt(func(c *Config) *int { return &c.Admission.TokenConcurrency })},
+		{"admission.token_queue", "PONTE_TOKEN_QUEUE", setInt(func(c *Config) *int { return &c.Admission.TokenQueue })},
+		{"admission.token_max_wait", "PONTE_TOKEN_MAX_WAIT", setDuration(func(c *Config) *Duration { return &c.Admission.TokenMaxWait })},
 	}
 }
 
@@ -145,4 +151,15 @@ func parseBool(v string) (bool, error) {
 		return false, fmt.Errorf("invalid boolean %q: use true or false", v)
 	}
 	return b, nil
+}
+
+func setFloat(field func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		*field(c) = f
+		return nil
+	}
 }

@@ -96,6 +96,9 @@ func TestLoad(t *testing.T) {
 					Operators:       []string{"op-1=" + strings.Repeat("ab", 32)},
 					ShutdownTimeout: Duration(5 * time.Second),
 					Redis:           Redis{URL: "redis://:pw@cache:6380/2", Timeout: Duration(50 * time.Millisecond)},
+					AdminAddr:       "127.0.0.1:9091",
+					Tracing:         Tracing{OTLPEndpoint: "http://127.0.0.1:4318/v1/traces", SampleRatio: 0.25},
+					Admission:       Admission{TokenConcurrency: 3, TokenQueue: 7, TokenMaxWait: Duration(time.Second)},
 				}
 			},
 		},
@@ -168,6 +171,12 @@ func allEnv() []string {
 		"PONTE_SHUTDOWN_TIMEOUT=5s",
 		"PONTE_REDIS_URL=redis://:pw@cache:6380/2",
 		"PONTE_REDIS_TIMEOUT=50ms",
+		"PONTE_ADMIN_ADDR=127.0.0.1:9091",
+		"PONTE_OTLP_ENDPOINT=http://127.0.0.1:4318/v1/traces",
+		"PONTE_TRACE_SAMPLE_RATIO=0.25",
+		"PONTE_TOKEN_CONCURRENCY=3",
+		"PONTE_TOKEN_QUEUE=7",
+		"PONTE_TOKEN_MAX_WAIT=1s",
 	}
 }
 

@@ -82,6 +82,29 @@ func (c Config) Validate() error {
 		v.check("redis.url", checkRedisURL(c.Redis.URL))
 	}
 	v.check("redis.timeout", positive(c.Redis.Timeout))
+	if c.AdminAddr != "" {
+		v.check("admin_addr", checkAddr(c.AdminAddr))
+		if c.AdminAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			v.check("admin_addr", errors.New("must differ from addr: the admin listener is not for citizens"))
+		}
+	}
+	if e := c.Tracing.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.check("tracing.otlp_endpoint", errors.New("must be an http or https URL, like http://127.0.0.1:4318/v1/traces"))
+		}
+	}
+	if r := c.Tracing.SampleRatio; r < 0 || r > 1 {
+		v.check("tracing.sample_ratio", errors.New("must be between 0 and 1"))
+	}
+	if n := c.Admission.TokenConcurrency; n < 0 || n > 4096 {
+		v.check("admission.token_concurrency", errors.New("must be between 0 (8 per core) and 4096"))
+	}
+	if c.Admission.TokenQueue < 0 {
+		v.check("admission.token_queue", errors.New("must not be negative (0 is 64 per core)"))
+	}
+	if c.Admission.TokenMaxWait < 0 {
+		v.check("admission.token_max_wait", errors.New("must not be negative (0 is 2s)"))
+	}
 	if l := c.CardListener; l.Addr != "" {
 		v.check("card_listener.addr", checkAddr(l.Addr))
 		if l.CertFile == "" {

@@ -5,12 +5,15 @@
 // a code), turns a panic into a plain 500 with no stack for the client, trusts
 // no proxy unless told to, sends HSTS only for an https issuer, hands a login
 // method the request's client certificate chain (clientcert) and no forged
-// certificate header, and serves /healthz, /readyz and the pages' files
-// (internal/ui.Assets).
+// certificate header, gives every request an ID (X-Request-ID, in every log
+// line made with its context), counts and times every request by route
+// pattern (internal/metrics), traces it when a tracer is given
+// (OpenTelemetry), and serves /healthz, /readyz and the pages' files
+// (internal/ui.Assets). Admin serves the operators' side: /metrics and the
+// detailed /readyz, on a listener of their own.
 package edge
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,10 +22,15 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/logmask"
+	"github.com/ponte-id/ponte/internal/metrics"
 	"github.com/ponte-id/ponte/internal/ui"
 )
 
@@ -34,8 +42,14 @@ const DefaultMaxBody = 64 << 10
 type Options struct {
 	// TrustedProxies are the CIDRs or IPs whose X-Forwarded-For is believed; none if empty.
 	TrustedProxies []string
-	// Ready reports whether the node can serve (storage reachable).
-	Ready func(ctx context.Context) error
+	// Readiness are the checks of /readyz: a failing one makes the node
+	// unready; the methods' health is shown and never fails it.
+	Readiness Readiness
+	// Metrics, when set, counts and times every request by route pattern.
+	Metrics *metrics.Registry
+	// Tracer, when set, makes a span of every request (otelhttp), named by
+	// its route pattern; nil traces nothing.
+	Tracer trace.TracerProvider
 	// Logger receives the request log; nil discards it.
 	Logger *slog.Logger
 	// Issuer is the provider's public URL. Strict-Transport-Security is sent
@@ -68,7 +82,11 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 	if err := e.SetTrustedProxies(opts.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("edge: trusted proxies: %w", err)
 	}
-	e.Use(requestLog(log), recovery(log), securityHeaders(strings.HasPrefix(opts.Issuer, "https://")))
+	ids, err := newRequestIDs(opts.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	e.Use(ids.middleware, requestLog(log, opts.Metrics, opts.Tracer != nil), recovery(log), securityHeaders(strings.HasPrefix(opts.Issuer, "https://")))
 	// Before the rewrite below: a certificate header is believed only from
 	// the TCP peer, never from an address X-Forwarded-For names.
 	e.Use(func(c *gin.Context) { c.Request = certs.Apply(c.Request) })
@@ -78,18 +96,7 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 		e.Use(func(c *gin.Context) { c.Request.RemoteAddr = net.JoinHostPort(c.ClientIP(), "0") })
 	}
 	e.GET("/healthz", limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", limitBody(DefaultMaxBody), func(c *gin.Context) {
-		if opts.Ready != nil {
-			ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
-			defer cancel()
-			if err := opts.Ready(ctx); err != nil {
-				log.WarnContext(ctx, "not ready", "err", err)
-				c.String(http.StatusServiceUnavailable, "not ready\n")
-				return
-			}
-		}
-		c.String(http.StatusOK, "ready\n")
-	})
+	e.GET("/readyz", limitBody(DefaultMaxBody), gin.WrapH(opts.Readiness.handler(log, false)))
 	// The pages' own files (fonts), served by Ponte: no page loads anything
 	// from another site.
 	e.GET(ui.AssetsPath+"*file", limitBody(DefaultMaxBody), gin.WrapH(ui.Assets()))
@@ -110,6 +117,10 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 	}
 	e.NoRoute(limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusNotFound, "404 page not found\n") })
 	e.NoMethod(limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusMethodNotAllowed, "405 method not allowed\n") })
+	if opts.Tracer != nil {
+		return otelhttp.NewHandler(e, "ponte", otelhttp.WithTracerProvider(opts.Tracer),
+			otelhttp.WithPropagators(propagation.TraceContext{})), nil
+	}
 	return e, nil
 }
 
@@ -134,14 +145,31 @@ func limitBody(limit int64) gin.HandlerFunc {
 }
 
 // requestLog writes one line per request: method, path (any codice fiscale in
-// it masked), status, duration, client IP.
-func requestLog(log *slog.Logger) gin.HandlerFunc {
+// it masked), status, duration, client IP (the request ID comes with the
+// context). With m it also counts and times the request by route pattern;
+// with traced it names the request's span after the route pattern.
+func requestLog(log *slog.Logger, m *metrics.Registry, traced bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
+		if traced {
+			if route := c.FullPath(); route != "" {
+				span := trace.SpanFromContext(c.Request.Context())
+				span.SetName(c.Request.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
+			}
+		}
+		if m != nil {
+			m.RequestStarted()
+			defer m.RequestDone()
+		}
 		c.Next()
+		d := time.Since(start)
+		if m != nil {
+			m.ObserveRequest(c.FullPath(), c.Request.Method, c.Writer.Status(), d)
+		}
 		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http",
 			slog.String("method", c.Request.Method), slog.String("path", logmask.String(c.Request.URL.Path)),
-			slog.Int("status", c.Writer.Status()), slog.Duration("duration", time.Since(start)),
+			slog.Int("status", c.Writer.Status()), slog.Duration("duration", d),
 			slog.String("ip", c.ClientIP()))
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/internal/edge"
+	"github.com/ponte-id/ponte/internal/requestid"
 )
 
 const cf = "RSSMRA80A01H501U"
@@ -44,7 +45,8 @@ func (b *syncBuffer) String() string {
 func server(t *testing.T, routes []provider.Route, opts edge.Options) (string, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// As cmd/ponte builds it: records made with a request's context carry its ID.
+	opts.Logger = slog.New(requestid.NewHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := edge.New(routes, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -189,12 +191,12 @@ func TestPanic(t *testing.T) {
 
 func TestHealth(t *testing.T) {
 	var ready atomic.Bool
-	url, logs := server(t, nil, edge.Options{Ready: func(ctx context.Context) error {
+	url, logs := server(t, nil, edge.Options{Readiness: edge.Readiness{Checks: []edge.Check{{Name: "database", Run: func(ctx context.Context) error {
 		if !ready.Load() {
 			return errors.New("database unreachable")
 		}
 		return nil
-	}})
+	}}}}})
 	for _, tc := range []struct {
 		path   string
 		ready  bool
@@ -202,13 +204,16 @@ func TestHealth(t *testing.T) {
 		body   string
 	}{
 		{"/healthz", false, http.StatusOK, "ok\n"},
-		{"/readyz", false, http.StatusServiceUnavailable, "not ready\n"},
-		{"/readyz", true, http.StatusOK, "ready\n"},
+		{"/readyz", false, http.StatusServiceUnavailable, `"status": "not ready"`},
+		{"/readyz", true, http.StatusOK, `"status": "ready"`},
 	} {
 		ready.Store(tc.ready)
 		resp, body := do(t, newRequest(t, http.MethodGet, url+tc.path, nil))
-		if resp.StatusCode != tc.status || body != tc.body {
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.body) {
 			t.Errorf("%s (ready=%v): %d %q, want %d %q", tc.path, tc.ready, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if strings.Contains(body, "unreachable") {
+			t.Errorf("%s on the public listener tells the check's error: %s", tc.path, body)
 		}
 	}
 	if !strings.Contains(logs.String(), "database unreachable") {

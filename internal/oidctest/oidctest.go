@@ -109,7 +109,7 @@ func Start(t testing.TB, store storage.Store, opts Options) *Env {
 	if opts.Routes != nil {
 		routes = append(routes, opts.Routes(e)...)
 	}
-	h, err := edge.New(routes, edge.Options{Ready: store.Ping})
+	h, err := edge.New(routes, edge.Options{Readiness: edge.Readiness{Checks: []edge.Check{{Name: "database", Run: store.Ping}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,6 +170,22 @@ func (s *Store) ListParked(ctx context.Context, now time.Time, limit int) ([]sto
 	return messages(rows), nil
 }
 
+// CountOutbox counts the unsent messages: parked are those due more than
+// storage.ParkFor/2 after now, as ListParked finds them; the rest are the backlog.
+func (s *Store) CountOutbox(ctx context.Context, now time.Time) (storage.OutboxCounts, error) {
+	var row struct {
+		Backlog, Parked int64
+	}
+	err := s.conn(ctx).Raw(`SELECT
+  COALESCE(SUM(CASE WHEN next_attempt_at > ? THEN 0 ELSE 1 END), 0) AS backlog,
+  COALESCE(SUM(CASE WHEN next_attempt_at > ? THEN 1 ELSE 0 END), 0) AS parked
+FROM outbox_messages WHERE sent_at IS NULL`, newTime(now.Add(storage.ParkFor/2)), newTime(now.Add(storage.ParkFor/2))).Scan(&row).Error
+	if err != nil {
+		return storage.OutboxCounts{}, wrap("count outbox", err)
+	}
+	return storage.OutboxCounts{Backlog: row.Backlog, Parked: row.Parked}, nil
+}
+
 // Requeue makes an unsent message due at at, resets its attempts, drops its
 // lease and returns it; the last error stays for the record.
 func (s *Store) Requeue(ctx context.Context, id string, at time.Time) (storage.Message, error) {

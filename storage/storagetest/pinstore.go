@@ -333,6 +333,11 @@ var pinTests = []pinTest{
 		must(t, s.MarkSent(ctx, "parked-sent", base))
 		parked, err := s.ListParked(ctx, base, 10)
 		must(t, err)
+		counts, err := s.CountOutbox(ctx, base)
+		must(t, err)
+		if want := (storage.OutboxCounts{Backlog: 2, Parked: 1}); counts != want {
+			t.Fatalf("counts = %+v, want %+v (one due, one retrying, one parked, one sent)", counts, want)
+		}
 		if len(parked) != 1 || parked[0].ID != "parked" || parked[0].Attempts != 1 || parked[0].LastError != "address unknown" {
 			t.Fatalf("parked = %+v, want only the unsent parked message", parked)
 		}
