@@ -72,8 +72,9 @@ func (ids *requestIDs) middleware(c *gin.Context) {
 	if id == "" || !requestid.WellFormed(id) || !ids.trusted(r.RemoteAddr) {
 		id = requestid.New()
 	}
-	r.Header.Set(requestid.Header, id) // what the handlers see is what is logged
-	c.Header(requestid.Header, id)
-	c.Request = r.WithContext(requestid.With(r.Context(), id))
+	// Handlers read the ID from the context (requestid.From), not the header.
+	ctx := requestid.With(r.Context(), id)
+	c.Writer.Header()[requestid.CanonicalHeader] = requestid.HeaderValues(ctx)
+	c.Request = r.WithContext(ctx)
 	c.Next()
 }

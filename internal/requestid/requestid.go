@@ -14,20 +14,53 @@ import (
 // Header is the request and response header that carries the ID.
 const Header = "X-Request-ID"
 
+// CanonicalHeader is Header as net/http keys it (textproto's canonical form),
+// for setting it without canonicalizing it on every request.
+const CanonicalHeader = "X-Request-Id"
+
 // MaxLen is the longest incoming ID accepted.
 const MaxLen = 64
 
-type ctxKey struct{}
+// idContext carries an ID, and the response header's value for it, in one
+// allocation (the edge makes one for every request).
+type idContext struct {
+	context.Context
+	id     string
+	header [1]string
+}
+
+// key is what Value answers to with the idContext itself.
+type key struct{}
+
+func (c *idContext) Value(k any) any {
+	if k == (key{}) {
+		return c
+	}
+	return c.Context.Value(k)
+}
 
 // With returns ctx carrying id.
 func With(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
+	c := &idContext{Context: ctx, id: id}
+	c.header[0] = id
+	return c
 }
 
 // From returns the ID ctx carries, or "".
 func From(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	if c, ok := ctx.Value(key{}).(*idContext); ok {
+		return c.id
+	}
+	return ""
+}
+
+// HeaderValues returns the ID ctx carries as a header's values ([]string{id}),
+// without allocating; nil if it carries none. The slice must not be changed.
+func HeaderValues(ctx context.Context) []string {
+	if c, ok := ctx.Value(key{}).(*idContext); ok {
+		return c.header[:]
+	}
+	return nil
 }
 
 // New returns a fresh ID: 128 random bits in hex. The IDs need to be unique,
@@ -39,7 +72,9 @@ func New() string {
 	for i := range 8 {
 		b[i], b[8+i] = byte(u>>(8*i)), byte(v>>(8*i))
 	}
-	return hex.EncodeToString(b[:])
+	var s [32]byte
+	hex.Encode(s[:], b[:])
+	return string(s[:])
 }
 
 // WellFormed reports whether an incoming ID may be kept: 1 to MaxLen

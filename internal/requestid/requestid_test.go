@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWellFormed(t *testing.T) {
@@ -71,5 +73,33 @@ func TestHandler(t *testing.T) {
 	}
 	if From(ctx) != "abc-123" || From(context.Background()) != "" {
 		t.Error("From does not return what With put")
+	}
+}
+
+func TestCanonicalHeader(t *testing.T) {
+	if got := http.CanonicalHeaderKey(Header); got != CanonicalHeader {
+		t.Fatalf("CanonicalHeader = %q, want %q", CanonicalHeader, got)
+	}
+}
+
+// TestContext: the ID rides on a context that keeps its parent's values,
+// deadline and cancellation.
+func TestContext(t *testing.T) {
+	type other struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), other{}, "v"))
+	ctx := With(parent, "id-1")
+	child, cancelChild := context.WithTimeout(ctx, time.Hour)
+	defer cancelChild()
+	if From(child) != "id-1" || child.Value(other{}) != "v" || HeaderValues(child)[0] != "id-1" {
+		t.Fatalf("From %q, parent's value %v, header %v", From(child), child.Value(other{}), HeaderValues(child))
+	}
+	if HeaderValues(context.Background()) != nil {
+		t.Fatal("HeaderValues of a context without an ID")
+	}
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(time.Second):
+		t.Fatal("cancelling the parent did not reach a context derived through With")
 	}
 }
