@@ -15,6 +15,7 @@ import (
 	"github.com/ponte-id/ponte/idp/backchannel"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/logmask"
@@ -131,7 +132,8 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 	}
 	registry := clients.NewRegistry(store, hasher, nil)
 	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
-		registry: registry, staff: st, admin: admin.New(store, registry, km, st, nil), limiter: limiter, logouts: logouts}, nil
+		registry: registry, staff: st, admin: admin.New(store, registry, km, st,
+			provider.SessionEnder{Store: store, Logger: log, Queued: logouts.Wake}, nil), limiter: limiter, logouts: logouts}, nil
 }
 
 // newLimiter is the rate limiter of the node: shared through Redis when

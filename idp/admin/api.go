@@ -55,6 +55,7 @@ func Routes() []Route {
 		{"GET", "/tokens", adminOnly, (*api).listTokens},
 		{"POST", "/tokens", adminOnly, (*api).createToken},
 		{"DELETE", "/tokens/{id}", adminOnly, (*api).revokeToken},
+		{"DELETE", "/citizens/{fiscal_number}/sessions", adminOnly, (*api).endSessions},
 		{"GET", "/audit", adminOrAudi, (*api).searchAudit},
 		{"GET", "/audit/export", adminOrAudi, (*api).exportAudit},
 	}

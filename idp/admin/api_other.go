@@ -172,3 +172,13 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request, p staff.Princi
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// endSessions ends a citizen's SSO sessions, with their back-channel logouts.
+func (a *api) endSessions(w http.ResponseWriter, r *http.Request, p staff.Principal) {
+	n, err := a.svc.EndCitizenSessions(r.Context(), p.Actor, r.PathValue("fiscal_number"))
+	if err != nil {
+		a.failed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"ended": n})
+}

@@ -61,6 +61,8 @@ func sample(f *fixture, rt admin.Route) (request, int) {
 			f.t.Fatal(err)
 		}
 		return request{"/tokens/" + rec.ID, nil}, 204
+	case "DELETE /citizens/{fiscal_number}/sessions":
+		return request{"/citizens/" + otherCF + "/sessions", nil}, 200
 	case "GET /audit":
 		return request{"/audit?actor=cli&limit=5", nil}, 200
 	case "GET /audit/export":
@@ -190,6 +192,7 @@ func TestBadInput(t *testing.T) {
 				{"token without name", "POST", "/tokens", map[string]any{"name": " ", "roles": []string{"auditor"}, "ttl": "1h"}, "", 400, "name", ""},
 				{"revoke an unknown token", "DELETE", "/tokens/nope", nil, "", 404, "", "not_found"},
 				{"revoke a revoked token", "DELETE", "/tokens/" + f.ids["revoked"], nil, "", 404, "", "not_found"},
+				{"end sessions of a bad codice fiscale", "DELETE", "/citizens/RSSMRA80A01H501X/sessions", nil, "", 400, "fiscal_number", ""},
 				{"audit from", "GET", "/audit?from=yesterday", nil, "", 400, "from", ""},
 				{"audit to before from", "GET", "/audit?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", nil, "", 400, "to", ""},
 				{"audit limit 0", "GET", "/audit?limit=0", nil, "", 400, "limit", ""},

@@ -374,3 +374,53 @@ func clientAuth(t *testing.T, srv *httptest.Server, id, secret string) string {
 	}
 	return body.Error
 }
+
+// TestEndCitizenSessions: an administrator ends a citizen's sessions; the
+// citizen's browser must log in again; a citizen Ponte does not know has
+// none; both are audited with the citizen as subject.
+func TestEndCitizenSessions(t *testing.T) {
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			store := b.Open(t)
+			var svc *admin.Service
+			var st *staff.Service
+			env := oidctest.Start(t, store, oidctest.Options{
+				Methods: func(string) []idp.Authenticator { return []idp.Authenticator{oidctest.FormLogin{}} },
+				Routes: func(env *oidctest.Env) []provider.Route {
+					svc, st, _ = services(t, store, env.Box, nil)
+					return []provider.Route{{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(svc, api.OpenAPI, nil)}}
+				},
+			})
+			_, token, err := st.CreateToken(t.Context(), staff.CLI, staff.TokenSpec{Name: "ci", Roles: []string{"admin"}, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fixture{t: t, store: store, svc: svc, staff: st, doc: loadOpenAPI(t), srv: env.Server}
+			rp := env.NewRP(clientSpecConfidential())
+			br := oidctest.NewBrowser(t)
+			authorize := func() (*http.Response, string) {
+				return br.Get(rp.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oidc.Nonce(oidctest.RandomString())))
+			}
+			resp, body := authorize()
+			if resp, _ = br.FormLoginAt(env.Issuer, resp, body, otherCF, idp.LevelConsultazione); oidctest.RPRedirect(resp) == nil {
+				t.Fatal("no login")
+			}
+			if resp, _ := authorize(); oidctest.RPRedirect(resp) == nil {
+				t.Fatal("no single sign-on before the sessions end")
+			}
+			if r := f.call("DELETE", "/citizens/"+otherCF+"/sessions", token, nil); r.status != 200 || r.body["ended"] != float64(1) {
+				t.Fatalf("end: %d %s", r.status, r.raw)
+			}
+			if resp, _ := authorize(); oidctest.RPRedirect(resp) != nil || !strings.HasPrefix(resp.Request.URL.Path, "/login") {
+				t.Fatalf("still signed in after the sessions ended: %d %s", resp.StatusCode, resp.Request.URL)
+			}
+			if r := f.call("DELETE", "/citizens/"+adminCF+"/sessions", token, nil); r.status != 200 || r.body["ended"] != float64(0) {
+				t.Fatalf("a stranger's sessions: %d %s", r.status, r.raw)
+			}
+			r := f.call("GET", "/audit?action=citizen.sessions_ended&subject="+otherCF, token, nil)
+			if events, _ := r.body["events"].([]any); len(events) != 1 || events[0].(map[string]any)["detail"] != "1 sessions" {
+				t.Fatalf("audit: %s", r.raw)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/ponte-id/ponte/idp/admin"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/storage"
@@ -68,7 +69,7 @@ func services(t testing.TB, store *sqlstore.Store, box *seal.Box, now func() tim
 		t.Fatal(err)
 	}
 	reg := clients.NewRegistry(store, hasher, now)
-	return admin.New(store, reg, km, st, now), st, reg
+	return admin.New(store, reg, km, st, provider.SessionEnder{Store: store, Now: now}, now), st, reg
 }
 
 func newBox(t testing.TB) *seal.Box {
@@ -244,4 +245,9 @@ func (f *fixture) newClient() storage.Client {
 // clientSpecPublic is a public client's settings.
 func clientSpecPublic(id string) clients.Spec {
 	return clients.Spec{ID: id, AuthMethod: clients.AuthNone, RedirectURIs: []string{"http://127.0.0.1/cb"}}
+}
+
+// clientSpecConfidential is a confidential client of oidctest's relying party.
+func clientSpecConfidential() clients.Spec {
+	return clients.Spec{RedirectURIs: []string{"http://127.0.0.1:9/callback"}}
 }

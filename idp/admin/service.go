@@ -10,6 +10,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ import (
 // Store is what the service reads and writes.
 type Store interface {
 	storage.Clients
+	storage.Subjects
 	storage.Staff
 	storage.Audit
 	storage.Transactor
@@ -35,6 +37,12 @@ type KeyManager interface {
 	Rotate(ctx context.Context, alg string) (storage.SigningKey, error)
 }
 
+// CitizenSessions ends a citizen's SSO sessions, queueing the back-channel
+// logouts they owe (idp/provider.SessionEnder).
+type CitizenSessions interface {
+	EndSubjectSessions(ctx context.Context, subject string) (int, error)
+}
+
 // KeyAlgs are the algorithms a key may be rotated for.
 var KeyAlgs = []string{"ES256", "RS256"}
 
@@ -44,15 +52,38 @@ type Service struct {
 	registry *clients.Registry
 	keys     KeyManager
 	staff    *staff.Service
+	sessions CitizenSessions
 	now      func() time.Time
 }
 
 // New returns a Service; now may be nil (time.Now).
-func New(store Store, registry *clients.Registry, keys KeyManager, st *staff.Service, now func() time.Time) *Service {
+func New(store Store, registry *clients.Registry, keys KeyManager, st *staff.Service, sessions CitizenSessions, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, registry: registry, keys: keys, staff: st, now: now}
+	return &Service{store: store, registry: registry, keys: keys, staff: st, sessions: sessions, now: now}
+}
+
+// EndCitizenSessions ends every SSO session of the citizen with fiscalNumber
+// (with their back-channel logouts) and returns how many there were: none
+// for a citizen Ponte does not know.
+func (s *Service) EndCitizenSessions(ctx context.Context, actor staff.Actor, fiscalNumber string) (int, error) {
+	cf := strings.ToUpper(strings.TrimSpace(fiscalNumber))
+	if !s.staff.ValidFiscalNumber(cf) {
+		return 0, fields.One("fiscal_number", "not a valid codice fiscale")
+	}
+	n := 0
+	subj, err := s.store.GetSubjectByFiscalNumber(ctx, cf)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return 0, err
+	default:
+		if n, err = s.sessions.EndSubjectSessions(ctx, subj.ID); err != nil {
+			return 0, err
+		}
+	}
+	return n, s.staff.Record(ctx, actor, "citizen.sessions_ended", "", cf, fmt.Sprintf("%d sessions", n))
 }
 
 // Staff is the staff service the admin API's roles and tokens go through.

@@ -119,6 +119,9 @@ func New(store Store, o Options) (*Service, error) {
 	return &Service{store: store, key: slices.Clone(o.TokenKey), now: o.Now, validFiscal: o.ValidFiscalNumber}, nil
 }
 
+// ValidFiscalNumber says whether cf is a well-formed codice fiscale.
+func (s *Service) ValidFiscalNumber(cf string) bool { return s.validFiscal(cf) }
+
 // Record appends a back-office action to the audit trail under actor.
 // target names what it concerned; fiscalNumber is the person concerned, if any.
 func (s *Service) Record(ctx context.Context, actor Actor, event, target, fiscalNumber, detail string) error {
