@@ -645,3 +645,64 @@ func TestDiscovery(t *testing.T) {
 		t.Fatalf("discovery: %v %v", d["backchannel_logout_supported"], d["backchannel_logout_session_supported"])
 	}
 }
+
+// TestParallelEnds: sessions ended by several callers at once (a double
+// click, an administrator and a revocation together) owe one logout each,
+// queued once.
+func TestParallelEnds(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		h := newHarness(t, store, nil)
+		ctx := context.Background()
+		a, b := oidctest.NewBrowser(t), oidctest.NewBrowser(t)
+		sa := h.login(a, rpES256, citizenCF)
+		sb := h.login(b, rpES256, citizenCF)
+		subj, _ := store.GetSubjectByFiscalNumber(ctx, citizenCF)
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			ended int
+		)
+		for i := range 8 {
+			wg.Go(func() {
+				switch i % 3 {
+				case 0:
+					n, err := h.env.Provider.Sessions().EndSubjectSessions(ctx, subj.ID)
+					if err != nil {
+						t.Error(err)
+					}
+					mu.Lock()
+					ended += n
+					mu.Unlock()
+				case 1:
+					if err := (provider.Revoker{Store: store}).RevokeCitizen(ctx, citizenCF); err != nil {
+						t.Error(err)
+					}
+				default:
+					resp, err := a.Client.PostForm(h.env.Issuer+provider.PathLogout, url.Values{"confirm": {"yes"}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					if resp.StatusCode >= 500 {
+						t.Errorf("logout: %d", resp.StatusCode)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if ended > 2 {
+			t.Errorf("%d sessions ended, the citizen had 2", ended)
+		}
+		pending, err := store.ListLogouts(ctx, false, 100)
+		if err != nil || len(pending) != 2 {
+			t.Fatalf("%d logouts queued, want 2: %v", len(pending), err)
+		}
+		h.deliver()
+		got, bad := h.rp.take()
+		if len(bad) > 0 {
+			t.Fatal(bad)
+		}
+		sameLogouts(t, got, want(rpES256, sa, rpES256, sb))
+	})
+}

@@ -385,7 +385,7 @@ func (rv Revoker) RevokeCitizen(ctx context.Context, fiscalNumber string) error 
 	if err != nil {
 		return fmt.Errorf("provider: revoke sessions: %w", err)
 	}
-	queued, err := SessionEnder{Store: rv.Store, Logger: rv.Logger}.EndIn(ctx, sessions)
+	_, queued, err := SessionEnder{Store: rv.Store, Logger: rv.Logger}.EndIn(ctx, sessions)
 	if err != nil {
 		return fmt.Errorf("provider: revoke sessions: %w", err)
 	}

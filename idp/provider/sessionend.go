@@ -89,9 +89,9 @@ func (e SessionEnder) inTx(ctx context.Context, find func(context.Context) ([]st
 		return 0, fmt.Errorf("provider: end sessions: %w", err)
 	}
 	sessions, err := find(tx)
-	queued := 0
+	ended, queued := 0, 0
 	if err == nil {
-		queued, err = e.EndIn(tx, sessions)
+		ended, queued, err = e.EndIn(tx, sessions)
 	}
 	if err != nil {
 		_ = e.Store.Rollback(tx)
@@ -103,22 +103,33 @@ func (e SessionEnder) inTx(ctx context.Context, find func(context.Context) ([]st
 	if queued > 0 && e.Queued != nil {
 		e.Queued()
 	}
-	return len(sessions), nil
+	return ended, nil
 }
 
 // EndIn ends sessions with the storage calls of ctx (the caller's
-// transaction, if it carries one) and returns how many logouts it queued.
-func (e SessionEnder) EndIn(ctx context.Context, sessions []storage.Session) (int, error) {
+// transaction, if it carries one) and returns how many it ended and how many
+// logouts it queued. Each session is deleted first: of two callers ending
+// one session at once, only the one whose delete found it queues its
+// logouts (on PostgreSQL the second waits on the row until the first
+// commits; on SQLite transactions take turns).
+func (e SessionEnder) EndIn(ctx context.Context, sessions []storage.Session) (ended, queued int, err error) {
 	now := time.Now
 	if e.Now != nil {
 		now = e.Now
 	}
-	queued := 0
 	for _, s := range sessions {
 		before := queued
+		err := e.Store.DeleteSession(ctx, s.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // ended meanwhile, with its logouts
+		}
+		if err != nil {
+			return ended, queued, err
+		}
+		ended++
 		rps, err := e.Store.SessionClients(ctx, s.ID)
 		if err != nil {
-			return queued, err
+			return ended, queued, err
 		}
 		for _, rp := range rps {
 			c, err := e.Store.GetClient(ctx, rp.ClientID)
@@ -126,25 +137,22 @@ func (e SessionEnder) EndIn(ctx context.Context, sessions []storage.Session) (in
 				continue
 			}
 			if err != nil {
-				return queued, err
+				return ended, queued, err
 			}
 			at := now().UTC()
 			m := storage.LogoutMessage{ID: randomToken(), ClientID: rp.ClientID, Subject: rp.Subject, SID: rp.SID,
 				NextAttemptAt: at, CreatedAt: at}
 			if err := e.Store.EnqueueLogout(ctx, m); err != nil {
-				return queued, err
+				return ended, queued, err
 			}
 			queued++
 		}
 		if err := e.Store.DeleteSessionClients(ctx, s.ID); err != nil {
-			return queued, err
-		}
-		if err := e.Store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return queued, err
+			return ended, queued, err
 		}
 		if e.Logger != nil && queued > before {
 			e.Logger.InfoContext(ctx, "session ended: back-channel logouts queued", "subject", s.Subject, "logouts", queued-before)
 		}
 	}
-	return queued, nil
+	return ended, queued, nil
 }

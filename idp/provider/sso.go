@@ -142,7 +142,7 @@ func (p *Provider) replaceSession(ctx context.Context, oldID, newID, subject str
 		return err
 	}
 	if old.Subject != subject {
-		_, err := p.ender.EndIn(ctx, []storage.Session{old})
+		_, _, err := p.ender.EndIn(ctx, []storage.Session{old})
 		return err
 	}
 	if err := p.store.MoveSessionClients(ctx, oldID, newID, expires); err != nil {
