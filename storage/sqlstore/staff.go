@@ -172,14 +172,14 @@ func (s *Store) SearchAudit(ctx context.Context, q storage.AuditQuery, fn func(s
 	if q.Limit > 0 {
 		db = db.Limit(q.Limit)
 	}
-	rows, err := db.Order("at, id").Rows()
+	rows, err := db.Select("id, at, fiscal_number, event, channel, operator, detail, target").Order("at, id").Rows()
 	if err != nil {
 		return wrap("search audit", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var r auditRow
-		if err := db.ScanRows(rows, &r); err != nil {
+		if err := rows.Scan(&r.ID, &r.At, &r.FiscalNumber, &r.Event, &r.Channel, &r.Operator, &r.Detail, &r.Target); err != nil {
 			return wrap("search audit", err)
 		}
 		if err := fn(r.event()); err != nil {
