@@ -290,9 +290,12 @@ func (f fositeStore) GetAuthorizeCodeSession(ctx context.Context, sig string, s 
 // challenge goes with it, in the same transaction (fosite calls this inside
 // the one that issues the tokens): see DeletePKCERequestSession. The
 // challenge a code's record holds goes by the mark (GetPKCERequestSession
-// finds none for a used code); the delete is for a record an older Ponte
-// stored apart, and is made for every code, so that a failure to remove a
-// challenge fails the redemption whichever Ponte issued the code.
+// finds none for a used code). A code whose record this request has read
+// and found without its challenge (an older Ponte stored it apart), or not
+// read at all, has the separate record deleted, so that a failure to remove
+// a challenge fails the redemption whichever Ponte issued the code; a code
+// that holds its own challenge has no other record, and is spared a delete
+// that would find nothing.
 func (f fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig string) error {
 	err := f.deactivate(ctx, storage.KindAuthorizeCode, sig)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -300,6 +303,9 @@ func (f fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, sig str
 	}
 	if err != nil {
 		return err
+	}
+	if e, ok := memoFrom(ctx).entry(memoKey{kind: storage.KindAuthorizeCode, key: hashKey(sig)}); ok && e.request != nil && e.pkce {
+		return nil
 	}
 	if err := f.remove(ctx, storage.KindPKCE, sig); err != nil && !errors.Is(err, fosite.ErrNotFound) {
 		return err

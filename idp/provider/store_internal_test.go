@@ -141,3 +141,75 @@ func legacy(t *testing.T, store storage.Store, kind storage.TokenKind, key strin
 		t.Fatal(err)
 	}
 }
+
+// pkceDeletes is a store that counts the deletes of separate PKCE records,
+// and fails them on demand.
+type pkceDeletes struct {
+	storage.Store
+	n    int
+	fail bool
+}
+
+func (s *pkceDeletes) DeleteToken(ctx context.Context, kind storage.TokenKind, sig string) error {
+	if kind == storage.KindPKCE {
+		s.n++
+		if s.fail {
+			return errors.New("the token table is unavailable")
+		}
+	}
+	return s.Store.DeleteToken(ctx, kind, sig)
+}
+
+// TestPKCEChallengeRemoval: redeeming a code that holds its own challenge
+// deletes no separate record (there is none); redeeming a code an older Ponte
+// issued deletes its separate record, and fails if that delete fails; a code
+// this request has not read is treated as an older one.
+func TestPKCEChallengeRemoval(t *testing.T) {
+	fs, ctx, request := codeStore(t)
+	counted := &pkceDeletes{Store: fs.s}
+	fs.s = counted
+	withChallenge := request("n1")
+	withChallenge.Form.Set("code_challenge", "c")
+	withChallenge.Form.Set("code_challenge_method", "S256")
+	if err := fs.CreateAuthorizeCodeSession(ctx, "sig-new", withChallenge); err != nil {
+		t.Fatal(err)
+	}
+	legacy(t, fs.s, storage.KindAuthorizeCode, "sig-old", url.Values{"scope": {"openid"}})
+	legacy(t, fs.s, storage.KindPKCE, "sig-old", url.Values{"code_challenge": {"old"}, "code_challenge_method": {"S256"}})
+	legacy(t, fs.s, storage.KindAuthorizeCode, "sig-unread", url.Values{"scope": {"openid"}})
+	for _, c := range []struct {
+		sig         string
+		read, fail  bool
+		wantDeletes int
+		wantErr     bool
+	}{
+		{sig: "sig-new", read: true, wantDeletes: 0},
+		{sig: "sig-old", read: true, fail: true, wantDeletes: 1, wantErr: true},
+		{sig: "sig-old", read: true, wantDeletes: 1},
+		{sig: "sig-unread", wantDeletes: 1},
+	} {
+		ctx := context.WithValue(t.Context(), memoCtxKey{}, &requestMemo{}) // one token request
+		if c.read {
+			if _, err := fs.GetAuthorizeCodeSession(ctx, c.sig, newSession()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		counted.n, counted.fail = 0, c.fail
+		tx, err := fs.BeginTX(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = fs.InvalidateAuthorizeCodeSession(tx, c.sig)
+		if (err != nil) != c.wantErr || counted.n != c.wantDeletes {
+			t.Errorf("%s (fail %t): err %v, %d PKCE deletes; want error %t, %d", c.sig, c.fail, err, counted.n, c.wantErr, c.wantDeletes)
+		}
+		if err != nil {
+			_ = fs.Rollback(tx)
+		} else if err := fs.Commit(tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := fs.s.GetToken(t.Context(), storage.KindPKCE, hashKey("sig-old")); err == nil {
+		t.Fatal("an older code's PKCE record outlived its redemption")
+	}
+}

@@ -48,10 +48,23 @@ FROM sessions WHERE id = ?`),
 		getSubject: q(`SELECT id, fiscal_number, given_name, family_name, birthdate, gender, email, phone_number, created_at, updated_at
 FROM subjects WHERE id = ?`),
 		clientsVersion: `SELECT version FROM client_version WHERE id = 1`,
+		// A client's every authorization in a session names it again: the
+		// record is rewritten only when it changes (no page written, no WAL
+		// frame, for the same session, sub, sid and expiry).
 		addSessionClient: q(`INSERT INTO session_clients (session_id, client_id, subject, sid, created_at, expires_at)
 VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (session_id, client_id) DO UPDATE SET subject = excluded.subject, sid = excluded.sid, expires_at = excluded.expires_at`),
+ON CONFLICT (session_id, client_id) DO UPDATE SET subject = excluded.subject, sid = excluded.sid, expires_at = excluded.expires_at
+WHERE session_clients.subject <> excluded.subject OR session_clients.sid <> excluded.sid
+OR session_clients.expires_at ` + distinct(dialect) + ` excluded.expires_at`),
 	}
+}
+
+// distinct is the null-safe "differs" of the dialect.
+func distinct(dialect string) string {
+	if dialect == DialectPostgres {
+		return "IS DISTINCT FROM"
+	}
+	return "IS NOT"
 }
 
 // rebind turns the ? placeholders of query into PostgreSQL's $1, $2 ...
