@@ -1,6 +1,9 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // ExecRaw runs a statement through the pool that writes, outside the storage
 // contract, for tests that check what the database itself refuses.
@@ -38,3 +41,10 @@ func (s *Store) GroupWaiting() int32 { return s.group.waiting.Load() }
 
 // AbandonGrace is how long an open transaction may outlive its context.
 const AbandonGrace = abandonGrace
+
+// SetGroupMaxAge sets the age at which a group commit's batch commits even
+// though writers wait to join it.
+func (s *Store) SetGroupMaxAge(d time.Duration) { s.group.maxAge = d }
+
+// MaxBatch is the most transactions a group commit's batch holds.
+const MaxBatch = maxBatch

@@ -38,7 +38,8 @@ import (
 // that the writer is not held for ever.
 
 // Bounds of a batch. A batch commits when no writer waits to join it, or
-// when it has maxBatch members, or when it began maxBatchAge ago.
+// when it has maxBatch members, or when it began maxBatchAge ago (the
+// default of groupCommit.maxAge).
 const (
 	maxBatch    = 64
 	maxBatchAge = 20 * time.Millisecond
@@ -56,6 +57,7 @@ type groupCommit struct {
 	waiting atomic.Int32
 	// commits counts the batches committed (tests, benchmarks).
 	commits atomic.Int64
+	maxAge  time.Duration
 
 	// Owned by the holder of slot.
 	tx    *gorm.DB // the open SQLite transaction, nil when none
@@ -72,7 +74,7 @@ type batch struct {
 }
 
 func newGroupCommit(w *gorm.DB) *groupCommit {
-	return &groupCommit{w: w, slot: make(chan struct{}, 1)}
+	return &groupCommit{w: w, slot: make(chan struct{}, 1), maxAge: maxBatchAge}
 }
 
 // errBatchLost is the error of members whose batch SQLite rolled back
@@ -173,7 +175,7 @@ func (m *member) end(commit bool) error {
 	if commit {
 		b.n++
 	}
-	if g.waiting.Load() == 0 || b.n >= maxBatch || time.Since(b.start) >= maxBatchAge {
+	if g.waiting.Load() == 0 || b.n >= maxBatch || time.Since(b.start) >= g.maxAge {
 		g.flush()
 	}
 	<-g.slot

@@ -54,9 +54,11 @@ func durable(t *testing.T, path string, sigs []string) map[string]bool {
 }
 
 // batchOf opens a transaction that holds SQLite's writer, then n more that
-// wait for it, each writing one token; then it ends them, the first last of
-// all, in the order given by rollback (true: that member rolls back). It
-// returns each member's Commit or Rollback error, first the holder's.
+// wait for it, each writing one token (set a long maximum age first, or a
+// slow machine splits the batch); then it commits the first, and each of
+// the others, as it gets the writer, commits or rolls back (rollback(i)
+// true). It returns each member's Commit or Rollback error, first the
+// holder's.
 func batchOf(t *testing.T, s *sqlstore.Store, n int, rollback func(i int) bool, during func(i int, tx context.Context), after func(i int, err error)) []error {
 	t.Helper()
 	ctx := t.Context()
@@ -121,6 +123,7 @@ func TestGroupCommit(t *testing.T) {
 			s := storagetest.OpenMigrated(t, path)
 			// Another store on the file: what it reads is committed.
 			other := storagetest.OpenMigrated(t, path)
+			s.SetGroupMaxAge(time.Hour)
 			before := s.GroupCommits()
 			const n = 5
 			errs := batchOf(t, s, n, c.rollback, nil, func(i int, err error) {
@@ -151,6 +154,42 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestGroupCommitBounds: a batch commits when it is full (MaxBatch
+// members), and when it is older than its maximum age, even though writers
+// wait to join it.
+func TestGroupCommitBounds(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		members     int
+		maxAge      time.Duration
+		wantCommits int64
+	}{
+		{"full", sqlstore.MaxBatch + 6, time.Hour, 2},
+		{"old", 5, 0, 5}, // each member commits its own
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "ponte.db")
+			s := storagetest.OpenMigrated(t, path)
+			s.SetGroupMaxAge(c.maxAge)
+			before := s.GroupCommits()
+			errs := batchOf(t, s, c.members-1, func(int) bool { return false }, nil, nil)
+			var sigs []string
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("member %d: %v", i, err)
+				}
+				sigs = append(sigs, fmt.Sprint("t", i))
+			}
+			if got := s.GroupCommits() - before; got != c.wantCommits {
+				t.Errorf("%d commits for %d members, want %d", got, c.members, c.wantCommits)
+			}
+			if found := durable(t, path, sigs); len(found) != c.members {
+				t.Errorf("%d of %d members' tokens in the file", len(found), c.members)
+			}
+		})
+	}
+}
+
 // TestGroupCommitLost: when SQLite loses the batch's transaction (as it does
 // on an I/O error or a full disk, simulated by a ROLLBACK under the store's
 // feet), every member of the batch is told its commit failed, and none of
@@ -158,6 +197,7 @@ func TestGroupCommit(t *testing.T) {
 func TestGroupCommitLost(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ponte.db")
 	s := storagetest.OpenMigrated(t, path)
+	s.SetGroupMaxAge(time.Hour)
 	const n = 3
 	errs := batchOf(t, s, n, func(int) bool { return false }, func(i int, tx context.Context) {
 		if i == 2 {
