@@ -1,5 +1,5 @@
 # Targets people expect; the README's quick start uses `make run` and `make test`.
-.PHONY: run demo test test-race test-postgres test-browser lint fmt bench fuzz mutation
+.PHONY: crash loadtest run demo test test-race test-postgres test-browser lint fmt bench fuzz mutation
 
 run demo:
 	go run ./cmd/ponte demo
@@ -20,6 +20,16 @@ test-postgres:
 test-browser:
 	go test -count=1 -run TestBrowserWalks -v ./adapters/pin/
 	go test -count=1 -run TestBrowserEndSession -v ./internal/account/
+
+# kill -9 of ponte serve during logins, redemptions and recovery forms, 20
+# times; everything a client got must be there after each restart.
+crash:
+	PONTE_CRASH_CYCLES=20 go test -count=1 -v -run 'TestCrashLosesNothing|TestSIGTERMFinishesLogins' ./cmd/ponte
+
+# Load and failure tests on loopback (private PostgreSQL and Redis; minutes):
+# results in loadtest/results.jsonl, summarised in BENCHMARKS.md.
+loadtest:
+	bash loadtest/run.sh
 
 lint:
 	gofmt -l $$(git ls-files '*.go')

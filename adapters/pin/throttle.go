@@ -110,13 +110,16 @@ func (t Throttle) decide(r reservation, now time.Time) (wait time.Duration, lock
 		}
 		return 0, false // the lockout has ended by itself
 	}
-	if until := r.account.Prev.Add(delay(prior, t.FreeAccountFailures, t.MaxDelay)); prior > 0 && now.Before(until) {
-		wait = until.Sub(now)
+	// A delay applies only beyond the free failures: without one, an attempt
+	// reserved just before ours but with a later clock reading (parallel
+	// requests, or another node's clock) must not make us wait.
+	if d := delay(prior, t.FreeAccountFailures, t.MaxDelay); d > 0 && prior > 0 && now.Before(r.account.Prev.Add(d)) {
+		wait = r.account.Prev.Add(d).Sub(now)
 	}
 	if r.ip != nil {
 		priorIP := r.ip.Count - 1
-		if until := r.ip.Prev.Add(delay(priorIP, t.FreeIPFailures, t.MaxDelay)); priorIP > 0 && now.Before(until) && until.Sub(now) > wait {
-			wait = until.Sub(now)
+		if d := delay(priorIP, t.FreeIPFailures, t.MaxDelay); d > 0 && priorIP > 0 && now.Before(r.ip.Prev.Add(d)) && r.ip.Prev.Add(d).Sub(now) > wait {
+			wait = r.ip.Prev.Add(d).Sub(now)
 		}
 	}
 	return wait, false
