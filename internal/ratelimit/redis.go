@@ -62,9 +62,18 @@ type Redis struct {
 	logMu     sync.Mutex   // orders the "down" and "back" log lines
 }
 
+// quiet keeps go-redis's own logger, which writes every failed dial to
+// stderr, from logging per request: the limiter logs an outage once.
+var quiet sync.Once
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
+
 // NewRedis returns a limiter on the Redis server at o.URL. It does not
 // connect: the first event does, and decides locally if Redis is not there.
 func NewRedis(o RedisOptions) (*Redis, error) {
+	quiet.Do(func() { redis.SetLogger(discardLogger{}) })
 	opt, err := redis.ParseURL(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: redis URL: %w", err)
@@ -82,6 +91,7 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	// one timeout, and the fallback decides.
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = o.Timeout, o.Timeout, o.Timeout
 	opt.MaxRetries = -1
+	opt.DialerRetries = 1
 	opt.ContextTimeoutEnabled = true
 	return &Redis{
 		client:  redis.NewClient(opt),
