@@ -706,3 +706,61 @@ func TestParallelEnds(t *testing.T) {
 		sameLogouts(t, got, want(rpES256, sa, rpES256, sb))
 	})
 }
+
+// TestTwoNodes: two senders (two nodes) on one outbox post every logout
+// once.
+func TestTwoNodes(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		h := newHarness(t, store, nil)
+		ctx := context.Background()
+		const n = 30
+		now := time.Now()
+		for i := range n {
+			if err := store.EnqueueLogout(ctx, storage.LogoutMessage{ID: fmt.Sprintf("jti-%02d", i), ClientID: rpES256,
+				Subject: "sub", SID: "sid", NextAttemptAt: now, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var nodes []*backchannel.Sender
+		for range 2 {
+			s, err := backchannel.New(backchannel.Options{Issuer: h.env.Issuer, Store: store, Keys: h.env.Keys, Batch: 3, Parallel: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes = append(nodes, s)
+		}
+		var claims [2]int
+		var wg sync.WaitGroup
+		for i, s := range nodes {
+			wg.Go(func() {
+				for {
+					got, err := s.DeliverDue(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got == 0 {
+						return
+					}
+					claims[i] += got
+				}
+			})
+		}
+		wg.Wait()
+		t.Logf("node 1 delivered %d, node 2 %d", claims[0], claims[1])
+		got, bad := h.rp.take()
+		if len(bad) > 0 {
+			t.Fatal(bad)
+		}
+		seen := map[string]bool{}
+		for _, l := range got {
+			if seen[l.JTI] {
+				t.Fatalf("%s posted twice", l.JTI)
+			}
+			seen[l.JTI] = true
+		}
+		if len(seen) != n || h.rp.callsTo(rpES256) != n {
+			t.Fatalf("%d logouts posted (%d calls), want %d", len(seen), h.rp.callsTo(rpES256), n)
+		}
+	})
+}
