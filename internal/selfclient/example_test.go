@@ -18,7 +18,7 @@ import (
 // in process.
 func Example() {
 	var (
-		box      *seal.Box          // the master key's box
+		box      *seal.Box           // the master key's box
 		sessions selfclient.Sessions // the *provider.Provider
 		registry *clients.Registry
 		server   http.Handler
