@@ -21,6 +21,7 @@ import (
 	"github.com/ponte-id/ponte/internal/account"
 	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/config"
+	"github.com/ponte-id/ponte/internal/console"
 	"github.com/ponte-id/ponte/internal/edge"
 	"github.com/ponte-id/ponte/internal/selfclient"
 	"github.com/ponte-id/ponte/storage"
@@ -112,7 +113,11 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err != nil {
 		return err
 	}
-	routes := append(append(p.Routes(), accountRoute), extra...)
+	consoleRoute, err := a.consolePages(ctx, p, func() http.Handler { return handler })
+	if err != nil {
+		return err
+	}
+	routes := append(append(p.Routes(), accountRoute, consoleRoute), extra...)
 	routes = append(routes, provider.Route{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(a.admin, api.OpenAPI, a.log)})
 	certs, err := clientcert.New(clientcert.Options{TrustedProxies: cfg.ClientCertProxies, Header: cfg.ClientCertHeader}, a.log)
 	if err != nil {
@@ -267,4 +272,26 @@ func (a *app) accountPages(ctx context.Context, p *provider.Provider, handler fu
 		return provider.Route{}, err
 	}
 	return provider.Route{Path: account.Path, Prefix: true, Handler: pages.Handler()}, nil
+}
+
+// consolePages is the staff console (/console) with its self client, which
+// asks for the dispositivo level and the codice fiscale (to find the roles).
+func (a *app) consolePages(ctx context.Context, p *provider.Provider, handler func() http.Handler) (provider.Route, error) {
+	scopes, level := console.SelfConfig()
+	self, err := selfclient.New(selfclient.Config{
+		Issuer: a.cfg.Issuer, ClientID: console.ClientID, Name: "Console di Ponte", Path: console.Path,
+		Scopes: scopes, Level: level, Box: a.box, Sessions: p, HTTPClient: selfclient.InProcess(handler),
+		CookieSecure: a.cfg.CookieSecure(), Logger: a.log,
+	})
+	if err != nil {
+		return provider.Route{}, err
+	}
+	if err := self.Register(ctx, a.registry); err != nil {
+		return provider.Route{}, err
+	}
+	pages, err := console.New(console.Config{Self: self, Admin: a.admin, CSRFKey: a.box.Derive("console-csrf", 32), Logger: a.log})
+	if err != nil {
+		return provider.Route{}, err
+	}
+	return provider.Route{Path: console.Path, Prefix: true, Handler: pages.Handler()}, nil
 }

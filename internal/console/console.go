@@ -1,0 +1,290 @@
+// Package console is the back office's pages (/console) for INPS staff,
+// server-rendered, in Italian and English. Staff log in through Ponte itself
+// (internal/selfclient) at the dispositivo level; what they may do follows
+// the roles their codice fiscale holds (idp/staff), looked up at every
+// request. This first part serves administrators the relying parties: list,
+// read, register (the secret shown once), delete. Every change goes through
+// idp/admin, as the admin API's do, and is audited under the staff member's
+// codice fiscale on the console channel. Every form is protected by the
+// cross-origin check and a token bound to the page session; every answer is
+// no-store.
+package console
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/admin"
+	"github.com/ponte-id/ponte/idp/clients"
+	"github.com/ponte-id/ponte/idp/staff"
+	"github.com/ponte-id/ponte/internal/fields"
+	"github.com/ponte-id/ponte/internal/selfclient"
+	"github.com/ponte-id/ponte/internal/ui"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// Path is where the console is mounted.
+const Path = "/console"
+
+// ClientID is the console's self client.
+const ClientID = "ponte-console"
+
+// SelfConfig is what the console asks of its self client: the codice fiscale
+// (to find the roles) and the dispositivo level.
+func SelfConfig() (scopes []string, level idp.Level) {
+	return []string{"profile", "fiscal_number"}, idp.LevelDispositivo
+}
+
+// Config shapes the console.
+type Config struct {
+	// Self logs staff in (Path must be Path; level dispositivo, scope fiscal_number).
+	Self *selfclient.Client
+	// Admin performs and audits the changes.
+	Admin *admin.Service
+	// CSRFKey keys the forms' tokens (32 bytes, derived from the master key).
+	CSRFKey []byte
+	Logger  *slog.Logger
+}
+
+// Console serves the pages.
+type Console struct {
+	cfg  Config
+	log  *slog.Logger
+	csrf *http.CrossOriginProtection
+}
+
+// New checks cfg and returns the console.
+func New(cfg Config) (*Console, error) {
+	if cfg.Self == nil || cfg.Admin == nil || len(cfg.CSRFKey) < 32 {
+		return nil, errors.New("console: self client, admin service and a 32-byte CSRF key are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg.Logger.InfoContext(r.Context(), "console: cross-origin form post refused", "path", r.URL.Path)
+		http.Error(w, "Richiesta non valida / Invalid request", http.StatusForbidden)
+	}))
+	return &Console{cfg: cfg, log: cfg.Logger, csrf: csrf}, nil
+}
+
+// Handler serves every page below Path.
+func (c *Console) Handler() http.Handler {
+	mux := http.NewServeMux()
+	self := c.cfg.Self
+	page := func(h func(http.ResponseWriter, *http.Request, staffMember), roles ...string) http.Handler {
+		return self.Require(c.staffOnly(h, roles))
+	}
+	form := func(h func(http.ResponseWriter, *http.Request, staffMember), roles ...string) http.Handler {
+		return c.csrf.Handler(self.Require(c.staffOnly(c.checked(h), roles)))
+	}
+	mux.Handle("GET "+Path+"/callback", self.Handler())
+	mux.Handle("GET "+Path+"/{$}", page(c.home))
+	mux.Handle("GET "+Path+"/clients", page(c.listClients, staff.RoleAdmin))
+	mux.Handle("GET "+Path+"/clients/new", page(c.newClient, staff.RoleAdmin))
+	mux.Handle("POST "+Path+"/clients", form(c.createClient, staff.RoleAdmin))
+	mux.Handle("GET "+Path+"/clients/{id}", page(c.showClient, staff.RoleAdmin))
+	mux.Handle("POST "+Path+"/clients/{id}/delete", form(c.deleteClient, staff.RoleAdmin))
+	mux.HandleFunc(Path+"/", func(w http.ResponseWriter, r *http.Request) {
+		c.message(w, r, http.StatusNotFound, "notfound_title", "notfound_text")
+	})
+	return mux
+}
+
+// staffMember is the person logged in and the roles they hold now.
+type staffMember struct {
+	selfclient.Session
+	Roles []string
+	CSRF  string
+}
+
+func (m staffMember) actor() staff.Actor { return staff.Actor{ID: m.FiscalNumber, Channel: "console"} }
+
+// staffOnly lets through a person holding one of roles (any role when none
+// is named), at the dispositivo level; others get a 403 page.
+func (c *Console) staffOnly(h func(http.ResponseWriter, *http.Request, staffMember), roles []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := selfclient.FromContext(r.Context())
+		held, err := c.cfg.Admin.Staff().RolesOf(r.Context(), s.FiscalNumber)
+		if err != nil {
+			c.failed(w, r, err)
+			return
+		}
+		if s.FiscalNumber == "" || s.Level() < idp.LevelDispositivo || len(held) == 0 ||
+			(len(roles) > 0 && !slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(held, r) })) {
+			c.log.InfoContext(r.Context(), "console: refused", "subject", s.Subject, "path", r.URL.Path)
+			c.message(w, r, http.StatusForbidden, "forbidden_title", "forbidden_text")
+			return
+		}
+		h(w, r, staffMember{Session: s, Roles: held, CSRF: c.token(s)})
+	})
+}
+
+// token is the forms' CSRF token: bound to the page session.
+func (c *Console) token(s selfclient.Session) string {
+	m := hmac.New(sha256.New, c.cfg.CSRFKey)
+	m.Write([]byte("console-form\x00" + s.Subject + "\x00" + s.SID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// checked refuses a form without the page session's token.
+func (c *Console) checked(h func(http.ResponseWriter, *http.Request, staffMember)) func(http.ResponseWriter, *http.Request, staffMember) {
+	return func(w http.ResponseWriter, r *http.Request, m staffMember) {
+		if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(m.CSRF)) {
+			c.message(w, r, http.StatusForbidden, "error_title", "csrf_text")
+			return
+		}
+		h(w, r, m)
+	}
+}
+
+type homeView struct {
+	Name   string
+	Roles  []string
+	Admin  bool
+	Logout string
+}
+
+func (c *Console) home(w http.ResponseWriter, r *http.Request, m staffMember) {
+	c.render(w, r, http.StatusOK, "home", homeView{Name: strings.TrimSpace(m.GivenName + " " + m.FamilyName),
+		Roles: m.Roles, Admin: slices.Contains(m.Roles, staff.RoleAdmin), Logout: c.cfg.Self.LogoutURL()})
+}
+
+func (c *Console) listClients(w http.ResponseWriter, r *http.Request, _ staffMember) {
+	list, err := c.cfg.Admin.Clients(r.Context())
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	rows := make([]clientRow, len(list))
+	for i, cl := range list {
+		rows[i] = clientRow{Client: cl, Dispositivo: slices.Contains(cl.Scopes, "inps.dispositivo")}
+	}
+	c.render(w, r, http.StatusOK, "clients", rows)
+}
+
+// clientRow is a relying party in the list.
+type clientRow struct {
+	storage.Client
+	Dispositivo bool
+}
+
+// formView is the registration form, with what was typed and what is wrong.
+type formView struct {
+	CSRF                                          string
+	Name, RedirectURIs, PostLogoutURIs, Auth, Alg string
+	Scopes                                        map[string]bool
+	AllScopes, AuthMethods, Algs                  []string
+	Errors                                        map[string]string
+}
+
+var (
+	authMethods = []string{clients.AuthSecretBasic, clients.AuthSecretPost, clients.AuthNone}
+	algs        = []string{"ES256", "RS256"}
+)
+
+func (c *Console) newClient(w http.ResponseWriter, r *http.Request, m staffMember) {
+	v := formView{CSRF: m.CSRF, Auth: clients.AuthSecretBasic, Alg: "ES256", AllScopes: clients.Scopes, AuthMethods: authMethods, Algs: algs, Scopes: map[string]bool{}}
+	for _, s := range clients.DefaultScopes {
+		v.Scopes[s] = true
+	}
+	c.render(w, r, http.StatusOK, "form", v)
+}
+
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+type createdView struct {
+	Client storage.Client
+	Secret string
+}
+
+func (c *Console) createClient(w http.ResponseWriter, r *http.Request, m staffMember) {
+	v := formView{CSRF: m.CSRF, Name: r.PostFormValue("name"), RedirectURIs: r.PostFormValue("redirect_uris"),
+		PostLogoutURIs: r.PostFormValue("post_logout_redirect_uris"), Auth: r.PostFormValue("auth"), Alg: r.PostFormValue("alg"),
+		AllScopes: clients.Scopes, AuthMethods: authMethods, Algs: algs, Scopes: map[string]bool{}}
+	for _, s := range r.PostForm["scope"] {
+		v.Scopes[s] = true
+	}
+	spec := clients.Spec{Name: v.Name, RedirectURIs: lines(v.RedirectURIs), PostLogoutRedirectURIs: lines(v.PostLogoutURIs),
+		Scopes: r.PostForm["scope"], AuthMethod: v.Auth, SigningAlg: v.Alg}
+	if len(spec.Scopes) == 0 {
+		spec.Scopes = []string{"none"} // an empty choice is a choice: refused by the scope check, not defaulted
+	}
+	cl, secret, err := c.cfg.Admin.CreateClient(r.Context(), m.actor(), spec)
+	var fe *fields.Error
+	if errors.As(err, &fe) {
+		v.Errors = fe.Fields
+		c.render(w, r, http.StatusBadRequest, "form", v)
+		return
+	}
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusCreated, "created", createdView{Client: cl, Secret: secret})
+}
+
+type clientView struct {
+	CSRF   string
+	Client storage.Client
+}
+
+func (c *Console) showClient(w http.ResponseWriter, r *http.Request, m staffMember) {
+	cl, err := c.cfg.Admin.Client(r.Context(), r.PathValue("id"))
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "client", clientView{CSRF: m.CSRF, Client: cl})
+}
+
+func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, m staffMember) {
+	if err := c.cfg.Admin.DeleteClient(r.Context(), m.actor(), r.PathValue("id")); err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	http.Redirect(w, r, Path+"/clients", http.StatusSeeOther)
+}
+
+func (c *Console) failed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrNotFound) {
+		c.message(w, r, http.StatusNotFound, "notfound_title", "notfound_text")
+		return
+	}
+	c.log.ErrorContext(r.Context(), "console failed", "path", r.URL.Path, "err", err)
+	c.message(w, r, http.StatusInternalServerError, "error_title", "error_text")
+}
+
+type messageView struct{ Title, Text string }
+
+func (c *Console) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	c.render(w, r, status, "message", messageView{Title: title, Text: text})
+}
+
+// render writes a page in the staff member's language, never cached.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, v any) {
+	lang := ui.Locale(r)
+	t := text[lang]
+	title := t["title_"+page]
+	if mv, ok := v.(messageView); ok {
+		title = t[mv.Title]
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	ui.Render(w, r, c.log, pages[page], status, ui.Data{Lang: lang, Title: title, T: t, View: v})
+}

@@ -1,0 +1,237 @@
+package console_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/idp/admin"
+	"github.com/ponte-id/ponte/idp/keys"
+	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/idp/staff"
+	"github.com/ponte-id/ponte/internal/console"
+	"github.com/ponte-id/ponte/internal/oidctest"
+	"github.com/ponte-id/ponte/internal/selfclient"
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/sqlstore"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+const (
+	adminCF    = "RSSMRA80A01H501U"
+	operatorCF = "BNCLGU70B02F205F"
+	citizenCF  = "VRDGPP75C15F205S"
+)
+
+// site is Ponte with the console, a test login method, an admin and an operator.
+type site struct {
+	env   *oidctest.Env
+	store *sqlstore.Store
+}
+
+func start(t *testing.T, store *sqlstore.Store) *site {
+	t.Helper()
+	s := &site{store: store}
+	s.env = oidctest.Start(t, store, oidctest.Options{
+		Methods: func(string) []idp.Authenticator { return []idp.Authenticator{oidctest.FormLogin{}} },
+		Routes: func(e *oidctest.Env) []provider.Route {
+			scopes, level := console.SelfConfig()
+			self, err := selfclient.New(selfclient.Config{Issuer: e.Issuer, ClientID: console.ClientID, Name: "Console",
+				Path: console.Path, Scopes: scopes, Level: level, Box: e.Box, Sessions: e.Provider,
+				HTTPClient: selfclient.InProcess(func() http.Handler { return e.Handler })})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := self.Register(context.Background(), e.Registry); err != nil {
+				t.Fatal(err)
+			}
+			st, err := staff.New(store, staff.Options{TokenKey: e.Box.Derive("api-token", 32), ValidFiscalNumber: codicefiscale.Valid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			km, err := keys.New(store, e.Box, keys.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc := admin.New(store, e.Registry, km, st, e.Provider.Sessions(), nil)
+			for cf, role := range map[string]string{adminCF: staff.RoleAdmin, operatorCF: staff.RoleOperatorSede} {
+				if _, err := st.Grant(context.Background(), staff.CLI, cf, role); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pages, err := console.New(console.Config{Self: self, Admin: svc, CSRFKey: e.Box.Derive("console-csrf", 32)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return []provider.Route{{Path: console.Path, Prefix: true, Handler: pages.Handler()}}
+		},
+	})
+	return s
+}
+
+// open opens a console page in b, logging in as cf at level if asked.
+func (s *site) open(t *testing.T, b *oidctest.Browser, path, cf string, level idp.Level) (*http.Response, string) {
+	t.Helper()
+	resp, body := b.Get(s.env.Issuer + path)
+	if strings.HasPrefix(resp.Request.URL.Path, "/login") {
+		resp, body = b.FormLoginAt(s.env.Issuer, resp, body, cf, level)
+	}
+	if resp.Header.Get("Content-Type") == "text/html; charset=utf-8" && resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("%s may be cached", path)
+	}
+	return resp, body
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf token: %.400s", body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// TestAdminRegistersAClient: an admin logs in at the dispositivo level,
+// registers a client through the form (a bad redirect URI refused by field,
+// nothing stored), and the client then completes a login; the registration
+// is audited under the admin's codice fiscale on the console channel.
+func TestAdminRegistersAClient(t *testing.T) {
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			s := start(t, be.Open(t))
+			b := oidctest.NewBrowser(t)
+			resp, body := s.open(t, b, "/console/clients/new", adminCF, idp.LevelDispositivo)
+			if resp.StatusCode != 200 || !strings.Contains(body, `name="redirect_uris"`) {
+				t.Fatalf("form: %d %.500s", resp.StatusCode, body)
+			}
+			token := csrf(t, body)
+			form := url.Values{"csrf": {token}, "name": {"Cassetto"}, "redirect_uris": {"http://cassetto.example.it/cb"},
+				"scope": {"openid", "profile"}, "auth": {"client_secret_basic"}, "alg": {"ES256"}}
+			before, _ := s.store.ListClients(t.Context())
+			resp, body = b.Post(s.env.Issuer+"/console/clients", form)
+			if resp.StatusCode != 400 || !strings.Contains(body, "redirect_uris[0]") {
+				t.Fatalf("http redirect: %d %.600s", resp.StatusCode, body)
+			}
+			if after, _ := s.store.ListClients(t.Context()); len(after) != len(before) {
+				t.Fatal("a refused form stored a client")
+			}
+			form.Set("redirect_uris", oidctest.RedirectURI)
+			resp, body = b.Post(s.env.Issuer+"/console/clients", form)
+			idm := regexp.MustCompile(`id="client-id">([^<]+)<`).FindStringSubmatch(body)
+			secm := regexp.MustCompile(`id="client-secret">([^<]+)<`).FindStringSubmatch(body)
+			if resp.StatusCode != 201 || idm == nil || secm == nil {
+				t.Fatalf("create: %d %.600s", resp.StatusCode, body)
+			}
+			id, secret := html.UnescapeString(idm[1]), html.UnescapeString(secm[1])
+			// The client logs a citizen in.
+			op, err := oidc.NewProvider(oidc.ClientContext(context.Background(), s.env.Server.Client()), s.env.Issuer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			endpoint := op.Endpoint()
+			endpoint.AuthStyle = oauth2.AuthStyleInHeader
+			conf := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: endpoint, RedirectURL: oidctest.RedirectURI, Scopes: []string{oidc.ScopeOpenID, "profile"}}
+			verifier := oauth2.GenerateVerifier()
+			citizen := oidctest.NewBrowser(t)
+			resp, body = citizen.Get(conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(verifier)))
+			resp, _ = citizen.FormLoginAt(s.env.Issuer, resp, body, citizenCF, idp.LevelConsultazione)
+			loc := oidctest.RPRedirect(resp)
+			if loc == nil {
+				t.Fatalf("no code for the new client: %d", resp.StatusCode)
+			}
+			tok, err := conf.Exchange(oidc.ClientContext(context.Background(), s.env.Server.Client()), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := tok.Extra("id_token").(string)
+			if _, err := op.Verifier(&oidc.Config{ClientID: id}).Verify(context.Background(), raw); err != nil {
+				t.Fatal(err)
+			}
+			var audited []storage.AuditEvent
+			_ = s.store.SearchAudit(t.Context(), storage.AuditQuery{Action: "client.created", Subject: "client:" + id}, func(e storage.AuditEvent) error {
+				audited = append(audited, e)
+				return nil
+			})
+			if len(audited) != 1 || audited[0].Operator != adminCF || audited[0].Channel != "console" {
+				t.Fatalf("audit: %+v", audited)
+			}
+			// The list shows it; the admin deletes it.
+			resp, body = s.open(t, b, "/console/clients/"+id, adminCF, idp.LevelDispositivo)
+			if resp.StatusCode != 200 || !strings.Contains(body, oidctest.RedirectURI) {
+				t.Fatalf("details: %d", resp.StatusCode)
+			}
+			resp, _ = b.Post(s.env.Issuer+"/console/clients/"+id+"/delete", url.Values{"csrf": {csrf(t, body)}})
+			if resp.StatusCode != 200 || resp.Request.URL.Path != "/console/clients" {
+				t.Fatalf("delete: %d %s", resp.StatusCode, resp.Request.URL)
+			}
+			if _, err := s.store.GetClient(t.Context(), id); err == nil {
+				t.Fatal("not deleted")
+			}
+		})
+	}
+}
+
+// TestConsoleRefusals: a citizen without a role, an operator on the admin's
+// pages, a login below dispositivo, a form without its token or posted
+// cross-site: each is refused and changes nothing.
+func TestConsoleRefusals(t *testing.T) {
+	s := start(t, storagetest.SQLite(t))
+	count := func() int {
+		l, _ := s.store.ListClients(t.Context())
+		return len(l)
+	}
+	// A citizen with no role.
+	if resp, body := s.open(t, oidctest.NewBrowser(t), "/console/", citizenCF, idp.LevelDispositivo); resp.StatusCode != 403 || strings.Contains(body, "/console/clients") {
+		t.Fatalf("citizen: %d", resp.StatusCode)
+	}
+	// An operator: the home page, not the relying parties.
+	op := oidctest.NewBrowser(t)
+	if resp, _ := s.open(t, op, "/console/", operatorCF, idp.LevelDispositivo); resp.StatusCode != 200 {
+		t.Fatalf("operator home: %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/console/clients", "/console/clients/new"} {
+		if resp, _ := s.open(t, op, p, operatorCF, idp.LevelDispositivo); resp.StatusCode != 403 {
+			t.Fatalf("operator at %s: %d", p, resp.StatusCode)
+		}
+	}
+	// An admin at the base level does not reach the console.
+	// (the essential acr is unmet: the browser is sent back to the login page).
+	if resp, body := s.open(t, oidctest.NewBrowser(t), "/console/clients", adminCF, idp.LevelConsultazione); strings.HasPrefix(resp.Request.URL.Path, "/console") || strings.Contains(body, "/console/clients/new") {
+		t.Fatalf("an admin logged in at the base level reaches the console: %d %s", resp.StatusCode, resp.Request.URL)
+	}
+	// Forms without the token, with another session's token, or posted cross-site.
+	b := oidctest.NewBrowser(t)
+	_, body := s.open(t, b, "/console/clients/new", adminCF, idp.LevelDispositivo)
+	good := csrf(t, body)
+	other := oidctest.NewBrowser(t)
+	_, otherBody := s.open(t, other, "/console/clients/new", adminCF, idp.LevelDispositivo)
+	form := func(token string) url.Values {
+		return url.Values{"csrf": {token}, "redirect_uris": {oidctest.RedirectURI}, "scope": {"openid"}, "auth": {"client_secret_basic"}, "alg": {"ES256"}}
+	}
+	n := count()
+	for name, f := range map[string]url.Values{"no token": form(""), "another session's token": form(csrf(t, otherBody))} {
+		if resp, _ := b.Post(s.env.Issuer+"/console/clients", f); resp.StatusCode != 403 {
+			t.Errorf("%s: %d", name, resp.StatusCode)
+		}
+	}
+	if code := oidctest.CrossSitePost(t, s.env.Issuer+"/console/clients", form(good)); code != 403 {
+		t.Errorf("cross-site: %d", code)
+	}
+	if count() != n {
+		t.Fatal("a refused form created a client")
+	}
+	if resp, _ := b.Post(s.env.Issuer+"/console/clients", form(good)); resp.StatusCode != 201 {
+		t.Fatalf("the good token: %d", resp.StatusCode)
+	}
+}
