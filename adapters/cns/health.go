@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,10 +185,11 @@ func writePrometheus(w io.Writer, samples []idp.Sample) {
 		for _, l := range s.Labels {
 			labels = append(labels, fmt.Sprintf("%s=%q", l.Name, l.Value))
 		}
+		v := strconv.FormatFloat(s.Value, 'f', -1, 64)
 		if len(labels) > 0 {
-			fmt.Fprintf(w, "%s{%s} %v\n", s.Name, strings.Join(labels, ","), s.Value)
+			fmt.Fprintf(w, "%s{%s} %s\n", s.Name, strings.Join(labels, ","), v)
 		} else {
-			fmt.Fprintf(w, "%s %v\n", s.Name, s.Value)
+			fmt.Fprintf(w, "%s %s\n", s.Name, v)
 		}
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/internal/metrics"
+	"github.com/ponte-id/ponte/internal/requestid"
 	"github.com/ponte-id/ponte/internal/ui"
 )
 
@@ -152,8 +153,9 @@ func requestLog(log *slog.Logger, m *metrics.Registry, traced bool) gin.HandlerF
 	return func(c *gin.Context) {
 		start := time.Now()
 		if traced {
+			span := trace.SpanFromContext(c.Request.Context())
+			span.SetAttributes(attribute.String("ponte.request_id", requestid.From(c.Request.Context())))
 			if route := c.FullPath(); route != "" {
-				span := trace.SpanFromContext(c.Request.Context())
 				span.SetName(c.Request.Method + " " + route)
 				span.SetAttributes(attribute.String("http.route", route))
 			}

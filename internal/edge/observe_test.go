@@ -209,11 +209,17 @@ func TestTracing(t *testing.T) {
 		t.Fatalf("%d spans, want 2", len(spans))
 	}
 	s := spans[0]
-	var route string
+	var route, id string
 	for _, a := range s.Attributes() {
-		if a.Key == "http.route" {
+		switch a.Key {
+		case "http.route":
 			route = a.Value.AsString()
+		case "ponte.request_id":
+			id = a.Value.AsString()
 		}
+	}
+	if !requestid.WellFormed(id) {
+		t.Errorf("the span's request ID %q", id)
 	}
 	if s.Name() != "GET /login/pin/*rest" || route != "/login/pin/*rest" {
 		t.Errorf("span %q with http.route %q, want the route pattern", s.Name(), route)
