@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/edge"
 	"github.com/ponte-id/ponte/internal/requestid"
 )
@@ -124,6 +125,33 @@ func TestServeObservability(t *testing.T) {
 			if rep.Methods[m].Status != "ok" {
 				t.Errorf("%s: method %s: %s", tc.url, m, body)
 			}
+		}
+	}
+}
+
+// TestAdminListenerWarns: an admin listener off loopback is opened (a
+// monitoring network may need it) with a warning; on loopback, silently.
+func TestAdminListenerWarns(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		warn bool
+	}{{"127.0.0.1:0", false}, {"0.0.0.0:0", true}} {
+		logs := &securityLog{}
+		cfg := config.Default()
+		cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", tc.addr
+		a := &app{cfg: cfg, log: newLogger(cfg, logs)}
+		servers, err := a.listeners(http.NotFoundHandler(), http.NotFoundHandler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range servers {
+			s.ln.Close()
+		}
+		if len(servers) != 2 || !servers[1].admin {
+			t.Fatalf("%s: servers %+v", tc.addr, servers)
+		}
+		if got := strings.Contains(logs.String(), "admin listener is not on loopback"); got != tc.warn {
+			t.Errorf("%s: warned = %v, want %v: %s", tc.addr, got, tc.warn, logs)
 		}
 	}
 }

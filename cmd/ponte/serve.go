@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/ponte-id/ponte/api"
@@ -214,6 +215,9 @@ func (a *app) listeners(handler, admin http.Handler) ([]server, error) {
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("admin listener: listen on %s: %w", a.cfg.AdminAddr, err)
+		}
+		if ap, err := netip.ParseAddrPort(adminLn.Addr().String()); err != nil || !ap.Addr().IsLoopback() {
+			a.log.Warn("the admin listener is not on loopback: it has no authentication, so only the monitoring network may reach it", "addr", adminLn.Addr().String())
 		}
 		srv := newServer()
 		srv.Handler = admin
