@@ -1,0 +1,199 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/oidctest"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+// TestBrowserAdminRegistersAClient walks the console in headless Chromium as
+// an administrator does: log in through Ponte at the dispositivo level (the
+// test login method stands for a dispositivo PIN), open the relying
+// parties, register one (a bad redirect URI first: the form says which
+// field), read its secret, switch to English; the client then completes a
+// login (go-oidc, x/oauth2). axe-core (vendored by adapters/pin) runs on
+// every page and a serious or critical finding fails; each page is saved as
+// a screenshot under testdata/screenshots (or $PONTE_SCREENSHOTS/console).
+// Without Chromium it skips, unless CI is set.
+func TestBrowserAdminRegistersAClient(t *testing.T) {
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no chromium on PATH: CI must install it (apt-get install chromium)")
+		}
+		t.Skip("no chromium on PATH (apt-get install chromium)")
+	}
+	axe, err := os.ReadFile(filepath.Join("..", "..", "adapters", "pin", "testdata", "axe", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shots := filepath.Join("testdata", "screenshots")
+	if dir := os.Getenv("PONTE_SCREENSHOTS"); dir != "" {
+		shots = filepath.Join(dir, "console")
+	}
+	_ = os.RemoveAll(shots)
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	store := storagetest.SQLite(t)
+	s := start(t, store)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("accept-lang", "it-IT,it"), chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	n := 0
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			loc, _ := chromedp.Run(ctx, chromedp.Location())
+			t.Fatalf("%s: %v (at %s)", what, err, loc)
+		}
+	}
+	navigate := func(what string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		resp, err := chromedp.RunResponse(sctx, a)
+		if err != nil || resp.Status >= 400 {
+			t.Fatalf("%s: %v %v", what, err, resp)
+		}
+	}
+	click := func(text string) {
+		t.Helper()
+		sel := chromedp.Search(fmt.Sprintf(`(//a[contains(normalize-space(.), %q)] | //button[contains(normalize-space(.), %q)])[1]`, text, text))
+		navigate("click "+text, chromedp.Click(sel, chromedp.NodeVisible))
+	}
+	// check runs axe-core on the page and saves its screenshot.
+	check := func(name, h1, lang string) {
+		t.Helper()
+		n++
+		heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1"), chromedp.NodeVisible))
+		if err != nil || !strings.Contains(heading, h1) {
+			t.Fatalf("%s: heading %q, want %q (%v)", name, heading, h1, err)
+		}
+		if got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`)); got != lang {
+			t.Fatalf("%s: page language %q, want %q", name, got, lang)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`void (window.axe || (function(){`+string(axe)+`})())`)); err != nil {
+			t.Fatalf("%s: injecting axe-core: %v", name, err)
+		}
+		type violation struct {
+			ID, Impact, Help string
+			Nodes            []string
+		}
+		found, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
+			Passes     int
+			Violations []violation
+		}](`axe.run(document).then(r => ({Passes: r.passes.length, Violations: r.violations.map(v => ({
+			ID: v.id, Impact: v.impact || "", Help: v.help, Nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}))}))`, chromedp.EvalAwaitPromise))
+		if err != nil || found.Passes == 0 {
+			t.Fatalf("%s: axe-core checked nothing: %v", name, err)
+		}
+		for _, v := range found.Violations {
+			if v.Impact == "serious" || v.Impact == "critical" {
+				t.Errorf("%s: axe %s (%s): %s at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
+			} else {
+				t.Logf("%s: axe %s (%s): %s", name, v.ID, v.Impact, v.Help)
+			}
+		}
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("%02d-%s.png", n, name)), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
+	click("Test login")
+	step("fill the login", chromedp.SetValue(chromedp.CSS(`[name="cf"]`), adminCF, chromedp.NodeVisible),
+		chromedp.SetValue(chromedp.CSS(`[name="level"]`), "2", chromedp.NodeVisible))
+	click("Entra")
+	check("home", "Console di Ponte", "it")
+	click("Servizi collegati")
+	check("clients-empty", "Servizi collegati", "it")
+	click("Registra un servizio")
+	check("form", "Registra un servizio", "it")
+	step("fill the form", chromedp.SetValue(chromedp.CSS(`#name`), "Cassetto previdenziale", chromedp.NodeVisible),
+		chromedp.SetValue(chromedp.CSS(`#redirect_uris`), "http://cassetto.example.it/cb", chromedp.NodeVisible))
+	step("submit a bad redirect URI", chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Registra"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`[role="alert"]`)))
+	check("form-refused", "Registra un servizio", "it")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[role="alert"]`), chromedp.NodeVisible)); !strings.Contains(got, "redirect_uris[0]") {
+		t.Fatalf("the refusal does not name the field: %q", got)
+	}
+	step("correct the redirect URI", chromedp.SetValue(chromedp.CSS(`#redirect_uris`), oidctest.RedirectURI, chromedp.NodeVisible))
+	click("Registra")
+	check("created", "Servizio registrato", "it")
+	id, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#client-id`), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#client-secret`), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatal(err)
+	}
+	click("Dettagli del servizio")
+	check("client", "Servizio", "it")
+	click("Indietro")
+	check("clients", "Servizi collegati", "it")
+	click("English")
+	check("clients-en", "Connected services", "en")
+
+	// The client registered in the console logs a citizen in.
+	op, err := oidc.NewProvider(oidc.ClientContext(context.Background(), s.env.Server.Client()), s.env.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := op.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	conf := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: endpoint, RedirectURL: oidctest.RedirectURI, Scopes: []string{oidc.ScopeOpenID}}
+	verifier := oauth2.GenerateVerifier()
+	citizen := oidctest.NewBrowser(t)
+	resp, body := citizen.Get(conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(verifier)))
+	resp, _ = citizen.FormLoginAt(s.env.Issuer, resp, body, citizenCF, idp.LevelConsultazione)
+	loc := oidctest.RPRedirect(resp)
+	if loc == nil {
+		t.Fatalf("no code for the client registered in the console: %d", resp.StatusCode)
+	}
+	tok, err := conf.Exchange(oidc.ClientContext(context.Background(), s.env.Server.Client()), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if _, err := op.Verifier(&oidc.Config{ClientID: id}).Verify(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d pages checked with axe-core; screenshots in %s", n, shots)
+}
