@@ -2,6 +2,7 @@ package pin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -69,10 +70,16 @@ type reservation struct {
 func (r reservation) failures() int { return r.account.Count }
 
 // reserve counts an attempt on the account and the IP before it is checked,
-// in one transaction. If a delay or the lockout applies it gives the
-// attempt back and returns a *ThrottledError.
+// in one transaction. If a delay or the lockout applies, the transaction
+// rolls back (the attempt was never counted) and reserve returns a
+// *ThrottledError. A throttled attempt must not stay counted even for a
+// moment: parallel guesses would otherwise raise the count past the lockout
+// threshold until their refunds, and other attempts would read a lock.
 func (t Throttle) reserve(ctx context.Context, s storage.PINStore, cf, ip string, now time.Time) (reservation, error) {
-	var r reservation
+	var (
+		r         reservation
+		throttled *ThrottledError
+	)
 	err := inTx(ctx, s, func(ctx context.Context) error {
 		a, err := s.ReserveAttempt(ctx, accountKey(cf), now, time.Time{})
 		if err != nil {
@@ -86,16 +93,17 @@ func (t Throttle) reserve(ctx context.Context, s storage.PINStore, cf, ip string
 			}
 			r.ip = &b
 		}
+		if wait, locked := t.decide(r, now); wait > 0 {
+			throttled = &ThrottledError{Wait: wait, Locked: locked}
+			return throttled
+		}
 		return nil
 	})
+	if throttled != nil && errors.Is(err, throttled) {
+		return reservation{}, throttled
+	}
 	if err != nil {
 		return reservation{}, fmt.Errorf("pin: throttle: %w", err)
-	}
-	if wait, locked := t.decide(r, now); wait > 0 {
-		if err := t.refund(ctx, s, r); err != nil {
-			return reservation{}, err
-		}
-		return reservation{}, &ThrottledError{Wait: wait, Locked: locked}
 	}
 	return r, nil
 }
