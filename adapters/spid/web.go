@@ -84,8 +84,14 @@ func (w *web) busy(rw http.ResponseWriter, r *http.Request, samlResponse, relayS
 	w.a.log.WarnContext(r.Context(), "SPID response not verified: too many in progress", "err", err)
 	rw.Header().Set("Retry-After", strconv.Itoa(w.a.acs.RetryAfter()))
 	rw.Header().Set("Cache-Control", "no-store")
-	w.render(rw, r, http.StatusServiceUnavailable, "busy", "busy_title",
-		busyView{Action: w.base + "/acs", SAMLResponse: samlResponse, RelayState: relayState})
+	// The language switch posts the same response again too: the page
+	// exists only as the answer to a post.
+	loc := lang(r)
+	t := text[loc]
+	ui.Render(rw, r, w.a.log, pages["busy"], http.StatusServiceUnavailable, ui.Data{Lang: loc, Title: t["busy_title"], T: t,
+		View:       busyView{Action: w.base + "/acs", SAMLResponse: samlResponse, RelayState: relayState},
+		Here:       w.host.MethodURL("/acs"),
+		SwitchPost: map[string]string{"SAMLResponse": samlResponse, "RelayState": relayState}})
 }
 
 // chooser lists the identity providers in random order (AgID: the "Entra
