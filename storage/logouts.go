@@ -54,6 +54,13 @@ type Logouts interface {
 	MoveSessionClients(ctx context.Context, from, to string, expiresAt time.Time) error
 	// DeleteSessionClients deletes the records of a session.
 	DeleteSessionClients(ctx context.Context, sessionID string) error
+	// QueueOrphanLogouts finds up to limit unexpired records of sessions that
+	// no longer exist — a session ended while a grant in it was being
+	// committed leaves one — and, for each, deletes it and queues a logout
+	// (ID from newID) if its client has a back-channel logout URI; it
+	// returns how many logouts it queued. Concurrent callers never queue one
+	// record twice.
+	QueueOrphanLogouts(ctx context.Context, now time.Time, limit int, newID func() string) (int, error)
 	// DeleteExpiredSessionClients deletes records whose ExpiresAt is before the given time.
 	DeleteExpiredSessionClients(ctx context.Context, before time.Time) (int64, error)
 

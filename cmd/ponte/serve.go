@@ -137,7 +137,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	bg, stop := context.WithCancel(ctx)
 	defer stop()
 	go a.keys.Refresh(bg, cfg.Keys.RefreshInterval.D())
-	go storage.RunJanitor(bg, a.store, cfg.Janitor.Interval.D(), time.Now, a.log, p.Sweepers()...)
+	go storage.RunJanitor(bg, a.store, cfg.Janitor.Interval.D(), time.Now, a.log, append(p.Sweepers(), p.Sessions())...)
 	methodsDone, logoutsDone := make(chan struct{}), make(chan struct{})
 	go func() { p.RunMethods(bg); close(methodsDone) }()
 	go func() { _ = a.logouts.Run(bg); close(logoutsDone) }()

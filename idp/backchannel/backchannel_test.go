@@ -764,3 +764,44 @@ func TestTwoNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestGrantRacingTheEnd: a relying party granted an authorization in a
+// session while the session was being ended (its record written after the
+// end read the session's relying parties) still gets its logout, from the
+// janitor's sweep.
+func TestGrantRacingTheEnd(t *testing.T) {
+	backends(t, func(t *testing.T, store storage.Store) {
+		h := newHarness(t, store, nil)
+		ctx := context.Background()
+		a := oidctest.NewBrowser(t)
+		s := h.login(a, rpES256, citizenCF)
+		// The end, as it ran: the session deleted, its records read and deleted...
+		sessions, _ := store.ListSubjectSessions(ctx, mustSubject(t, store))
+		if _, _, err := h.env.Provider.Sessions().EndIn(ctx, sessions); err != nil {
+			t.Fatal(err)
+		}
+		h.deliver()
+		sameLogouts(t, first(h.rp.take()), want(rpES256, s))
+		// ...and the grant's record, committed just after.
+		if err := store.AddSessionClient(ctx, storage.SessionClient{SessionID: sessions[0].ID, ClientID: rpPairwise,
+			Subject: "pairwise-sub", SID: s.sid, CreatedAt: time.Now(), ExpiresAt: sessions[0].ExpiresAt}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.env.Provider.Sessions().Sweep(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		h.deliver()
+		sameLogouts(t, first(h.rp.take()), []logout{{Client: rpPairwise, Sub: "pairwise-sub", SID: s.sid}})
+	})
+}
+
+func mustSubject(t *testing.T, store storage.Store) string {
+	t.Helper()
+	subj, err := store.GetSubjectByFiscalNumber(context.Background(), citizenCF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return subj.ID
+}
+
+func first(got []logout, _ []string) []logout { return got }

@@ -99,6 +99,56 @@ func (s *Store) MoveSessionClients(ctx context.Context, from, to string, expires
 	}))
 }
 
+// QueueOrphanLogouts turns records of vanished sessions into logouts, in one
+// transaction; on PostgreSQL the records are locked SKIP LOCKED and each is
+// queued only by the caller whose delete removed it.
+func (s *Store) QueueOrphanLogouts(ctx context.Context, now time.Time, limit int, newID func() string) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	lock := ""
+	if s.dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	queued := 0
+	err := s.atomic(ctx, func(tx *gorm.DB) error {
+		var rows []sessionClientRow
+		err := tx.Raw(`SELECT session_id, client_id, subject, sid, created_at, expires_at FROM session_clients
+WHERE expires_at > ? AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.id = session_clients.session_id)
+ORDER BY session_id, client_id LIMIT ?`+lock, newTime(now), limit).Scan(&rows).Error
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			res := tx.Where("session_id = ? AND client_id = ?", r.SessionID, r.ClientID).Delete(&sessionClientRow{})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				continue
+			}
+			var uri string
+			if err := tx.Raw(`SELECT backchannel_logout_uri FROM clients WHERE id = ?`, r.ClientID).Scan(&uri).Error; err != nil {
+				return err
+			}
+			if uri == "" {
+				continue
+			}
+			m := logoutRow{ID: newID(), ClientID: r.ClientID, Subject: r.Subject, SID: r.SID,
+				NextAttemptAt: newTime(now), Created: newTime(now)}
+			if err := tx.Create(&m).Error; err != nil {
+				return err
+			}
+			queued++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("queue orphan logouts", err)
+	}
+	return queued, nil
+}
+
 // DeleteSessionClients deletes the session's records.
 func (s *Store) DeleteSessionClients(ctx context.Context, sessionID string) error {
 	return wrap("delete session clients", s.writer(ctx).Where("session_id = ?", sessionID).Delete(&sessionClientRow{}).Error)

@@ -99,6 +99,48 @@ var logoutTests = []test{
 			t.Fatalf("DeleteSessionClients left %+v", got)
 		}
 	}},
+	{"OrphanLogouts", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		withURI := sampleClient("rp-uri")
+		noURI := sampleClient("rp-none")
+		noURI.BackchannelLogoutURI = ""
+		must(t, s.CreateClient(ctx, withURI))
+		must(t, s.CreateClient(ctx, noURI))
+		must(t, s.CreateSession(ctx, sampleSession("live", "alice")))
+		for _, sc := range []storage.SessionClient{
+			sessionClient("live", "rp-uri"),    // its session exists: not an orphan
+			sessionClient("gone", "rp-uri"),    // an orphan: a logout
+			sessionClient("gone", "rp-none"),   // an orphan of a client without URI: deleted only
+			sessionClient("gone2", "rp-uri"),   // another orphan
+			sessionClient("expired", "rp-uri"), // expired with its session: nothing owed
+		} {
+			if sc.SessionID == "expired" {
+				sc.ExpiresAt = base.Add(-time.Minute)
+			}
+			must(t, s.AddSessionClient(ctx, sc))
+		}
+		n := 0
+		newID := func() string { n++; return fmt.Sprintf("orphan-%d", n) }
+		queued, err := s.QueueOrphanLogouts(ctx, base, 10, newID)
+		must(t, err)
+		if queued != 2 {
+			t.Fatalf("queued %d, want 2", queued)
+		}
+		pending, err := s.ListLogouts(ctx, false, 10)
+		must(t, err)
+		if len(pending) != 2 || pending[0].ClientID != "rp-uri" || pending[0].SID != "sid-gone" && pending[0].SID != "sid-gone2" {
+			t.Fatalf("queued %+v", pending)
+		}
+		if left, _ := s.SessionClients(ctx, "gone"); len(left) != 0 {
+			t.Fatalf("orphans left: %+v", left)
+		}
+		if left, _ := s.SessionClients(ctx, "live"); len(left) != 1 {
+			t.Fatal("a live session's record was taken")
+		}
+		if again, _ := s.QueueOrphanLogouts(ctx, base, 10, newID); again != 0 {
+			t.Fatalf("queued %d more on a second pass", again)
+		}
+	}},
 	{"OutboxLifecycle", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		must(t, s.EnqueueLogout(ctx, logoutMessage("m2", base.Add(time.Minute))))
