@@ -3,7 +3,9 @@ package admin
 import (
 	"encoding/csv"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -37,14 +39,18 @@ func eventView(e storage.AuditEvent) eventOut {
 		FiscalNumber: e.FiscalNumber, Target: e.Target, Detail: e.Detail}
 }
 
-// auditQuery reads the filters of a search or an export: from and to
-// (RFC 3339), actor, action, subject (a codice fiscale or a target such as
-// client:ID), and for a search after (an event ID) and limit. Any other
-// parameter is refused, so that a misspelt filter never widens an export.
 func auditQuery(r *http.Request, paged bool) (storage.AuditQuery, string, error) {
+	return ParseAuditQuery(r.URL.Query(), paged)
+}
+
+// ParseAuditQuery reads the filters of a search or an export: from and to
+// (RFC 3339), actor, action, subject (a codice fiscale or a target such as
+// client:ID), and for a search (paged) after (an event ID) and limit, for an
+// export format (csv or json, the default). Any other parameter is refused,
+// so that a misspelt filter never widens an export; empty values are none.
+func ParseAuditQuery(v url.Values, paged bool) (storage.AuditQuery, string, error) {
 	errs := fields.Errors{}
 	q := storage.AuditQuery{}
-	v := r.URL.Query()
 	allowed := map[string]bool{"from": true, "to": true, "actor": true, "action": true, "subject": true}
 	if paged {
 		allowed["after"], allowed["limit"] = true, true
@@ -139,7 +145,17 @@ func (a *api) exportAudit(w http.ResponseWriter, r *http.Request, p staff.Princi
 		a.failed(w, r, err)
 		return
 	}
+	ExportAudit(w, r, a.svc, a.log, format, q)
+}
+
+// ExportAudit streams the events q selects to w as CSV or as a JSON array,
+// row by row from the database: nothing is built in memory. A failure once
+// the answer has begun cuts the connection (panic(http.ErrAbortHandler)), so
+// that a partial export never looks complete. The caller has checked the
+// caller's role and audited the export (Service.RecordExport).
+func ExportAudit(w http.ResponseWriter, r *http.Request, svc *Service, log *slog.Logger, format string, q storage.AuditQuery) {
 	h := w.Header()
+	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Disposition", `attachment; filename="ponte-audit.`+format+`"`)
 	var (
 		write  func(storage.AuditEvent) error
@@ -170,12 +186,12 @@ func (a *api) exportAudit(w http.ResponseWriter, r *http.Request, p staff.Princi
 		}
 		finish = func() error { _, err := w.Write([]byte("]\n")); return err }
 	}
-	err = a.svc.SearchAudit(r.Context(), q, write)
+	err := svc.SearchAudit(r.Context(), q, write)
 	if err == nil {
 		err = finish()
 	}
 	if err != nil {
-		a.log.ErrorContext(r.Context(), "audit export failed mid-stream", "err", err)
+		log.ErrorContext(r.Context(), "audit export failed mid-stream", "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

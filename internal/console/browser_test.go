@@ -170,6 +170,12 @@ func TestBrowserAdminRegistersAClient(t *testing.T) {
 	check("clients", "Servizi collegati", "it")
 	click("English")
 	check("clients-en", "Connected services", "en")
+	click("Back")
+	click("Audit trail")
+	check("audit-en", "Audit trail", "en")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tbody`), chromedp.NodeVisible)); !strings.Contains(got, "client.created") || !strings.Contains(got, adminCF) {
+		t.Fatalf("the audit page lacks the registration: %q", got)
+	}
 
 	// The client registered in the console logs a citizen in.
 	op, err := oidc.NewProvider(oidc.ClientContext(context.Background(), s.env.Server.Client()), s.env.Issuer)

@@ -17,8 +17,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/admin"
@@ -93,6 +95,8 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST "+Path+"/clients", form(c.createClient, staff.RoleAdmin))
 	mux.Handle("GET "+Path+"/clients/{id}", page(c.showClient, staff.RoleAdmin))
 	mux.Handle("POST "+Path+"/clients/{id}/delete", form(c.deleteClient, staff.RoleAdmin))
+	mux.Handle("GET "+Path+"/audit", page(c.audit, staff.RoleAdmin, staff.RoleAuditor))
+	mux.Handle("POST "+Path+"/audit/export", form(c.exportAudit, staff.RoleAdmin, staff.RoleAuditor))
 	mux.HandleFunc(Path+"/", func(w http.ResponseWriter, r *http.Request) {
 		c.message(w, r, http.StatusNotFound, "notfound_title", "notfound_text")
 	})
@@ -147,15 +151,16 @@ func (c *Console) checked(h func(http.ResponseWriter, *http.Request, staffMember
 }
 
 type homeView struct {
-	Name   string
-	Roles  []string
-	Admin  bool
-	Logout string
+	Name         string
+	Roles        []string
+	Admin, Audit bool
+	Logout       string
 }
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request, m staffMember) {
 	c.render(w, r, http.StatusOK, "home", homeView{Name: strings.TrimSpace(m.GivenName + " " + m.FamilyName),
-		Roles: m.Roles, Admin: slices.Contains(m.Roles, staff.RoleAdmin), Logout: c.cfg.Self.LogoutURL()})
+		Roles: m.Roles, Admin: slices.Contains(m.Roles, staff.RoleAdmin),
+		Audit: slices.Contains(m.Roles, staff.RoleAdmin) || slices.Contains(m.Roles, staff.RoleAuditor), Logout: c.cfg.Self.LogoutURL()})
 }
 
 func (c *Console) listClients(w http.ResponseWriter, r *http.Request, _ staffMember) {
@@ -261,6 +266,106 @@ func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, m staffMe
 	}
 	http.Redirect(w, r, Path+"/clients", http.StatusSeeOther)
 }
+
+// auditFilters are the audit page's filters, as typed: dates (YYYY-MM-DD,
+// Italy's calendar; "to" included) and exact actor, action and subject.
+type auditFilters struct {
+	From, To, Actor, Action, Subject string
+}
+
+func filtersOf(get func(string) string) auditFilters {
+	return auditFilters{From: strings.TrimSpace(get("from")), To: strings.TrimSpace(get("to")), Actor: strings.TrimSpace(get("actor")),
+		Action: strings.TrimSpace(get("action")), Subject: strings.TrimSpace(get("subject"))}
+}
+
+// query turns the filters into the admin API's parameters and parses them
+// there (one validation for both).
+func (f auditFilters) query(paged bool) (storage.AuditQuery, error) {
+	v := url.Values{}
+	day := func(name, s string, next bool) {
+		if s == "" {
+			return
+		}
+		d, err := time.ParseInLocation("2006-01-02", s, rome)
+		if err != nil {
+			v.Set(name, "not-a-date")
+			return
+		}
+		if next {
+			d = d.AddDate(0, 0, 1)
+		}
+		v.Set(name, d.Format(time.RFC3339))
+	}
+	day("from", f.From, false)
+	day("to", f.To, true)
+	for k, val := range map[string]string{"actor": f.Actor, "action": f.Action, "subject": f.Subject} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	q, _, err := admin.ParseAuditQuery(v, paged)
+	return q, err
+}
+
+type auditView struct {
+	CSRF    string
+	Filters auditFilters
+	Events  []eventRow
+	Errors  map[string]string
+	More    bool
+}
+
+type eventRow struct {
+	When string
+	storage.AuditEvent
+}
+
+// audit shows the first events the filters select, oldest first.
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, m staffMember) {
+	v := auditView{CSRF: m.CSRF, Filters: filtersOf(r.URL.Query().Get)}
+	q, err := v.Filters.query(true)
+	var fe *fields.Error
+	if errors.As(err, &fe) {
+		v.Errors = fe.Fields
+		c.render(w, r, http.StatusBadRequest, "audit", v)
+		return
+	}
+	err = c.cfg.Admin.SearchAudit(r.Context(), q, func(e storage.AuditEvent) error {
+		v.Events = append(v.Events, eventRow{When: e.At.In(rome).Format("02/01/2006 15:04:05"), AuditEvent: e})
+		return nil
+	})
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	v.More = len(v.Events) == q.Limit
+	c.render(w, r, http.StatusOK, "audit", v)
+}
+
+// exportAudit streams what the filters select as CSV or JSON (a form, so
+// that a page elsewhere cannot make a browser export, which is audited).
+func (c *Console) exportAudit(w http.ResponseWriter, r *http.Request, m staffMember) {
+	f := filtersOf(r.PostFormValue)
+	q, err := f.query(false)
+	format := r.PostFormValue("format")
+	if err != nil || (format != "csv" && format != "json") {
+		c.message(w, r, http.StatusBadRequest, "error_title", "filters_text")
+		return
+	}
+	if err := c.cfg.Admin.RecordExport(r.Context(), m.actor(), format, q); err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	admin.ExportAudit(w, r, c.cfg.Admin, c.log, format, q)
+}
+
+var rome = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		return time.FixedZone("CET", 3600)
+	}
+	return l
+}()
 
 func (c *Console) failed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, storage.ErrNotFound) {

@@ -235,3 +235,44 @@ func TestConsoleRefusals(t *testing.T) {
 		t.Fatalf("the good token: %d", resp.StatusCode)
 	}
 }
+
+// TestAuditPages: the audit trail for admins and auditors (not operators):
+// filters, a bad date refused, an export (a form with the session's token)
+// streamed as CSV and itself audited under the staff member.
+func TestAuditPages(t *testing.T) {
+	s := start(t, storagetest.SQLite(t))
+	ctx := t.Context()
+	for _, e := range []storage.AuditEvent{
+		{FiscalNumber: citizenCF, Event: "issued", Channel: "sede", Operator: "op-7"},
+		{Event: "client.created", Channel: "api", Operator: "token:x", Target: "client:a", Detail: "=cmd()"},
+	} {
+		if err := s.store.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := oidctest.NewBrowser(t)
+	resp, body := s.open(t, b, "/console/audit?action=client.created", adminCF, idp.LevelDispositivo)
+	if resp.StatusCode != 200 || !strings.Contains(body, "client:a") || strings.Contains(body, "op-7") {
+		t.Fatalf("filtered: %d %.600s", resp.StatusCode, body)
+	}
+	if resp, _ := s.open(t, b, "/console/audit?from=yesterday", adminCF, idp.LevelDispositivo); resp.StatusCode != 400 {
+		t.Fatalf("bad date: %d", resp.StatusCode)
+	}
+	token := csrf(t, body)
+	resp, csvBody := b.Post(s.env.Issuer+"/console/audit/export", url.Values{"csrf": {token}, "format": {"csv"}, "subject": {citizenCF}})
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(csvBody, "id,at,actor,action,channel,fiscal_number,target,detail\n") || !strings.Contains(csvBody, ",issued,") || strings.Contains(csvBody, "client:a") {
+		t.Fatalf("export: %d %q", resp.StatusCode, csvBody)
+	}
+	if resp, _ := b.Post(s.env.Issuer+"/console/audit/export", url.Values{"format": {"csv"}}); resp.StatusCode != 403 {
+		t.Fatalf("export without the token: %d", resp.StatusCode)
+	}
+	var exported []storage.AuditEvent
+	_ = s.store.SearchAudit(ctx, storage.AuditQuery{Action: "audit.exported"}, func(e storage.AuditEvent) error { exported = append(exported, e); return nil })
+	if len(exported) != 1 || exported[0].Operator != adminCF || exported[0].Channel != "console" {
+		t.Fatalf("exports audited: %+v", exported)
+	}
+	if resp, _ := s.open(t, oidctest.NewBrowser(t), "/console/audit", operatorCF, idp.LevelDispositivo); resp.StatusCode != 403 {
+		t.Fatalf("operator at the audit page: %d", resp.StatusCode)
+	}
+}

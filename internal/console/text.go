@@ -9,7 +9,7 @@ import (
 //go:embed pages/*.html
 var pagesFS embed.FS
 
-var pages = ui.Pages(pagesFS, "pages", "home", "clients", "form", "created", "client", "message")
+var pages = ui.Pages(pagesFS, "pages", "home", "clients", "form", "created", "client", "audit", "message")
 
 // text is the console's wording, in Italian and English.
 var text = map[string]map[string]string{
@@ -19,6 +19,23 @@ var text = map[string]map[string]string{
 		"title_form":                   "Registra un servizio",
 		"title_created":                "Servizio registrato",
 		"title_client":                 "Servizio",
+		"title_audit":                  "Registro delle attività",
+		"caption_audit":                "Eventi, dal più vecchio",
+		"from":                         "Dal (giorno)",
+		"to":                           "Al (giorno, incluso)",
+		"actor":                        "Autore",
+		"action":                       "Azione",
+		"subject":                      "Soggetto (codice fiscale o client:ID)",
+		"filter":                       "Filtra",
+		"export_csv":                   "Esporta in CSV",
+		"export_json":                  "Esporta in JSON",
+		"at":                           "Data e ora",
+		"channel":                      "Canale",
+		"target":                       "Oggetto",
+		"detail":                       "Dettaglio",
+		"no_events":                    "Nessun evento.",
+		"more":                         "Sono mostrati i primi 100 eventi: restringi i filtri o esporta.",
+		"filters_text":                 "I filtri non sono validi.",
 		"your_roles":                   "I tuoi ruoli",
 		"role_admin":                   "amministratore",
 		"role_operator-sede":           "operatore di sede",
@@ -63,6 +80,23 @@ var text = map[string]map[string]string{
 		"title_form":                   "Register a service",
 		"title_created":                "Service registered",
 		"title_client":                 "Service",
+		"title_audit":                  "Audit trail",
+		"caption_audit":                "Events, oldest first",
+		"from":                         "From (day)",
+		"to":                           "To (day, included)",
+		"actor":                        "Actor",
+		"action":                       "Action",
+		"subject":                      "Subject (codice fiscale or client:ID)",
+		"filter":                       "Filter",
+		"export_csv":                   "Export as CSV",
+		"export_json":                  "Export as JSON",
+		"at":                           "Date and time",
+		"channel":                      "Channel",
+		"target":                       "Target",
+		"detail":                       "Detail",
+		"no_events":                    "No events.",
+		"more":                         "The first 100 events are shown: narrow the filters or export.",
+		"filters_text":                 "The filters are not valid.",
 		"your_roles":                   "Your roles",
 		"role_admin":                   "administrator",
 		"role_operator-sede":           "branch-office operator",
