@@ -18,6 +18,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -381,6 +383,8 @@ func lbCmd(ctx context.Context, args []string) error {
 			r.SetXForwarded()
 		},
 		Transport: tr,
+		// A node that dies or closes a connection gives 502, counted by `run`.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	srv := &http.Server{Addr: *listen, Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Close() }()

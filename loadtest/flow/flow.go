@@ -58,9 +58,13 @@ func NewRP(ctx context.Context, issuer, id, secret, redirect string) (*RP, error
 	if err != nil {
 		return nil, err
 	}
+	// client_secret_basic, said once: x/oauth2's auto-detection retries a
+	// failed exchange with client_secret_post, which would hide the first error.
+	endpoint := p.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
 	return &RP{Issuer: issuer, Redirect: redirect, provider: p, HTTP: hc,
 		verifier: p.Verifier(&oidc.Config{ClientID: id}),
-		conf:     oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: redirect, Scopes: Scopes}}, nil
+		conf:     oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: endpoint, RedirectURL: redirect, Scopes: Scopes}}, nil
 }
 
 func transport() *http.Transport {
