@@ -137,6 +137,8 @@ const (
 	kMixUp     = "MIX-UP"
 	kFormOK    = "form ok"
 	kSkipped   = "not sent (in-flight bound)"
+	// kErrRedirect is a login sent back to the relying party with an OAuth error (server_error ...).
+	kErrRedirect = "error redirect"
 )
 
 type stats struct {
@@ -172,6 +174,8 @@ func classify(err error) string {
 			return k5xx
 		case se.Status >= 400 || se.Status == 200:
 			return k4xx
+		default:
+			return kErrRedirect
 		}
 	}
 	switch s := flow.Status(err); {
