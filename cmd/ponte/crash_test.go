@@ -28,6 +28,7 @@ import (
 	"github.com/ponte-id/ponte/loadtest/flow"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/sqlstore"
+	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
 // crashCitizen is a seeded citizen with an active PIN, whose first access is done.
@@ -45,9 +46,14 @@ type crashWorld struct {
 	logs     *syncBuffer
 }
 
-func newCrashWorld(t *testing.T, citizens int) *crashWorld {
+func newCrashWorld(t *testing.T, backend string, citizens int) *crashWorld {
 	db := setup(t)
 	w := &crashWorld{t: t, dir: filepath.Dir(db), db: db, redirect: "http://127.0.0.1:9/cb", logs: &syncBuffer{}}
+	if backend == "postgres" {
+		w.db = storagetest.PostgresDSN(t) // a fresh schema, dropped after the test
+		t.Setenv("PONTE_DB", w.db)
+		mustPonte(t, "migrate")
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func newCrashWorld(t *testing.T, citizens int) *crashWorld {
 	}
 	w.id, w.sec = c.ID, c.Secret
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, db, sqlstore.Options{})
+	store, err := sqlstore.Open(ctx, w.db, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +216,8 @@ func (w *crashWorld) drive(ctx context.Context, rp *flow.RP, l *ledger, workers 
 	wg.Wait()
 }
 
-// TestCrashLosesNothing kills `ponte serve` (SIGKILL) at random moments
+// TestCrashLosesNothing kills `ponte serve` (SIGKILL) at random moments, on
+// SQLite and on PostgreSQL (when PONTE_TEST_POSTGRES_DSN is set),
 // while logins, code redemptions and recovery forms run in parallel, starts
 // it again, and checks that everything a client was given survived: every
 // code redeems (with the right citizen's ID token), every access token
@@ -218,11 +225,17 @@ func (w *crashWorld) drive(ctx context.Context, rp *flow.RP, l *ledger, workers 
 // queued email and its audit event. PONTE_CRASH_CYCLES sets the number of
 // kills (3 by default; `make crash` runs 20).
 func TestCrashLosesNothing(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { crashLosesNothing(t, backend) })
+	}
+}
+
+func crashLosesNothing(t *testing.T, backend string) {
 	cycles := 3
 	if n, err := strconv.Atoi(os.Getenv("PONTE_CRASH_CYCLES")); err == nil && n > 0 {
 		cycles = n
 	}
-	w := newCrashWorld(t, 40)
+	w := newCrashWorld(t, backend, 40)
 	l := &ledger{codes: map[string]crashLogin{}, recoveries: map[string]int{}}
 	ctx := context.Background()
 	for cycle := range cycles {
@@ -316,7 +329,7 @@ func (w *crashWorld) checkOutbox(ctx context.Context, l *ledger) {
 // (PIN checks queued behind one hashing slot) all end with their code, the
 // process exits 0, and the codes redeem after a restart.
 func TestSIGTERMFinishesLogins(t *testing.T) {
-	w := newCrashWorld(t, 12)
+	w := newCrashWorld(t, "sqlite", 12)
 	ctx := context.Background()
 	// One PIN check at a time, each rehashing at a higher cost: the logins queue.
 	cmd := w.start("PONTE_PIN_HASH_CONCURRENCY=1", "PONTE_PIN_ARGON2_MEMORY_KIB=32768", "PONTE_PIN_ARGON2_TIME=2", "PONTE_PIN_HASH_MAX_WAIT=20s")
