@@ -256,7 +256,7 @@ loop:
 				st.add(kind, 0, detail)
 				return
 			}
-			login, err := rp.PINLogin(ctx, flow.NewBrowser(rp, nil), cf, p)
+			login, err := rp.PINLogin(ctx, flow.NewBrowser(rp), cf, p)
 			if err != nil {
 				st.add(classify(err), 0, err.Error())
 				return
@@ -314,7 +314,7 @@ func recoverForm(ctx context.Context, rp *flow.RP, cf, email, mobile string) (st
 	form := url.Values{"fiscal_number": {cf}, "email": {email}, "mobile": {mobile}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rp.Issuer+"/login/pin/recover", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := flow.NewBrowser(rp, nil).HTTP.Do(req)
+	resp, err := flow.NewBrowser(rp).HTTP.Do(req)
 	if err != nil {
 		return kTransport, err.Error()
 	}

@@ -189,7 +189,7 @@ func (w *crashWorld) drive(ctx context.Context, rp *flow.RP, l *ledger, workers 
 						l.mu.Unlock()
 					}
 				default:
-					login, err := rp.PINLogin(ctx, flow.NewBrowser(rp, nil), c.cf, c.pin)
+					login, err := rp.PINLogin(ctx, flow.NewBrowser(rp), c.cf, c.pin)
 					if err != nil {
 						continue
 					}
@@ -344,7 +344,7 @@ func TestSIGTERMFinishesLogins(t *testing.T) {
 	for _, c := range w.citizens {
 		started.Add(1)
 		go func() {
-			b := flow.NewBrowser(rp, nil)
+			b := flow.NewBrowser(rp)
 			// The PIN form first, then the post, whose check waits for the slot.
 			login, err := rp.PINLoginThen(ctx, b, c.cf, c.pin, started.Done)
 			results <- result{login, c.cf, err}

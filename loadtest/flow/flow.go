@@ -84,14 +84,10 @@ type Browser struct {
 	HTTP *http.Client
 }
 
-// NewBrowser returns a browser for the relying party rp; tlsConf (optional)
-// presents a client certificate (a CNS card).
-func NewBrowser(rp *RP, tlsConf *tls.Config) *Browser {
+// NewBrowser returns a browser for the relying party rp.
+func NewBrowser(rp *RP) *Browser {
 	jar, _ := cookiejar.New(nil)
 	t := transport()
-	if tlsConf != nil {
-		t.TLSClientConfig = tlsConf
-	}
 	redirect, _ := url.Parse(rp.Redirect)
 	return &Browser{HTTP: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: t,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -104,7 +100,7 @@ func NewBrowser(rp *RP, tlsConf *tls.Config) *Browser {
 
 var challengeField = regexp.MustCompile(`name="challenge" value="([^"]*)"`)
 
-// AuthCodeURL starts a login at Ponte for this browser with idp_hint.
+// start returns the authorization URL of a login with idp_hint, and what redeems its code.
 func (rp *RP) start(hint string) (string, Login) {
 	l := Login{Verifier: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier()[:22]}
 	u := rp.conf.AuthCodeURL(oauth2.GenerateVerifier()[:22], oauth2.S256ChallengeOption(l.Verifier),
@@ -135,31 +131,6 @@ func (rp *RP) PINLoginThen(ctx context.Context, b *Browser, cf, pin string, read
 		ready()
 	}
 	resp, body, err = b.do(ctx, http.MethodPost, rp.Issuer+"/login/pin/", form)
-	if err != nil {
-		return l, err
-	}
-	return rp.code(l, resp, body)
-}
-
-// Follow starts a login with idp_hint and follows it in b until the relying
-// party's redirect (SPID's test identity provider and a CNS card log in
-// without a form the test fills: submit, when set, fills the one form found on the way).
-func (rp *RP) Follow(ctx context.Context, b *Browser, hint string, submit func(resp *http.Response, body string) (string, url.Values, bool)) (Login, error) {
-	u, l := rp.start(hint)
-	resp, body, err := b.do(ctx, http.MethodGet, u, nil)
-	for range 6 {
-		if err != nil {
-			return l, err
-		}
-		if resp.StatusCode/100 == 3 {
-			break
-		}
-		target, form, ok := submit(resp, body)
-		if !ok {
-			break
-		}
-		resp, body, err = b.do(ctx, http.MethodPost, target, form)
-	}
 	if err != nil {
 		return l, err
 	}
