@@ -24,7 +24,7 @@ import (
 // test login method stands for a dispositivo PIN), open the relying
 // parties, register one (a bad redirect URI first: the form says which
 // field), read its secret, switch to English; the client then completes a
-// login (go-oidc, x/oauth2). axe-core (vendored by adapters/pin) runs on
+// login (go-oidc, x/oauth2) with the secret it had before a rotation (24 hours of overlap). axe-core (vendored by adapters/pin) runs on
 // every page and a serious or critical finding fails; each page is saved as
 // a screenshot under testdata/screenshots (or $PONTE_SCREENSHOTS/console).
 // Without Chromium it skips, unless CI is set.
@@ -166,6 +166,8 @@ func TestBrowserAdminRegistersAClient(t *testing.T) {
 	}
 	click("Dettagli del servizio")
 	check("client", "Servizio", "it")
+	click("Genera un nuovo segreto")
+	check("rotated", "Nuovo segreto", "it")
 	click("Indietro")
 	check("clients", "Servizi collegati", "it")
 	click("English")

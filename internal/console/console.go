@@ -95,6 +95,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST "+Path+"/clients", form(c.createClient, staff.RoleAdmin))
 	mux.Handle("GET "+Path+"/clients/{id}", page(c.showClient, staff.RoleAdmin))
 	mux.Handle("POST "+Path+"/clients/{id}/delete", form(c.deleteClient, staff.RoleAdmin))
+	mux.Handle("POST "+Path+"/clients/{id}/secret", form(c.rotateSecret, staff.RoleAdmin))
 	mux.Handle("GET "+Path+"/audit", page(c.audit, staff.RoleAdmin, staff.RoleAuditor))
 	mux.Handle("POST "+Path+"/audit/export", form(c.exportAudit, staff.RoleAdmin, staff.RoleAuditor))
 	mux.HandleFunc(Path+"/", func(w http.ResponseWriter, r *http.Request) {
@@ -217,6 +218,37 @@ func lines(s string) []string {
 type createdView struct {
 	Client storage.Client
 	Secret string
+	// OldUntil is when the replaced secret stops working (a rotation with overlap).
+	OldUntil string
+	Rotated  bool
+}
+
+// overlaps are the choices of the rotation form.
+var overlaps = map[string]time.Duration{"0": 0, "1h": time.Hour, "24h": 24 * time.Hour, "168h": 168 * time.Hour}
+
+// rotateSecret gives a confidential client a new secret; the old one works
+// for the overlap chosen.
+func (c *Console) rotateSecret(w http.ResponseWriter, r *http.Request, m staffMember) {
+	overlap, ok := overlaps[r.PostFormValue("overlap")]
+	if !ok {
+		c.message(w, r, http.StatusBadRequest, "error_title", "overlap_text")
+		return
+	}
+	cl, secret, err := c.cfg.Admin.RotateSecret(r.Context(), m.actor(), r.PathValue("id"), overlap)
+	var fe *fields.Error
+	if errors.As(err, &fe) {
+		c.message(w, r, http.StatusBadRequest, "error_title", "no_secret_text")
+		return
+	}
+	if err != nil {
+		c.failed(w, r, err)
+		return
+	}
+	v := createdView{Client: cl, Secret: secret, Rotated: true}
+	if len(cl.PreviousSecretHash) > 0 {
+		v.OldUntil = cl.PreviousSecretExpiresAt.In(rome).Format("02/01/2006 15:04")
+	}
+	c.render(w, r, http.StatusOK, "created", v)
 }
 
 func (c *Console) createClient(w http.ResponseWriter, r *http.Request, m staffMember) {
@@ -246,8 +278,9 @@ func (c *Console) createClient(w http.ResponseWriter, r *http.Request, m staffMe
 }
 
 type clientView struct {
-	CSRF   string
-	Client storage.Client
+	CSRF      string
+	Client    storage.Client
+	HasSecret bool
 }
 
 func (c *Console) showClient(w http.ResponseWriter, r *http.Request, m staffMember) {
@@ -256,7 +289,8 @@ func (c *Console) showClient(w http.ResponseWriter, r *http.Request, m staffMemb
 		c.failed(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "client", clientView{CSRF: m.CSRF, Client: cl})
+	c.render(w, r, http.StatusOK, "client", clientView{CSRF: m.CSRF, Client: cl,
+		HasSecret: cl.TokenEndpointAuthMethod == clients.AuthSecretBasic || cl.TokenEndpointAuthMethod == clients.AuthSecretPost})
 }
 
 func (c *Console) deleteClient(w http.ResponseWriter, r *http.Request, m staffMember) {
@@ -387,6 +421,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	lang := ui.Locale(r)
 	t := text[lang]
 	title := t["title_"+page]
+	if cv, ok := v.(createdView); ok && cv.Rotated {
+		title = t["title_rotated"]
+	}
 	if mv, ok := v.(messageView); ok {
 		title = t[mv.Title]
 	}

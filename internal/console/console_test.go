@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"html"
 	"net/http"
 	"net/url"
@@ -275,4 +276,63 @@ func TestAuditPages(t *testing.T) {
 	if resp, _ := s.open(t, oidctest.NewBrowser(t), "/console/audit", operatorCF, idp.LevelDispositivo); resp.StatusCode != 403 {
 		t.Fatalf("operator at the audit page: %d", resp.StatusCode)
 	}
+}
+
+// TestRotateSecretInConsole: a new secret from the client's page; with an
+// overlap the old one still authenticates at the token endpoint, without
+// one it stops at once; a bad overlap or a public client is refused.
+func TestRotateSecretInConsole(t *testing.T) {
+	s := start(t, storagetest.SQLite(t))
+	b := oidctest.NewBrowser(t)
+	_, body := s.open(t, b, "/console/clients/new", adminCF, idp.LevelDispositivo)
+	_, body = b.Post(s.env.Issuer+"/console/clients", url.Values{"csrf": {csrf(t, body)}, "redirect_uris": {oidctest.RedirectURI},
+		"scope": {"openid"}, "auth": {"client_secret_basic"}, "alg": {"ES256"}})
+	id := html.UnescapeString(regexp.MustCompile(`id="client-id">([^<]+)<`).FindStringSubmatch(body)[1])
+	first := html.UnescapeString(regexp.MustCompile(`id="client-secret">([^<]+)<`).FindStringSubmatch(body)[1])
+	rotate := func(overlap string) (*http.Response, string) {
+		_, page := s.open(t, b, "/console/clients/"+id, adminCF, idp.LevelDispositivo)
+		return b.Post(s.env.Issuer+"/console/clients/"+id+"/secret", url.Values{"csrf": {csrf(t, page)}, "overlap": {overlap}})
+	}
+	if resp, _ := rotate("forever"); resp.StatusCode != 400 {
+		t.Fatalf("bad overlap: %d", resp.StatusCode)
+	}
+	resp, body := rotate("24h")
+	m := regexp.MustCompile(`id="client-secret">([^<]+)<`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil || !strings.Contains(body, "Nuovo segreto") {
+		t.Fatalf("rotate: %d %.500s", resp.StatusCode, body)
+	}
+	second := html.UnescapeString(m[1])
+	for name, secret := range map[string]string{"old": first, "new": second} {
+		if got := tokenError(t, s, id, secret); got != "invalid_grant" {
+			t.Errorf("%s secret in the overlap: %s", name, got)
+		}
+	}
+	resp, body = rotate("0")
+	third := html.UnescapeString(regexp.MustCompile(`id="client-secret">([^<]+)<`).FindStringSubmatch(body)[1])
+	if resp.StatusCode != 200 || tokenError(t, s, id, second) != "invalid_client" || tokenError(t, s, id, third) != "invalid_grant" {
+		t.Fatalf("rotation without overlap: %d", resp.StatusCode)
+	}
+	var events []storage.AuditEvent
+	_ = s.store.SearchAudit(t.Context(), storage.AuditQuery{Action: "client.secret_rotated", Actor: adminCF}, func(e storage.AuditEvent) error { events = append(events, e); return nil })
+	if len(events) != 2 {
+		t.Fatalf("rotations audited: %+v", events)
+	}
+}
+
+// tokenError is the OAuth error of a token request with a made-up code:
+// invalid_client when the secret is refused, invalid_grant when it is not.
+func tokenError(t *testing.T, s *site, id, secret string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {"made-up"}, "redirect_uri": {oidctest.RedirectURI}, "code_verifier": {strings.Repeat("v", 43)}}
+	req, _ := http.NewRequest("POST", s.env.Issuer+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := s.env.Server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return body.Error
 }
