@@ -35,7 +35,10 @@ import (
 // whole transaction, which would fail the other members for one caller
 // that went away. A member whose context ends while it is still open (a
 // panic between BeginTx and Commit) is rolled back after abandonGrace, so
-// that the writer is not held for ever.
+// that the writer is not held for ever; the statements it makes after that
+// fail with ErrTxDone, and so does its Commit. (One statement already on its
+// way when the rollback happens could still land in the batch: a member
+// must be stuck for the whole grace after its request ended for that.)
 
 // Bounds of a batch. A batch commits when no writer waits to join it, or
 // when it has maxBatch members, or when it began maxBatchAge ago (the
@@ -142,6 +145,14 @@ func (g *groupCommit) begin(ctx context.Context) (*member, *gorm.DB, error) {
 		time.AfterFunc(abandonGrace, func() { _ = m.end(false) })
 	})
 	return m, g.tx, nil
+}
+
+// isEnded reports whether the member has ended (committed, rolled back, or
+// rolled back as abandoned).
+func (m *member) isEnded() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ended
 }
 
 // end ends the member: its savepoint released (commit) or rolled back, then

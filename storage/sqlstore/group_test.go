@@ -258,15 +258,26 @@ func TestGroupCommitAbandoned(t *testing.T) {
 	if err := s.CreateToken(next, groupToken("next")); err != nil {
 		t.Fatal(err)
 	}
+	// The abandoned transaction, should its goroutine wake up, writes
+	// nothing into the batch it was part of.
+	if err := s.CreateToken(tx, groupToken("late")); !errors.Is(err, sqlstore.ErrTxDone) {
+		t.Errorf("a write in the abandoned transaction = %v, want ErrTxDone", err)
+	}
+	if err := s.CreateClient(tx, storage.Client{ID: "late"}); !errors.Is(err, sqlstore.ErrTxDone) {
+		t.Errorf("a gorm write in the abandoned transaction = %v, want ErrTxDone", err)
+	}
 	if err := s.Commit(next); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(tx); !errors.Is(err, sqlstore.ErrTxDone) {
 		t.Errorf("Commit of the abandoned transaction = %v, want ErrTxDone", err)
 	}
-	found := durable(t, path, []string{"abandoned", "next"})
-	if found["abandoned"] || !found["next"] {
+	found := durable(t, path, []string{"abandoned", "next", "late"})
+	if found["abandoned"] || found["late"] || !found["next"] {
 		t.Errorf("in the file: %v; want only next", found)
+	}
+	if _, err := s.GetClient(t.Context(), "late"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the abandoned transaction's client: %v, want ErrNotFound", err)
 	}
 }
 

@@ -101,6 +101,13 @@ func (s *Store) hotPool(ctx context.Context, write bool) (sqlPool, context.Conte
 	return s.rPool, ctx
 }
 
+// abandoned reports whether ctx carries a transaction that a group commit
+// rolled back as abandoned (group.go): it runs nothing more.
+func (s *Store) abandoned(ctx context.Context) bool {
+	st := s.txFrom(ctx)
+	return st != nil && st.m != nil && st.m.isEnded()
+}
+
 // timeArg is t as the dialect stores it (see dbTime).
 func (s *Store) timeArg(t time.Time) any {
 	if t.IsZero() {
@@ -131,6 +138,9 @@ func (s *Store) traced(ctx context.Context, query string, begin time.Time, err e
 // hotExec runs a hot write and returns the rows it affected.
 func (s *Store) hotExec(ctx context.Context, query string, args ...any) (int64, error) {
 	begin := time.Now()
+	if s.abandoned(ctx) {
+		return 0, ErrTxDone
+	}
 	pool, sctx := s.hotPool(ctx, true)
 	res, err := pool.ExecContext(sctx, query, args...)
 	var n int64
@@ -144,6 +154,9 @@ func (s *Store) hotExec(ctx context.Context, query string, args ...any) (int64, 
 // hotRow runs a hot read of one row into dest; sql.ErrNoRows when none.
 func (s *Store) hotRow(ctx context.Context, query string, args []any, dest ...any) error {
 	begin := time.Now()
+	if s.abandoned(ctx) {
+		return ErrTxDone
+	}
 	pool, sctx := s.hotPool(ctx, false)
 	err := pool.QueryRowContext(sctx, query, args...).Scan(dest...)
 	s.traced(ctx, query, begin, err)

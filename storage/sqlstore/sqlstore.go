@@ -321,10 +321,21 @@ func (st *txState) stmtCtx(ctx context.Context) context.Context {
 	return ctx
 }
 
+// gorm returns the transaction for a statement made with ctx; one that a
+// group commit rolled back as abandoned runs nothing more (gorm skips the
+// statements of a DB that carries an error) and fails with ErrTxDone.
+func (st *txState) gorm(ctx context.Context) *gorm.DB {
+	db := st.db.WithContext(st.stmtCtx(ctx))
+	if st.m != nil && st.m.isEnded() {
+		_ = db.AddError(ErrTxDone)
+	}
+	return db
+}
+
 // conn returns the transaction carried by ctx, or the pool that reads.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if st := s.txFrom(ctx); st != nil {
-		return st.db.WithContext(st.stmtCtx(ctx))
+		return st.gorm(ctx)
 	}
 	return s.db.WithContext(ctx)
 }
@@ -332,7 +343,7 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 // writer returns the transaction carried by ctx, or the pool that writes.
 func (s *Store) writer(ctx context.Context) *gorm.DB {
 	if st := s.txFrom(ctx); st != nil {
-		return st.db.WithContext(st.stmtCtx(ctx))
+		return st.gorm(ctx)
 	}
 	return s.w.WithContext(ctx)
 }
@@ -341,7 +352,7 @@ func (s *Store) writer(ctx context.Context) *gorm.DB {
 // SQLite, a member of a group commit).
 func (s *Store) atomic(ctx context.Context, fn func(tx *gorm.DB) error) (err error) {
 	if st := s.txFrom(ctx); st != nil {
-		return fn(st.db.WithContext(st.stmtCtx(ctx)))
+		return fn(st.gorm(ctx))
 	}
 	if s.group == nil {
 		return s.w.WithContext(ctx).Transaction(fn)
