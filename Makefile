@@ -53,6 +53,8 @@ FUZZ_TARGETS = \
 	./adapters/cns:FuzzParseSubject \
 	./adapters/spid:FuzzResponseChecks \
 	./adapters/spid:FuzzResponse \
+	./idp/admin:FuzzParseAuditQuery \
+	./idp/staff:FuzzAuthenticate \
 	./idp/provider:FuzzACRClaim \
 	./idp/provider:FuzzClientAssertion \
 	./internal/clientcert:FuzzParseXFCC \

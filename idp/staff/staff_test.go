@@ -26,7 +26,7 @@ type clock struct {
 
 func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-func newService(t *testing.T, s staff.Store) (*staff.Service, *clock) {
+func newService(t testing.TB, s staff.Store) (*staff.Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
 	svc, err := staff.New(s, staff.Options{TokenKey: make([]byte, 32), ValidFiscalNumber: codicefiscale.Valid, Now: c.now})
