@@ -35,16 +35,34 @@ func (a *app) tokenGate() (*admission.Gate, error) {
 	return admission.New(o)
 }
 
-// newMetrics is the node's registry: the methods, the database pools and the
-// token gate.
-func (a *app) newMetrics(methods []idp.Authenticator, tokens *admission.Gate) (*metrics.Registry, error) {
+// nodeGate bounds every request of the node, from the configuration (zero
+// values pick 64 per core in flight, 256 per core waiting, 1 s).
+func (a *app) nodeGate() (*admission.Gate, error) {
+	c := a.cfg.Admission
+	cores := runtime.GOMAXPROCS(0)
+	o := admission.Options{Concurrency: c.NodeConcurrency, Queue: c.NodeQueue, MaxWait: c.NodeMaxWait.D()}
+	if o.Concurrency == 0 {
+		o.Concurrency = 64 * cores
+	}
+	if o.Queue == 0 {
+		o.Queue = 256 * cores
+	}
+	if o.MaxWait == 0 {
+		o.MaxWait = time.Second
+	}
+	return admission.New(o)
+}
+
+// newMetrics is the node's registry: the methods, the database pools, the
+// token gate and the node's.
+func (a *app) newMetrics(methods []idp.Authenticator, tokens, node *admission.Gate) (*metrics.Registry, error) {
 	m := metrics.New()
 	m.AddMethods(methods)
 	var errs []error
 	for name, pool := range a.store.Pools() {
 		errs = append(errs, m.AddDB(name, pool))
 	}
-	errs = append(errs, m.AddGate("token", tokens))
+	errs = append(errs, m.AddGate("token", tokens), m.AddGate("node", node))
 	return m, errors.Join(errs...)
 }
 

@@ -88,6 +88,7 @@ func TestServeObservability(t *testing.T) {
 		`ponte_logins_total{method="pin",result="success"} 0`,
 		`ponte_tokens_issued_total{grant_type="authorization_code"} 0`,
 		`ponte_admission_capacity{gate="token"}`,
+		`ponte_admission_capacity{gate="node"}`,
 		`ponte_admission_capacity{gate="argon2id",method="pin"}`,
 		`ponte_admission_capacity{gate="saml",method="spid"}`,
 		`ponte_admission_wait_seconds_bucket{gate="argon2id",method="pin",le="0.001"}`,

@@ -77,7 +77,11 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err != nil {
 		return err
 	}
-	m, err := a.newMetrics(methods, tokens)
+	node, err := a.nodeGate()
+	if err != nil {
+		return err
+	}
+	m, err := a.newMetrics(methods, tokens, node)
 	if err != nil {
 		return err
 	}
@@ -126,7 +130,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	}
 	ready := a.readiness(methods)
 	handler, err = edge.New(routes, edge.Options{TrustedProxies: cfg.TrustedProxies, Readiness: ready, Logger: a.log,
-		Issuer: cfg.Issuer, ClientCerts: certs, Metrics: m, Tracer: tracer})
+		Issuer: cfg.Issuer, ClientCerts: certs, Metrics: m, Tracer: tracer, Gate: node})
 	if err != nil {
 		return err
 	}

@@ -163,11 +163,17 @@ type Tracing struct {
 // Admission bounds the token endpoint: TokenConcurrency requests in flight,
 // TokenQueue more waiting at most TokenMaxWait; beyond, 503
 // temporarily_unavailable with Retry-After. Zero picks 8 per core, 64 per
-// core and 2s.
+// core and 2s. The Node* settings bound every request of the node the same
+// way (zero picks 64 per core, 256 per core and 1s): under a surge the
+// requests beyond them get 503 at once instead of queuing for the database
+// and the CPU until clients and proxies time out.
 type Admission struct {
 	TokenConcurrency int      `yaml:"token_concurrency"`
 	TokenQueue       int      `yaml:"token_queue"`
 	TokenMaxWait     Duration `yaml:"token_max_wait"`
+	NodeConcurrency  int      `yaml:"node_concurrency"`
+	NodeQueue        int      `yaml:"node_queue"`
+	NodeMaxWait      Duration `yaml:"node_max_wait"`
 }
 
 // Janitor configures the cleanup of expired records.

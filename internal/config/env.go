@@ -56,6 +56,9 @@ func bindings() []binding {
 		{"admission.token_concurrency", "PONTE_TOKEN_CONCURRENCY", setInt(func(c *Config) *int { return &c.Admission.TokenConcurrency })},
 		{"admission.token_queue", "PONTE_TOKEN_QUEUE", setInt(func(c *Config) *int { return &c.Admission.TokenQueue })},
 		{"admission.token_max_wait", "PONTE_TOKEN_MAX_WAIT", setDuration(func(c *Config) *Duration { return &c.Admission.TokenMaxWait })},
+		{"admission.node_concurrency", "PONTE_NODE_CONCURRENCY", setInt(func(c *Config) *int { return &c.Admission.NodeConcurrency })},
+		{"admission.node_queue", "PONTE_NODE_QUEUE", setInt(func(c *Config) *int { return &c.Admission.NodeQueue })},
+		{"admission.node_max_wait", "PONTE_NODE_MAX_WAIT", setDuration(func(c *Config) *Duration { return &c.Admission.NodeMaxWait })},
 	}
 }
 

@@ -98,7 +98,8 @@ func TestLoad(t *testing.T) {
 					Redis:           Redis{URL: "redis://:pw@cache:6380/2", Timeout: Duration(50 * time.Millisecond)},
 					AdminAddr:       "127.0.0.1:9091",
 					Tracing:         Tracing{OTLPEndpoint: "http://127.0.0.1:4318/v1/traces", SampleRatio: 0.25},
-					Admission:       Admission{TokenConcurrency: 3, TokenQueue: 7, TokenMaxWait: Duration(time.Second)},
+					Admission: Admission{TokenConcurrency: 3, TokenQueue: 7, TokenMaxWait: Duration(time.Second),
+						NodeConcurrency: 300, NodeQueue: 900, NodeMaxWait: Duration(3 * time.Second)},
 				}
 			},
 		},
@@ -177,6 +178,9 @@ func allEnv() []string {
 		"PONTE_TOKEN_CONCURRENCY=3",
 		"PONTE_TOKEN_QUEUE=7",
 		"PONTE_TOKEN_MAX_WAIT=1s",
+		"PONTE_NODE_CONCURRENCY=300",
+		"PONTE_NODE_QUEUE=900",
+		"PONTE_NODE_MAX_WAIT=3s",
 	}
 }
 

@@ -105,6 +105,15 @@ func (c Config) Validate() error {
 	if c.Admission.TokenMaxWait < 0 {
 		v.check("admission.token_max_wait", errors.New("must not be negative (0 is 2s)"))
 	}
+	if n := c.Admission.NodeConcurrency; n < 0 || n > 65536 {
+		v.check("admission.node_concurrency", errors.New("must be between 0 (64 per core) and 65536"))
+	}
+	if c.Admission.NodeQueue < 0 {
+		v.check("admission.node_queue", errors.New("must not be negative (0 is 256 per core)"))
+	}
+	if c.Admission.NodeMaxWait < 0 {
+		v.check("admission.node_max_wait", errors.New("must not be negative (0 is 1s)"))
+	}
 	if l := c.CardListener; l.Addr != "" {
 		v.check("card_listener.addr", checkAddr(l.Addr))
 		if l.CertFile == "" {

@@ -28,6 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/admission"
 	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/internal/metrics"
@@ -62,6 +63,9 @@ type Options struct {
 	// any X-Forwarded-For is believed. Nil reads the TLS handshake only.
 	// Either way every certificate header is removed from every request.
 	ClientCerts *clientcert.Source
+	// Gate, when set, bounds every request but /healthz, /readyz and the
+	// pages' files: beyond it, 503 with Retry-After at once (overload.go).
+	Gate *admission.Gate
 }
 
 // New returns the HTTP handler serving routes.
@@ -101,6 +105,11 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 	// The pages' own files (fonts), served by Ponte: no page loads anything
 	// from another site.
 	e.GET(ui.AssetsPath+"*file", limitBody(DefaultMaxBody), gin.WrapH(ui.Assets()))
+	// The routes above answer even when the node is full: a balancer's
+	// probe must tell busy from dead.
+	if opts.Gate != nil {
+		e.Use(admit(opts.Gate))
+	}
 	for _, r := range routes {
 		limit := r.MaxBody
 		if limit <= 0 {
