@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 	"time"
 )
@@ -138,4 +139,47 @@ type Health struct {
 // makes the node unready (other methods still log citizens in).
 type HealthReporter interface {
 	Health(ctx context.Context) Health
+}
+
+// ConsolePages is implemented by a method with pages for INPS staff in the
+// back office. The console mounts the section's handler under
+// /console/<method>/ (prefix stripped) for staff holding one of its roles,
+// after its own login, role and CSRF checks; the request context carries the
+// staff member as the operator (OperatorFrom is their codice fiscale,
+// OperatorHasRole their roles) and the console's frame (ConsoleFrameFrom).
+type ConsolePages interface {
+	ConsoleSection() ConsoleSection
+}
+
+// ConsoleSection is a method's part of the console.
+type ConsoleSection struct {
+	Handler http.Handler
+	// Title is the menu entry, by locale ("it", "en").
+	Title map[string]string
+	// Roles may open the section; each page checks its own procedure's role.
+	Roles []string
+}
+
+// ConsoleFrame is what the console lends a method's pages.
+type ConsoleFrame struct {
+	// Lang is the staff member's language ("it" or "en").
+	Lang string
+	// CSRF is the token every POST form must carry in the field "csrf"; the
+	// console refuses a POST without it before the method's handler runs.
+	CSRF string
+	// Render writes body inside the console's layout, no-store.
+	Render func(w http.ResponseWriter, r *http.Request, status int, title string, body template.HTML)
+}
+
+type consoleFrameKey struct{}
+
+// WithConsoleFrame returns ctx carrying f (the console sets it).
+func WithConsoleFrame(ctx context.Context, f ConsoleFrame) context.Context {
+	return context.WithValue(ctx, consoleFrameKey{}, f)
+}
+
+// ConsoleFrameFrom returns the console's frame of ctx.
+func ConsoleFrameFrom(ctx context.Context) (ConsoleFrame, bool) {
+	f, ok := ctx.Value(consoleFrameKey{}).(ConsoleFrame)
+	return f, ok
 }

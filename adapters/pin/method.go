@@ -58,6 +58,7 @@ var (
 	_ idp.OperatorAPI   = (*authenticator)(nil)
 	_ idp.Sweeper       = (*authenticator)(nil)
 	_ idp.StepUpHinter  = (*authenticator)(nil)
+	_ idp.ConsolePages  = (*authenticator)(nil)
 )
 
 // Authenticator returns the PIN login method without an outbox dispatcher

@@ -118,7 +118,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 	if err != nil {
 		return err
 	}
-	consoleRoute, err := a.consolePages(ctx, p, func() http.Handler { return handler })
+	consoleRoute, err := a.consolePages(ctx, p, methods, func() http.Handler { return handler })
 	if err != nil {
 		return err
 	}
@@ -284,7 +284,7 @@ func (a *app) accountPages(ctx context.Context, p *provider.Provider, handler fu
 
 // consolePages is the staff console (/console) with its self client, which
 // asks for the dispositivo level and the codice fiscale (to find the roles).
-func (a *app) consolePages(ctx context.Context, p *provider.Provider, handler func() http.Handler) (provider.Route, error) {
+func (a *app) consolePages(ctx context.Context, p *provider.Provider, methods []idp.Authenticator, handler func() http.Handler) (provider.Route, error) {
 	scopes, level := console.SelfConfig()
 	self, err := selfclient.New(selfclient.Config{
 		Issuer: a.cfg.Issuer, ClientID: console.ClientID, Name: "Console di Ponte", Path: console.Path,
@@ -297,7 +297,13 @@ func (a *app) consolePages(ctx context.Context, p *provider.Provider, handler fu
 	if err := self.Register(ctx, a.registry); err != nil {
 		return provider.Route{}, err
 	}
-	pages, err := console.New(console.Config{Self: self, Admin: a.admin, CSRFKey: a.box.Derive("console-csrf", 32), Logger: a.log})
+	sections := map[string]idp.ConsoleSection{}
+	for _, m := range methods {
+		if cp, ok := m.(idp.ConsolePages); ok {
+			sections[string(m.Method())] = cp.ConsoleSection()
+		}
+	}
+	pages, err := console.New(console.Config{Self: self, Admin: a.admin, CSRFKey: a.box.Derive("console-csrf", 32), Sections: sections, Logger: a.log})
 	if err != nil {
 		return provider.Route{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -52,7 +53,10 @@ type Config struct {
 	Admin *admin.Service
 	// CSRFKey keys the forms' tokens (32 bytes, derived from the master key).
 	CSRFKey []byte
-	Logger  *slog.Logger
+	// Sections are the login methods' pages (idp.ConsolePages), by method
+	// name: each is mounted under Path/<name>/.
+	Sections map[string]idp.ConsoleSection
+	Logger   *slog.Logger
 }
 
 // Console serves the pages.
@@ -98,6 +102,11 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("POST "+Path+"/clients/{id}/secret", form(c.rotateSecret, staff.RoleAdmin))
 	mux.Handle("GET "+Path+"/audit", page(c.audit, staff.RoleAdmin, staff.RoleAuditor))
 	mux.Handle("POST "+Path+"/audit/export", form(c.exportAudit, staff.RoleAdmin, staff.RoleAuditor))
+	for name, sec := range c.cfg.Sections {
+		h := c.section(name, sec)
+		mux.Handle("GET "+Path+"/"+name+"/", page(h, sec.Roles...))
+		mux.Handle("POST "+Path+"/"+name+"/", form(h, sec.Roles...))
+	}
 	mux.HandleFunc(Path+"/", func(w http.ResponseWriter, r *http.Request) {
 		c.message(w, r, http.StatusNotFound, "notfound_title", "notfound_text")
 	})
@@ -155,13 +164,47 @@ type homeView struct {
 	Name         string
 	Roles        []string
 	Admin, Audit bool
-	Logout       string
+	// Sections are the methods' sections the staff member may open.
+	Sections []menuEntry
+	Logout   string
 }
 
+// menuEntry is a link of the home page's menu.
+type menuEntry struct{ URL, Title string }
+
 func (c *Console) home(w http.ResponseWriter, r *http.Request, m staffMember) {
-	c.render(w, r, http.StatusOK, "home", homeView{Name: strings.TrimSpace(m.GivenName + " " + m.FamilyName),
+	v := homeView{Name: strings.TrimSpace(m.GivenName + " " + m.FamilyName),
 		Roles: m.Roles, Admin: slices.Contains(m.Roles, staff.RoleAdmin),
-		Audit: slices.Contains(m.Roles, staff.RoleAdmin) || slices.Contains(m.Roles, staff.RoleAuditor), Logout: c.cfg.Self.LogoutURL()})
+		Audit: slices.Contains(m.Roles, staff.RoleAdmin) || slices.Contains(m.Roles, staff.RoleAuditor), Logout: c.cfg.Self.LogoutURL()}
+	lang := ui.Locale(r)
+	for name, sec := range c.cfg.Sections {
+		if len(sec.Roles) == 0 || slices.ContainsFunc(sec.Roles, func(role string) bool { return slices.Contains(m.Roles, role) }) {
+			v.Sections = append(v.Sections, menuEntry{URL: Path + "/" + name + "/", Title: sec.Title[lang]})
+		}
+	}
+	slices.SortFunc(v.Sections, func(a, b menuEntry) int { return strings.Compare(a.URL, b.URL) })
+	c.render(w, r, http.StatusOK, "home", v)
+}
+
+// section serves a method's pages with the staff member as the operator and
+// the console's frame in the context; login, roles and (for a POST) the CSRF
+// token are checked before.
+func (c *Console) section(name string, sec idp.ConsoleSection) func(http.ResponseWriter, *http.Request, staffMember) {
+	inner := http.StripPrefix(Path+"/"+name, sec.Handler)
+	return func(w http.ResponseWriter, r *http.Request, m staffMember) {
+		ctx := idp.WithOperatorRoles(idp.WithOperator(r.Context(), m.FiscalNumber), m.Roles...)
+		ctx = idp.WithConsoleFrame(ctx, idp.ConsoleFrame{Lang: ui.Locale(r), CSRF: m.CSRF,
+			Render: func(w http.ResponseWriter, r *http.Request, status int, title string, body template.HTML) {
+				c.render(w, r, status, "section", sectionView{Title: title, Body: body})
+			}})
+		inner.ServeHTTP(w, r.WithContext(ctx))
+	}
+}
+
+// sectionView is a method's page inside the console's layout.
+type sectionView struct {
+	Title string
+	Body  template.HTML
 }
 
 func (c *Console) listClients(w http.ResponseWriter, r *http.Request, _ staffMember) {
@@ -426,6 +469,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	if mv, ok := v.(messageView); ok {
 		title = t[mv.Title]
+	}
+	if sv, ok := v.(sectionView); ok {
+		title = sv.Title
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	ui.Render(w, r, c.log, pages[page], status, ui.Data{Lang: lang, Title: title, T: t, View: v})

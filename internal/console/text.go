@@ -9,7 +9,7 @@ import (
 //go:embed pages/*.html
 var pagesFS embed.FS
 
-var pages = ui.Pages(pagesFS, "pages", "home", "clients", "form", "created", "client", "audit", "message")
+var pages = ui.Pages(pagesFS, "pages", "home", "clients", "form", "created", "client", "audit", "message", "section")
 
 // text is the console's wording, in Italian and English.
 var text = map[string]map[string]string{

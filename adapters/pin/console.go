@@ -1,0 +1,379 @@
+package pin
+
+import (
+	"bytes"
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
+)
+
+// consoleTemplates are the operators' pages in the back office, rendered
+// inside the console's layout.
+var consoleTemplates = template.Must(template.New("console.html").Funcs(template.FuncMap{
+	// lookupOnly is the page's data for the look-up form, empty.
+	"lookupOnly": func(v conView) conView { v.View = nil; return v },
+}).ParseFS(templateFS, "templates/console.html"))
+
+// recentEvents is how many of a citizen's latest PIN events the state page shows.
+const recentEvents = 20
+
+// ConsoleSection is the PIN procedures' part of the back-office console
+// (mounted at /console/pin/): a citizen's PIN state and lock, with the lock
+// lifted on request, and the conversion review queue. Every page checks the
+// role of its procedure as the operator API does (operator-sede,
+// operator-contact-center) and calls the same service functions, so the
+// audit trail names the staff member who acted.
+//
+//	GET  /                          look up a citizen (codice fiscale)
+//	POST /citizen                   the citizen's PIN state, lock and recent events
+//	POST /unlock                    lift the lock (channel of the staff member's role)
+//	GET  /conversions               the review queue (operator-sede)
+//	GET  /conversions/{id}          one request, its documents, approve or reject
+//	GET  /conversions/{id}/{part}   the form or the identity document, as uploaded
+//	POST /conversions/{id}/review   approve, or reject with a reason
+//
+// Codici fiscali travel only in POST bodies, never in addresses (which end
+// up in logs and browser history).
+func (s *Service) ConsoleSection() idp.ConsoleSection {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.conHome)
+	mux.HandleFunc("POST /citizen", s.conCitizen)
+	mux.HandleFunc("POST /unlock", s.conUnlock)
+	mux.HandleFunc("GET /conversions", s.conConversions)
+	mux.HandleFunc("GET /conversions/{id}", s.conConversion)
+	mux.HandleFunc("GET /conversions/{id}/{part}", s.conConversionDocument)
+	mux.HandleFunc("POST /conversions/{id}/review", s.conReview)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+	})
+	return idp.ConsoleSection{
+		Handler: mux,
+		Title:   map[string]string{"it": consoleText["it"]["section"], "en": consoleText["en"]["section"]},
+		Roles:   rolesBoth,
+	}
+}
+
+// ConsoleSection offers the PIN procedures' console pages (idp.ConsolePages).
+func (a *authenticator) ConsoleSection() idp.ConsoleSection { return a.s.ConsoleSection() }
+
+// conView is what every console page's template reads.
+type conView struct {
+	T    map[string]string
+	CSRF string
+	Sede bool
+	View any
+}
+
+// conRender renders the named template inside the console's frame.
+func (s *Service) conRender(w http.ResponseWriter, r *http.Request, status int, name, title string, v any) {
+	f, ok := idp.ConsoleFrameFrom(r.Context())
+	if !ok {
+		http.Error(w, "console only", http.StatusNotFound)
+		return
+	}
+	t := consoleText[f.Lang]
+	if t == nil {
+		t = consoleText["it"]
+	}
+	var buf bytes.Buffer
+	err := consoleTemplates.ExecuteTemplate(&buf, name, conView{T: t, CSRF: f.CSRF, Sede: idp.OperatorHasRole(r.Context(), idp.RoleOperatorSede), View: v})
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "pin console: rendering failed", "page", name, "err", err)
+		http.Error(w, "Errore interno / Internal error", http.StatusInternalServerError)
+		return
+	}
+	f.Render(w, r, status, t["title_"+title], template.HTML(buf.String()))
+}
+
+// conMessage is a page with a title and a sentence (errors, refusals).
+func (s *Service) conMessage(w http.ResponseWriter, r *http.Request, status int, key string) {
+	s.conRender(w, r, status, "message", key, key)
+}
+
+// conAllowed renders a 403 page and returns false unless the staff member
+// holds one of roles.
+func (s *Service) conAllowed(w http.ResponseWriter, r *http.Request, roles ...string) bool {
+	if slices.ContainsFunc(roles, func(role string) bool { return idp.OperatorHasRole(r.Context(), role) }) {
+		return true
+	}
+	s.conMessage(w, r, http.StatusForbidden, "forbidden")
+	return false
+}
+
+func (s *Service) conFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "pin console failed", "path", r.URL.Path, "err", err)
+	s.conMessage(w, r, http.StatusInternalServerError, "error")
+}
+
+// consoleTime formats a time for staff, in Italy's clock.
+func consoleTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(italy).Format("02/01/2006 15:04")
+}
+
+var italy = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		return time.FixedZone("CET", 3600)
+	}
+	return l
+}()
+
+func (s *Service) conHome(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesBoth...) {
+		return
+	}
+	s.conRender(w, r, http.StatusOK, "home", "home", nil)
+}
+
+// citizenView is a citizen's PIN as an operator sees it: never the PIN.
+type citizenView struct {
+	FiscalNumber, Status string
+	Dispositivo          bool
+	Lock                 Lock
+	LastFailure, Until   string
+	Delay                string
+	Events               []eventLine
+	// Channels are the channels on which this staff member may lift the lock.
+	Channels []string
+	// Lifted says the lock was lifted by this request.
+	Lifted bool
+}
+
+// eventLine is an audit event for the page.
+type eventLine struct {
+	When string
+	storage.AuditEvent
+}
+
+// citizen reads what the state page shows; ErrNotFound when cf has no PIN.
+func (s *Service) citizen(r *http.Request, cf string) (citizenView, error) {
+	cf = codicefiscale.Normalize(cf)
+	a, err := s.store.GetPINAccount(r.Context(), cf)
+	if err != nil {
+		return citizenView{}, err
+	}
+	l, err := s.LockState(r.Context(), cf)
+	if err != nil {
+		return citizenView{}, err
+	}
+	events, err := s.store.ListAudit(r.Context(), cf)
+	if err != nil {
+		return citizenView{}, err
+	}
+	v := citizenView{FiscalNumber: cf, Status: string(a.Status), Dispositivo: a.Dispositivo, Lock: l,
+		LastFailure: consoleTime(l.LastFailure), Until: consoleTime(l.Until), Delay: consoleTime(l.DelayUntil)}
+	for i := len(events) - 1; i >= 0 && len(v.Events) < recentEvents; i-- {
+		v.Events = append(v.Events, eventLine{When: consoleTime(events[i].At), AuditEvent: events[i]})
+	}
+	for _, ch := range []string{ChannelBranch, ChannelContactCenter} {
+		if idp.OperatorHasRole(r.Context(), channelRole(ch)) {
+			v.Channels = append(v.Channels, ch)
+		}
+	}
+	return v, nil
+}
+
+// lookupView is the look-up form with what was typed and what is wrong.
+type lookupView struct {
+	FiscalNumber, Error string
+}
+
+func (s *Service) conCitizen(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesBoth...) {
+		return
+	}
+	s.showCitizen(w, r, r.PostFormValue("fiscal_number"), false)
+}
+
+// showCitizen answers the state page, or the look-up form with the reason
+// there is none.
+func (s *Service) showCitizen(w http.ResponseWriter, r *http.Request, cf string, lifted bool) {
+	if !codicefiscale.Valid(codicefiscale.Normalize(cf)) {
+		s.conRender(w, r, http.StatusBadRequest, "home", "home", lookupView{FiscalNumber: cf, Error: "invalid_cf"})
+		return
+	}
+	v, err := s.citizen(r, cf)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.conRender(w, r, http.StatusNotFound, "home", "home", lookupView{FiscalNumber: cf, Error: "no_pin"})
+	case err != nil:
+		s.conFailed(w, r, err)
+	default:
+		v.Lifted = lifted
+		s.conRender(w, r, http.StatusOK, "citizen", "citizen", v)
+	}
+}
+
+// conUnlock lifts the lock on the channel of the staff member's role
+// (Service.Unlock audits it under their codice fiscale), then shows the state.
+func (s *Service) conUnlock(w http.ResponseWriter, r *http.Request) {
+	channel := r.PostFormValue("channel")
+	if channel != ChannelBranch && channel != ChannelContactCenter {
+		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if !s.conAllowed(w, r, channelRole(channel)) {
+		return
+	}
+	cf := r.PostFormValue("fiscal_number")
+	if !codicefiscale.Valid(codicefiscale.Normalize(cf)) {
+		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	_, err := s.Unlock(r.Context(), cf, channel, idp.OperatorFrom(r.Context()))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.conRender(w, r, http.StatusNotFound, "home", "home", lookupView{FiscalNumber: cf, Error: "no_pin"})
+	case err != nil:
+		s.conFailed(w, r, err)
+	default:
+		s.showCitizen(w, r, cf, true)
+	}
+}
+
+// conversionLine is a queue entry for the pages.
+type conversionLine struct {
+	conversionItem
+	When string
+}
+
+// queueView is the review queue, with the outcome of the last review.
+type queueView struct {
+	Items []conversionLine
+	Done  string
+}
+
+func (s *Service) conConversions(w http.ResponseWriter, r *http.Request) {
+	if s.conAllowed(w, r, rolesSede...) {
+		s.showQueue(w, r, http.StatusOK, "")
+	}
+}
+
+func (s *Service) showQueue(w http.ResponseWriter, r *http.Request, status int, done string) {
+	list, err := s.PendingConversions(r.Context())
+	if err != nil {
+		s.conFailed(w, r, err)
+		return
+	}
+	v := queueView{Done: done}
+	for _, c := range list {
+		v.Items = append(v.Items, conversionLine{When: consoleTime(c.CreatedAt),
+			conversionItem: conversionItem{ID: c.ID, FiscalNumber: c.FiscalNumber, FormType: c.FormType, DocumentType: c.DocumentType, CreatedAt: c.CreatedAt}})
+	}
+	s.conRender(w, r, status, "queue", "queue", v)
+}
+
+// reviewView is one request of the queue and the review form.
+type reviewView struct {
+	conversionLine
+	Reason, Error string
+}
+
+func (s *Service) conConversion(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesSede...) {
+		return
+	}
+	s.showConversion(w, r, http.StatusOK, reviewView{})
+}
+
+func (s *Service) showConversion(w http.ResponseWriter, r *http.Request, status int, v reviewView) {
+	c, err := s.store.GetConversion(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || (err == nil && c.Status != storage.ConversionPending):
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+		return
+	case err != nil:
+		s.conFailed(w, r, err)
+		return
+	}
+	v.conversionLine = conversionLine{When: consoleTime(c.CreatedAt),
+		conversionItem: conversionItem{ID: c.ID, FiscalNumber: c.FiscalNumber, FormType: c.FormType, DocumentType: c.DocumentType, CreatedAt: c.CreatedAt}}
+	s.conRender(w, r, status, "review", "review", v)
+}
+
+// conConversionDocument sends an uploaded file as an attachment (never shown
+// inline: it is the citizen's upload), typed by its content.
+func (s *Service) conConversionDocument(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesSede...) {
+		return
+	}
+	part := r.PathValue("part")
+	if part != "form" && part != "document" {
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+		return
+	}
+	form, doc, err := s.ConversionDocuments(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+		return
+	case err != nil:
+		s.conFailed(w, r, err)
+		return
+	}
+	data := form
+	if part == "document" {
+		data = doc
+	}
+	h := w.Header()
+	h.Set("Content-Type", sniff(data))
+	h.Set("Content-Disposition", `attachment; filename="`+part+extension(sniff(data))+`"`)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(data)
+}
+
+// extension is a file name's extension for a sniffed type.
+func extension(ctype string) string {
+	switch ctype {
+	case "application/pdf":
+		return ".pdf"
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	}
+	return ".bin"
+}
+
+// conReview approves, or rejects with a reason, through ReviewConversion
+// (audited under the staff member), then shows the queue.
+func (s *Service) conReview(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesSede...) {
+		return
+	}
+	decision := r.PostFormValue("decision")
+	reason := r.PostFormValue("reason")
+	if decision != "approve" && decision != "reject" {
+		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if decision == "reject" && reason == "" {
+		s.showConversion(w, r, http.StatusBadRequest, reviewView{Error: "reason_needed"})
+		return
+	}
+	if len(reason) > 500 {
+		s.showConversion(w, r, http.StatusBadRequest, reviewView{Reason: reason, Error: "reason_long"})
+		return
+	}
+	err := s.ReviewConversion(r.Context(), r.PathValue("id"), idp.OperatorFrom(r.Context()), decision == "approve", reason)
+	switch {
+	case err == nil:
+		s.showQueue(w, r, http.StatusOK, decision+"d")
+	case errors.Is(err, storage.ErrNotFound):
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+	default:
+		// Reviewed meanwhile by someone else, or a storage failure.
+		s.log.InfoContext(r.Context(), "pin console: review refused", "err", err)
+		s.conMessage(w, r, http.StatusConflict, "conflict")
+	}
+}

@@ -1,0 +1,250 @@
+package pin_test
+
+import (
+	"bytes"
+	"context"
+	"html/template"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/storage"
+	"github.com/ponte-id/ponte/storage/storagetest"
+)
+
+// consoleAs serves the PIN console section as the console mounts it: the
+// staff member (staffCF, roles) in the context and a frame whose Render
+// writes the title and the body. (The console's own login, role and CSRF
+// checks are tested in internal/console.)
+func consoleAs(t *testing.T, svc *pin.Service, staffCF, lang string, roles ...string) *httptest.Server {
+	t.Helper()
+	sec := svc.ConsoleSection()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := idp.WithOperatorRoles(idp.WithOperator(r.Context(), staffCF), roles...)
+		ctx = idp.WithConsoleFrame(ctx, idp.ConsoleFrame{Lang: lang, CSRF: "tok",
+			Render: func(w http.ResponseWriter, _ *http.Request, status int, title string, body template.HTML) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(status)
+				_, _ = io.WriteString(w, "<title>"+template.HTMLEscapeString(title)+"</title>"+string(body))
+			}})
+		sec.Handler.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func postForm(t *testing.T, u string, v url.Values) (int, string) {
+	t.Helper()
+	resp, err := http.PostForm(u, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestConsoleRoles: every console page is open to the roles of its
+// procedure, as the operator API's, and refused (403, nothing done) to the
+// others.
+func TestConsoleRoles(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), after2021)
+	ctx := context.Background()
+	if err := f.svc.Seed(ctx, mario2Account(), "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.svc.SubmitConversion(ctx, cf, pdf, png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		sede = 1 << iota
+		cc
+	)
+	servers := map[int]*httptest.Server{
+		sede: consoleAs(t, f.svc, "BNCLGU70B02F205F", "it", idp.RoleOperatorSede),
+		cc:   consoleAs(t, f.svc, "BNCLGU70B02F205F", "it", idp.RoleOperatorContactCenter),
+		0:    consoleAs(t, f.svc, "BNCLGU70B02F205F", "it", "auditor"),
+	}
+	cases := []struct {
+		method, path string
+		form         url.Values
+		open         int
+	}{
+		{"GET", "/", nil, sede | cc},
+		{"POST", "/citizen", url.Values{"fiscal_number": {cf}}, sede | cc},
+		{"POST", "/unlock", url.Values{"fiscal_number": {cf}, "channel": {"sede"}}, sede},
+		{"POST", "/unlock", url.Values{"fiscal_number": {cf}, "channel": {"contact_center"}}, cc},
+		{"GET", "/conversions", nil, sede},
+		{"GET", "/conversions/" + c.ID, nil, sede},
+		{"GET", "/conversions/" + c.ID + "/document", nil, sede},
+		// A rejection without a reason changes nothing, for any role.
+		{"POST", "/conversions/" + c.ID + "/review", url.Values{"decision": {"reject"}}, sede},
+	}
+	for _, tc := range cases {
+		for bit, srv := range servers {
+			t.Run(tc.method+tc.path+"/"+tc.form.Get("channel")+"/"+string(rune('0'+bit)), func(t *testing.T) {
+				var code int
+				var body string
+				if tc.method == "GET" {
+					code, body = get(t, srv.URL+tc.path)
+				} else {
+					code, body = postForm(t, srv.URL+tc.path, tc.form)
+				}
+				open := tc.open&bit != 0
+				if open && code == http.StatusForbidden {
+					t.Fatalf("refused to its role: %d %s", code, body)
+				}
+				if !open && (code != http.StatusForbidden || !strings.Contains(body, "Accesso non consentito")) {
+					t.Fatalf("let through to another role: %d %s", code, body)
+				}
+			})
+		}
+	}
+	if got, err := f.store.GetConversion(ctx, c.ID); err != nil || got.Status != storage.ConversionPending {
+		t.Fatalf("a refused review changed the conversion: %+v %v", got.Status, err)
+	}
+}
+
+// TestConsoleLockLifted: an operator looks a citizen up, sees the lock
+// (never the PIN), lifts it; the lift is audited under the staff member's
+// codice fiscale and the PIN works again.
+func TestConsoleLockLifted(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), after2021, func(c *pin.Config) {
+		c.Throttle.MaxAccountFailures, c.Throttle.FreeAccountFailures, c.Throttle.Lockout = 3, 10, time.Hour
+	})
+	ctx := context.Background()
+	if err := f.svc.Seed(ctx, mario2Account(), "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, _ = f.svc.Login(ctx, cf, "Wrong123", "192.0.2.1")
+	}
+	if _, err := f.svc.Login(ctx, cf, "Abcd1234", "192.0.2.1"); err == nil {
+		t.Fatal("the PIN is not locked")
+	}
+	const staffCF = "BNCLGU70B02F205F"
+	srv := consoleAs(t, f.svc, staffCF, "en", idp.RoleOperatorContactCenter)
+
+	for _, tc := range []struct{ cf, want string }{
+		{"not-a-cf", "The codice fiscale is not valid."},
+		{"VRDGPP75C15F205S", "No PIN for this codice fiscale."},
+	} {
+		code, body := postForm(t, srv.URL+"/citizen", url.Values{"fiscal_number": {tc.cf}})
+		if code == http.StatusOK || !strings.Contains(body, tc.want) || !strings.Contains(body, `aria-invalid="true"`) {
+			t.Fatalf("look-up of %q: %d %s", tc.cf, code, body)
+		}
+	}
+	code, body := postForm(t, srv.URL+"/citizen", url.Values{"fiscal_number": {strings.ToLower(cf)}})
+	for _, want := range []string{"A citizen&#39;s PIN state", cf, "locked until", "Lift the lock (contact center)", `name="csrf" value="tok"`} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("state page lacks %q: %d %s", want, code, body)
+		}
+	}
+	if strings.Contains(body, "Lift the lock (branch office)") || strings.Contains(body, "Abcd1234") {
+		t.Fatalf("state page offers another role's channel or shows the PIN: %s", body)
+	}
+	code, body = postForm(t, srv.URL+"/unlock", url.Values{"fiscal_number": {cf}, "channel": {"contact_center"}})
+	if code != http.StatusOK || !strings.Contains(body, "The lock is lifted") || !strings.Contains(body, "not locked") {
+		t.Fatalf("unlock: %d %s", code, body)
+	}
+	events, err := f.store.ListAudit(ctx, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := events[len(events)-1]
+	if last.Operator != staffCF || last.Channel != "contact_center" || !strings.Contains(body, last.Event) {
+		t.Fatalf("the lift is not audited under the staff member, or not shown: %+v", last)
+	}
+	if _, err := f.svc.Login(ctx, cf, "Abcd1234", "192.0.2.1"); err != nil {
+		t.Fatalf("the PIN still does not work: %v", err)
+	}
+	for _, form := range []url.Values{
+		{"fiscal_number": {cf}, "channel": {"post"}},
+		{"fiscal_number": {"x"}, "channel": {"contact_center"}},
+	} {
+		if code, _ := postForm(t, srv.URL+"/unlock", form); code != http.StatusBadRequest {
+			t.Fatalf("unlock %v: %d", form, code)
+		}
+	}
+}
+
+// TestConsoleConversionReview: the queue lists a request without its
+// documents, the documents download as attachments, a rejection needs a
+// reason, an approval makes the PIN dispositivo under the staff member's
+// name, and a second review is refused.
+func TestConsoleConversionReview(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), after2021)
+	ctx := context.Background()
+	if err := f.svc.Seed(ctx, mario2Account(), "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.svc.SubmitConversion(ctx, cf, pdf, png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const staffCF = "BNCLGU70B02F205F"
+	srv := consoleAs(t, f.svc, staffCF, "it", idp.RoleOperatorSede)
+	code, body := get(t, srv.URL+"/conversions")
+	if code != http.StatusOK || !strings.Contains(body, "/conversions/"+c.ID) || strings.Contains(body, "%PDF") {
+		t.Fatalf("queue: %d %s", code, body)
+	}
+	resp, err := http.Get(srv.URL + "/conversions/" + c.ID + "/form")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(got, pdf) || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") || resp.Header.Get("Content-Type") != "application/pdf" {
+		t.Fatalf("form download: %v %q", resp.Header, got)
+	}
+	for _, tc := range []struct {
+		form url.Values
+		code int
+		want string
+	}{
+		{url.Values{"decision": {"reject"}}, http.StatusBadRequest, "Scrivi il motivo del rifiuto."},
+		{url.Values{"decision": {"reject"}, "reason": {strings.Repeat("x", 501)}}, http.StatusBadRequest, "al massimo 500 caratteri"},
+		{url.Values{"decision": {"maybe"}}, http.StatusBadRequest, "Richiesta non valida"},
+	} {
+		code, body := postForm(t, srv.URL+"/conversions/"+c.ID+"/review", tc.form)
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Fatalf("review %v: %d %s", tc.form, code, body)
+		}
+	}
+	code, body = postForm(t, srv.URL+"/conversions/"+c.ID+"/review", url.Values{"decision": {"approve"}})
+	if code != http.StatusOK || !strings.Contains(body, "Richiesta approvata.") || strings.Contains(body, "/conversions/"+c.ID) {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	conv, err := f.store.GetConversion(ctx, c.ID)
+	if err != nil || conv.Status != storage.ConversionApproved || conv.ReviewedBy != staffCF {
+		t.Fatalf("approval not recorded under the staff member: %+v %v", conv, err)
+	}
+	acct, err := f.store.GetPINAccount(ctx, cf)
+	if err != nil || !acct.Dispositivo {
+		t.Fatalf("the PIN is not dispositivo: %v", err)
+	}
+	if code, _ := postForm(t, srv.URL+"/conversions/"+c.ID+"/review", url.Values{"decision": {"reject"}, "reason": {"no"}}); code != http.StatusConflict {
+		t.Fatalf("second review: %d", code)
+	}
+	if code, _ := get(t, srv.URL+"/conversions/"+c.ID); code != http.StatusNotFound {
+		t.Fatalf("a reviewed request still opens: %d", code)
+	}
+}
