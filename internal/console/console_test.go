@@ -13,6 +13,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/admin"
@@ -30,6 +31,7 @@ import (
 const (
 	adminCF    = "RSSMRA80A01H501U"
 	operatorCF = "BNCLGU70B02F205F"
+	ccCF       = "BNCLRA90D55F205C"
 	citizenCF  = "VRDGPP75C15F205S"
 )
 
@@ -37,6 +39,8 @@ const (
 type site struct {
 	env   *oidctest.Env
 	store *sqlstore.Store
+	// pin is the PIN method's service, whose console section is mounted.
+	pin *pin.Service
 }
 
 func start(t *testing.T, store *sqlstore.Store) *site {
@@ -64,12 +68,20 @@ func start(t *testing.T, store *sqlstore.Store) *site {
 				t.Fatal(err)
 			}
 			svc := admin.New(store, e.Registry, km, st, e.Provider.Sessions(), nil)
-			for cf, role := range map[string]string{adminCF: staff.RoleAdmin, operatorCF: staff.RoleOperatorSede} {
+			cfg := pin.DefaultConfig()
+			cfg.Params = pin.Params{MemoryKiB: 8 * 1024, Time: 1, Threads: 1}
+			cfg.BaseURL = e.Issuer
+			s.pin, err = pin.NewService(cfg, pin.Deps{Store: store, Box: e.Box, Revoker: provider.Revoker{Store: store}, Citizens: provider.Revoker{Store: store}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for cf, role := range map[string]string{adminCF: staff.RoleAdmin, operatorCF: staff.RoleOperatorSede, ccCF: staff.RoleOperatorContactCenter} {
 				if _, err := st.Grant(context.Background(), staff.CLI, cf, role); err != nil {
 					t.Fatal(err)
 				}
 			}
-			pages, err := console.New(console.Config{Self: self, Admin: svc, CSRFKey: e.Box.Derive("console-csrf", 32)})
+			pages, err := console.New(console.Config{Self: self, Admin: svc, CSRFKey: e.Box.Derive("console-csrf", 32),
+				Sections: map[string]idp.ConsoleSection{"pin": s.pin.ConsoleSection()}})
 			if err != nil {
 				t.Fatal(err)
 			}
