@@ -37,6 +37,10 @@ const recentEvents = 20
 //	GET  /conversions/{id}          one request, its documents, approve or reject
 //	GET  /conversions/{id}/{part}   the form or the identity document, as uploaded
 //	POST /conversions/{id}/review   approve, or reject with a reason
+//	GET  /parked                    messages the dispatcher gave up on (no body, no secret)
+//	POST /parked/{id}/requeue       make one due again
+//	GET  /callbacks                 requests waiting for a callback (operator-contact-center)
+//	POST /callbacks/{id}            the outcome of the call: confirmed or refused
 //
 // Codici fiscali travel only in POST bodies, never in addresses (which end
 // up in logs and browser history).
@@ -49,6 +53,10 @@ func (s *Service) ConsoleSection() idp.ConsoleSection {
 	mux.HandleFunc("GET /conversions/{id}", s.conConversion)
 	mux.HandleFunc("GET /conversions/{id}/{part}", s.conConversionDocument)
 	mux.HandleFunc("POST /conversions/{id}/review", s.conReview)
+	mux.HandleFunc("GET /parked", s.conParked)
+	mux.HandleFunc("POST /parked/{id}/requeue", s.conRequeue)
+	mux.HandleFunc("GET /callbacks", s.conCallbacks)
+	mux.HandleFunc("POST /callbacks/{id}", s.conCallback)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.conMessage(w, r, http.StatusNotFound, "notfound")
 	})
@@ -64,10 +72,10 @@ func (a *authenticator) ConsoleSection() idp.ConsoleSection { return a.s.Console
 
 // conView is what every console page's template reads.
 type conView struct {
-	T    map[string]string
-	CSRF string
-	Sede bool
-	View any
+	T                   map[string]string
+	CSRF                string
+	Sede, ContactCenter bool
+	View                any
 }
 
 // conRender renders the named template inside the console's frame.
@@ -82,7 +90,8 @@ func (s *Service) conRender(w http.ResponseWriter, r *http.Request, status int, 
 		t = consoleText["it"]
 	}
 	var buf bytes.Buffer
-	err := consoleTemplates.ExecuteTemplate(&buf, name, conView{T: t, CSRF: f.CSRF, Sede: idp.OperatorHasRole(r.Context(), idp.RoleOperatorSede), View: v})
+	err := consoleTemplates.ExecuteTemplate(&buf, name, conView{T: t, CSRF: f.CSRF, Sede: idp.OperatorHasRole(r.Context(), idp.RoleOperatorSede),
+		ContactCenter: idp.OperatorHasRole(r.Context(), idp.RoleOperatorContactCenter), View: v})
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "pin console: rendering failed", "page", name, "err", err)
 		http.Error(w, "Errore interno / Internal error", http.StatusInternalServerError)
@@ -375,5 +384,109 @@ func (s *Service) conReview(w http.ResponseWriter, r *http.Request) {
 		// Reviewed meanwhile by someone else, or a storage failure.
 		s.log.InfoContext(r.Context(), "pin console: review refused", "err", err)
 		s.conMessage(w, r, http.StatusConflict, "conflict")
+	}
+}
+
+// parkedView is the parked messages, with the outcome of the last requeue.
+type parkedView struct {
+	Items []parkedLine
+	Done  bool
+}
+
+// parkedLine is a parked message for the page: no body, no secret.
+type parkedLine struct {
+	parkedItem
+	When string
+}
+
+func (s *Service) conParked(w http.ResponseWriter, r *http.Request) {
+	if s.conAllowed(w, r, rolesBoth...) {
+		s.showParked(w, r, http.StatusOK, false)
+	}
+}
+
+func (s *Service) showParked(w http.ResponseWriter, r *http.Request, status int, done bool) {
+	list, err := s.ParkedMessages(r.Context())
+	if err != nil {
+		s.conFailed(w, r, err)
+		return
+	}
+	v := parkedView{Done: done}
+	for _, m := range list {
+		v.Items = append(v.Items, parkedLine{When: consoleTime(m.CreatedAt), parkedItem: parkedItem{ID: m.ID, Channel: m.Channel, To: m.To,
+			Subject: m.Subject, FiscalNumber: m.FiscalNumber, Attempts: m.Attempts, LastError: m.LastError, CreatedAt: m.CreatedAt}})
+	}
+	s.conRender(w, r, status, "parked", "parked", v)
+}
+
+// conRequeue makes a parked message due again (audited under the staff member).
+func (s *Service) conRequeue(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesBoth...) {
+		return
+	}
+	err := s.RequeueMessage(r.Context(), r.PathValue("id"), idp.OperatorFrom(r.Context()))
+	switch {
+	case err == nil:
+		s.showParked(w, r, http.StatusOK, true)
+	case errors.Is(err, storage.ErrNotFound):
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+	default:
+		s.conFailed(w, r, err)
+	}
+}
+
+// callbacksView is the requests waiting for a callback.
+type callbacksView struct {
+	Items []callbackLine
+	// More says that more requests wait than the page shows.
+	More bool
+	// Done is the outcome of the last call recorded ("confirmed", "refused").
+	Done string
+}
+
+// callbackLine is a waiting request for the page.
+type callbackLine struct {
+	callbackItem
+	When string
+}
+
+func (s *Service) conCallbacks(w http.ResponseWriter, r *http.Request) {
+	if s.conAllowed(w, r, rolesCallbacks...) {
+		s.showCallbacks(w, r, http.StatusOK, "")
+	}
+}
+
+func (s *Service) showCallbacks(w http.ResponseWriter, r *http.Request, status int, done string) {
+	items, more, err := s.callbackItems(r.Context(), 0)
+	if err != nil {
+		s.conFailed(w, r, err)
+		return
+	}
+	v := callbacksView{More: more, Done: done}
+	for _, it := range items {
+		v.Items = append(v.Items, callbackLine{callbackItem: it, When: consoleTime(it.CreatedAt)})
+	}
+	s.conRender(w, r, status, "callbacks", "callbacks", v)
+}
+
+// conCallback records the outcome of a call (ConfirmCallback, audited under
+// the staff member).
+func (s *Service) conCallback(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesCallbacks...) {
+		return
+	}
+	outcome := r.PostFormValue("outcome")
+	if outcome != "confirmed" && outcome != "refused" {
+		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	err := s.ConfirmCallback(r.Context(), r.PathValue("id"), idp.OperatorFrom(r.Context()), outcome == "confirmed")
+	switch {
+	case err == nil:
+		s.showCallbacks(w, r, http.StatusOK, outcome)
+	case errors.Is(err, ErrNotWaiting):
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+	default:
+		s.conFailed(w, r, err)
 	}
 }

@@ -3,8 +3,10 @@ package pin_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"html/template"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
@@ -95,6 +98,10 @@ func TestConsoleRoles(t *testing.T) {
 		{"GET", "/conversions", nil, sede},
 		{"GET", "/conversions/" + c.ID, nil, sede},
 		{"GET", "/conversions/" + c.ID + "/document", nil, sede},
+		{"GET", "/parked", nil, sede | cc},
+		{"POST", "/parked/nope/requeue", nil, sede | cc},
+		{"GET", "/callbacks", nil, cc},
+		{"POST", "/callbacks/nope", url.Values{"outcome": {"refused"}}, cc},
 		// A rejection without a reason changes nothing, for any role.
 		{"POST", "/conversions/" + c.ID + "/review", url.Values{"decision": {"reject"}}, sede},
 	}
@@ -246,5 +253,94 @@ func TestConsoleConversionReview(t *testing.T) {
 	}
 	if code, _ := get(t, srv.URL+"/conversions/"+c.ID); code != http.StatusNotFound {
 		t.Fatalf("a reviewed request still opens: %d", code)
+	}
+}
+
+// TestConsoleParkedRequeued: a message the dispatcher gave up on is listed
+// (no body, no secret) and requeued from the page, audited under the staff
+// member; an unknown one is a 404 page; the roles are tested in
+// TestConsoleRoles.
+func TestConsoleParkedRequeued(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	if _, err := f.svc.RequestPIN(ctx, mario(), pin.ChannelOnline, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	post := senderFunc(func(context.Context, delivery.Outgoing) error {
+		return fmt.Errorf("%w: no such street", delivery.ErrPermanent)
+	})
+	d, err := delivery.New(delivery.Config{Outbox: f.store, Box: f.box, Now: f.clock.Now,
+		Senders: map[string]delivery.Sender{"post": post}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, failed, err := d.RunOnce(ctx); err != nil || failed != 1 {
+		t.Fatalf("first run: %d failed, %v", failed, err)
+	}
+	parked, err := f.svc.ParkedMessages(ctx)
+	if err != nil || len(parked) != 1 {
+		t.Fatalf("parked: %d %v", len(parked), err)
+	}
+	const staffCF = "BNCLGU70B02F205F"
+	srv := consoleAs(t, f.svc, staffCF, "en", idp.RoleOperatorSede)
+	code, body := get(t, srv.URL+"/parked")
+	if code != http.StatusOK || !strings.Contains(body, "no such street") || !strings.Contains(body, "/parked/"+parked[0].ID+"/requeue") ||
+		strings.Contains(body, parked[0].Body) {
+		t.Fatalf("parked page: %d %s", code, body)
+	}
+	if code, _ := postForm(t, srv.URL+"/parked/nope/requeue", nil); code != http.StatusNotFound {
+		t.Fatalf("unknown message: %d", code)
+	}
+	code, body = postForm(t, srv.URL+"/parked/"+parked[0].ID+"/requeue", nil)
+	if code != http.StatusOK || !strings.Contains(body, "queued again") || !strings.Contains(body, "No message is parked.") {
+		t.Fatalf("requeue: %d %s", code, body)
+	}
+	events, _ := f.store.ListAudit(ctx, cf)
+	if last := events[len(events)-1]; last.Event != "message_requeued" || last.Operator != staffCF {
+		t.Fatalf("requeue not audited under the staff member: %+v", last)
+	}
+}
+
+// TestConsoleCallbacks: the contact center sees a request waiting for a
+// callback with the number on record to call and what differs, and records
+// the outcome; a second outcome for the same request is a 404 page.
+func TestConsoleCallbacks(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	old := marioAccount()
+	old.PreferredPhone = "+390612345678"
+	if err := f.store.CreatePINAccount(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	req := mario()
+	req.PreferredPhone, req.Email = "+5491199999999", "someone@example.it"
+	if _, err := f.svc.RequestPIN(ctx, req, pin.ChannelOnline, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := f.svc.WaitingRequests(ctx, 0)
+	if err != nil || len(waiting) != 1 {
+		t.Fatalf("waiting: %d %v", len(waiting), err)
+	}
+	const staffCF = "BNCLGU70B02F205F"
+	srv := consoleAs(t, f.svc, staffCF, "it", idp.RoleOperatorContactCenter)
+	code, body := get(t, srv.URL+"/callbacks")
+	for _, want := range []string{"&#43;390612345678", "un numero già in archivio", "recapiti", "someone@example.it", "/callbacks/" + waiting[0].ID} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Fatalf("callbacks page lacks %q: %d %s", want, code, body)
+		}
+	}
+	if code, _ := postForm(t, srv.URL+"/callbacks/"+waiting[0].ID, url.Values{"outcome": {"maybe"}}); code != http.StatusBadRequest {
+		t.Fatalf("bad outcome: %d", code)
+	}
+	code, body = postForm(t, srv.URL+"/callbacks/"+waiting[0].ID, url.Values{"outcome": {"refused"}})
+	if code != http.StatusOK || !strings.Contains(body, "Richiesta annullata.") || !strings.Contains(body, "Nessuna richiesta attende") {
+		t.Fatalf("refuse: %d %s", code, body)
+	}
+	if code, _ := postForm(t, srv.URL+"/callbacks/"+waiting[0].ID, url.Values{"outcome": {"confirmed"}}); code != http.StatusNotFound {
+		t.Fatalf("second outcome: %d", code)
+	}
+	events, _ := f.store.ListAudit(ctx, cf)
+	if last := events[len(events)-1]; last.Operator != staffCF {
+		t.Fatalf("outcome not audited under the staff member: %+v", last)
 	}
 }

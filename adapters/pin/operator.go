@@ -2,6 +2,7 @@ package pin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,17 +276,31 @@ func callbackDataOf(a storage.PINAccount) callbackData {
 // (?offset=N; the Link header names the next page when there is one).
 func (s *Service) opCallbacks(w http.ResponseWriter, r *http.Request) {
 	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
-	list, err := s.WaitingRequests(r.Context(), offset)
+	out, more, err := s.callbackItems(r.Context(), offset)
 	if err != nil {
 		s.opFailed(w, r, err)
 		return
 	}
-	out := make([]callbackItem, 0, len(list))
+	if more {
+		w.Header().Set("Link", fmt.Sprintf(`<?offset=%d>; rel="next"`, max(offset, 0)+waitingPage))
+	}
+	writeJSONBody(w, http.StatusOK, out)
+}
+
+// callbackItems is a page of the requests waiting for a callback, with what
+// is on record to compare and the number to call; more says whether another
+// page follows.
+func (s *Service) callbackItems(ctx context.Context, offset int) (out []callbackItem, more bool, err error) {
+	list, err := s.WaitingRequests(ctx, offset)
+	if err != nil {
+		return nil, false, err
+	}
+	out = make([]callbackItem, 0, len(list))
 	for _, pr := range list {
 		item := callbackItem{ID: pr.ID, FiscalNumber: pr.FiscalNumber, Channel: pr.Channel, CreatedAt: pr.CreatedAt,
 			Requested: callbackDataOf(pr.Proposed), FirstHalfVia: pr.FirstHalfVia,
 			Call: pr.Proposed.PreferredPhone, CallNote: "the request's preferred phone: no PIN record to call instead; verify the identity on the call"}
-		if a, err := s.store.GetPINAccount(r.Context(), pr.FiscalNumber); err == nil {
+		if a, err := s.store.GetPINAccount(ctx, pr.FiscalNumber); err == nil {
 			rec := callbackDataOf(a)
 			item.OnRecord = &rec
 			item.Differs = differences(a, pr.Proposed)
@@ -298,10 +313,7 @@ func (s *Service) opCallbacks(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, item)
 	}
-	if len(list) == waitingPage {
-		w.Header().Set("Link", fmt.Sprintf(`<?offset=%d>; rel="next"`, max(offset, 0)+waitingPage))
-	}
-	writeJSONBody(w, http.StatusOK, out)
+	return out, len(list) == waitingPage, nil
 }
 
 func (s *Service) opCallback(w http.ResponseWriter, r *http.Request) {
