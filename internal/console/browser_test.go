@@ -16,6 +16,7 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/oidctest"
+	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
 
@@ -29,6 +30,103 @@ import (
 // a screenshot under testdata/screenshots (or $PONTE_SCREENSHOTS/console).
 // Without Chromium it skips, unless CI is set.
 func TestBrowserAdminRegistersAClient(t *testing.T) {
+	c := openChromium(t, "console")
+	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	shots := c.shots
+	s := start(t, storagetest.SQLite(t))
+
+	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
+	click("Test login")
+	step("fill the login", chromedp.SetValue(chromedp.CSS(`[name="cf"]`), adminCF, chromedp.NodeVisible),
+		chromedp.SetValue(chromedp.CSS(`[name="level"]`), "2", chromedp.NodeVisible))
+	click("Entra")
+	check("home", "Console di Ponte", "it")
+	click("Servizi collegati")
+	check("clients-empty", "Servizi collegati", "it")
+	click("Registra un servizio")
+	check("form", "Registra un servizio", "it")
+	step("fill the form", chromedp.SetValue(chromedp.CSS(`#name`), "Cassetto previdenziale", chromedp.NodeVisible),
+		chromedp.SetValue(chromedp.CSS(`#redirect_uris`), "http://cassetto.example.it/cb", chromedp.NodeVisible))
+	step("submit a bad redirect URI", chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Registra"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`[role="alert"]`)))
+	check("form-refused", "Registra un servizio", "it")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[role="alert"]`), chromedp.NodeVisible)); !strings.Contains(got, "redirect_uris[0]") {
+		t.Fatalf("the refusal does not name the field: %q", got)
+	}
+	step("correct the redirect URI", chromedp.SetValue(chromedp.CSS(`#redirect_uris`), oidctest.RedirectURI, chromedp.NodeVisible))
+	click("Registra")
+	check("created", "Servizio registrato", "it")
+	id, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#client-id`), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#client-secret`), chromedp.NodeVisible))
+	if err != nil {
+		t.Fatal(err)
+	}
+	click("Dettagli del servizio")
+	check("client", "Servizio", "it")
+	click("Genera un nuovo segreto")
+	check("rotated", "Nuovo segreto", "it")
+	click("Indietro")
+	check("clients", "Servizi collegati", "it")
+	click("English")
+	check("clients-en", "Connected services", "en")
+	click("Back")
+	click("Audit trail")
+	check("audit-en", "Audit trail", "en")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tbody`), chromedp.NodeVisible)); !strings.Contains(got, "client.created") || !strings.Contains(got, adminCF) {
+		t.Fatalf("the audit page lacks the registration: %q", got)
+	}
+
+	// The client registered in the console logs a citizen in.
+	op, err := oidc.NewProvider(oidc.ClientContext(context.Background(), s.env.Server.Client()), s.env.Issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := op.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	conf := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: endpoint, RedirectURL: oidctest.RedirectURI, Scopes: []string{oidc.ScopeOpenID}}
+	verifier := oauth2.GenerateVerifier()
+	citizen := oidctest.NewBrowser(t)
+	resp, body := citizen.Get(conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(verifier)))
+	resp, _ = citizen.FormLoginAt(s.env.Issuer, resp, body, citizenCF, idp.LevelConsultazione)
+	loc := oidctest.RPRedirect(resp)
+	if loc == nil {
+		t.Fatalf("no code for the client registered in the console: %d", resp.StatusCode)
+	}
+	tok, err := conf.Exchange(oidc.ClientContext(context.Background(), s.env.Server.Client()), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if _, err := op.Verifier(&oidc.Config{ClientID: id}).Verify(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, shots)
+}
+
+// chromium is a headless Chromium tab with the steps the browser tests take.
+type chromium struct {
+	ctx   context.Context
+	shots string
+	n     *int
+	// step runs actions, failing the test with the address on error.
+	step func(what string, actions ...chromedp.Action[chromedp.Void])
+	// navigate runs an action that loads a page, which must not be an error.
+	navigate func(what string, a chromedp.Action[chromedp.Void])
+	// click follows the first link or button whose text contains text.
+	click func(text string)
+	// check verifies the page's h1 and language, runs axe-core (a serious or
+	// critical finding fails) and saves a screenshot.
+	check func(name, h1, lang string)
+}
+
+// openChromium starts headless Chromium for a test, its screenshots under
+// testdata/screenshots/<dir> (or $PONTE_SCREENSHOTS/<dir>). Without Chromium
+// it skips, unless CI is set.
+func openChromium(t *testing.T, dir string) *chromium {
+	t.Helper()
 	path := ""
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -46,17 +144,14 @@ func TestBrowserAdminRegistersAClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shots := filepath.Join("testdata", "screenshots")
-	if dir := os.Getenv("PONTE_SCREENSHOTS"); dir != "" {
-		shots = filepath.Join(dir, "console")
+	shots := filepath.Join("testdata", "screenshots", dir)
+	if root := os.Getenv("PONTE_SCREENSHOTS"); root != "" {
+		shots = filepath.Join(root, dir)
 	}
 	_ = os.RemoveAll(shots)
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-
-	store := storagetest.SQLite(t)
-	s := start(t, store)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -135,73 +230,54 @@ func TestBrowserAdminRegistersAClient(t *testing.T) {
 		}
 	}
 
+	return &chromium{ctx: ctx, shots: shots, n: &n, step: step, navigate: navigate, click: click, check: check}
+}
+
+// TestBrowserOperatorApprovesAConversion walks the PIN procedures in
+// headless Chromium as a branch-office operator (operator-sede) does: log in
+// at the dispositivo level, open the PIN section, look a citizen up (a bad
+// codice fiscale first), open the conversion queue, see a request and
+// approve it, see the parked messages, switch to English. axe-core runs on
+// every page; screenshots under testdata/screenshots/console-operator.
+func TestBrowserOperatorApprovesAConversion(t *testing.T) {
+	c := openChromium(t, "console-operator")
+	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	s := start(t, storagetest.SQLite(t))
+	conv := seedConversion(t, s)
+
 	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
 	click("Test login")
-	step("fill the login", chromedp.SetValue(chromedp.CSS(`[name="cf"]`), adminCF, chromedp.NodeVisible),
+	step("fill the login", chromedp.SetValue(chromedp.CSS(`[name="cf"]`), operatorCF, chromedp.NodeVisible),
 		chromedp.SetValue(chromedp.CSS(`[name="level"]`), "2", chromedp.NodeVisible))
 	click("Entra")
 	check("home", "Console di Ponte", "it")
-	click("Servizi collegati")
-	check("clients-empty", "Servizi collegati", "it")
-	click("Registra un servizio")
-	check("form", "Registra un servizio", "it")
-	step("fill the form", chromedp.SetValue(chromedp.CSS(`#name`), "Cassetto previdenziale", chromedp.NodeVisible),
-		chromedp.SetValue(chromedp.CSS(`#redirect_uris`), "http://cassetto.example.it/cb", chromedp.NodeVisible))
-	step("submit a bad redirect URI", chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Registra"]`), chromedp.NodeVisible),
-		chromedp.WaitVisible(chromedp.CSS(`[role="alert"]`)))
-	check("form-refused", "Registra un servizio", "it")
-	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[role="alert"]`), chromedp.NodeVisible)); !strings.Contains(got, "redirect_uris[0]") {
-		t.Fatalf("the refusal does not name the field: %q", got)
+	click("Procedure PIN")
+	check("pin", "Procedure PIN", "it")
+	step("type a bad codice fiscale", chromedp.SetValue(chromedp.CSS(`#fiscal_number`), "RSSMRA80A01H501X", chromedp.NodeVisible))
+	step("look it up", chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Cerca"]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#cf-error`)))
+	check("pin-bad-cf", "Procedure PIN", "it")
+	step("type the citizen's codice fiscale", chromedp.SetValue(chromedp.CSS(`#fiscal_number`), citizenCF, chromedp.NodeVisible))
+	click("Cerca")
+	check("citizen", "Stato del PIN di un cittadino", "it")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`dl`), chromedp.NodeVisible)); !strings.Contains(got, citizenCF) || !strings.Contains(got, "nessun blocco") {
+		t.Fatalf("the state page: %q", got)
 	}
-	step("correct the redirect URI", chromedp.SetValue(chromedp.CSS(`#redirect_uris`), oidctest.RedirectURI, chromedp.NodeVisible))
-	click("Registra")
-	check("created", "Servizio registrato", "it")
-	id, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#client-id`), chromedp.NodeVisible))
-	if err != nil {
-		t.Fatal(err)
+	navigate("open the queue", chromedp.Navigate(s.env.Issuer+"/console/pin/conversions"))
+	check("queue", "Richieste di conversione da verificare", "it")
+	click("Verifica")
+	check("review", "Verifica di una richiesta di conversione", "it")
+	click("Approva")
+	check("approved", "Richieste di conversione da verificare", "it")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[role="status"]`), chromedp.NodeVisible)); !strings.Contains(got, "Richiesta approvata.") {
+		t.Fatalf("the approval is not confirmed: %q", got)
 	}
-	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#client-secret`), chromedp.NodeVisible))
-	if err != nil {
-		t.Fatal(err)
+	if got, err := s.store.GetConversion(t.Context(), conv.ID); err != nil || got.Status != storage.ConversionApproved || got.ReviewedBy != operatorCF {
+		t.Fatalf("the approval: %+v %v", got, err)
 	}
-	click("Dettagli del servizio")
-	check("client", "Servizio", "it")
-	click("Genera un nuovo segreto")
-	check("rotated", "Nuovo segreto", "it")
-	click("Indietro")
-	check("clients", "Servizi collegati", "it")
 	click("English")
-	check("clients-en", "Connected services", "en")
-	click("Back")
-	click("Audit trail")
-	check("audit-en", "Audit trail", "en")
-	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tbody`), chromedp.NodeVisible)); !strings.Contains(got, "client.created") || !strings.Contains(got, adminCF) {
-		t.Fatalf("the audit page lacks the registration: %q", got)
-	}
-
-	// The client registered in the console logs a citizen in.
-	op, err := oidc.NewProvider(oidc.ClientContext(context.Background(), s.env.Server.Client()), s.env.Issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint := op.Endpoint()
-	endpoint.AuthStyle = oauth2.AuthStyleInHeader
-	conf := oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: endpoint, RedirectURL: oidctest.RedirectURI, Scopes: []string{oidc.ScopeOpenID}}
-	verifier := oauth2.GenerateVerifier()
-	citizen := oidctest.NewBrowser(t)
-	resp, body := citizen.Get(conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(verifier)))
-	resp, _ = citizen.FormLoginAt(s.env.Issuer, resp, body, citizenCF, idp.LevelConsultazione)
-	loc := oidctest.RPRedirect(resp)
-	if loc == nil {
-		t.Fatalf("no code for the client registered in the console: %d", resp.StatusCode)
-	}
-	tok, err := conf.Exchange(oidc.ClientContext(context.Background(), s.env.Server.Client()), loc.Query().Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if _, err := op.Verifier(&oidc.Config{ClientID: id}).Verify(context.Background(), raw); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d pages checked with axe-core; screenshots in %s", n, shots)
+	check("pin-en", "PIN procedures", "en")
+	click("Undelivered messages")
+	check("parked-en", "Undelivered messages", "en")
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
 }

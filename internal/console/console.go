@@ -195,7 +195,12 @@ func (c *Console) section(name string, sec idp.ConsoleSection) func(http.Respons
 		ctx := idp.WithOperatorRoles(idp.WithOperator(r.Context(), m.FiscalNumber), m.Roles...)
 		ctx = idp.WithConsoleFrame(ctx, idp.ConsoleFrame{Lang: ui.Locale(r), CSRF: m.CSRF,
 			Render: func(w http.ResponseWriter, r *http.Request, status int, title string, body template.HTML) {
-				c.render(w, r, status, "section", sectionView{Title: title, Body: body})
+				v := sectionView{Title: title, Body: body}
+				if r.Method != http.MethodGet {
+					// The answer to a form: the language switch opens the section's first page.
+					v.Here = Path + "/" + name + "/"
+				}
+				c.render(w, r, status, "section", v)
 			}})
 		inner.ServeHTTP(w, r.WithContext(ctx))
 	}
@@ -205,6 +210,8 @@ func (c *Console) section(name string, sec idp.ConsoleSection) func(http.Respons
 type sectionView struct {
 	Title string
 	Body  template.HTML
+	// Here is where the language switch leads ("": this page).
+	Here string
 }
 
 func (c *Console) listClients(w http.ResponseWriter, r *http.Request, _ staffMember) {
@@ -470,9 +477,10 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	if mv, ok := v.(messageView); ok {
 		title = t[mv.Title]
 	}
+	here := ""
 	if sv, ok := v.(sectionView); ok {
-		title = sv.Title
+		title, here = sv.Title, sv.Here
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	ui.Render(w, r, c.log, pages[page], status, ui.Data{Lang: lang, Title: title, T: t, View: v})
+	ui.Render(w, r, c.log, pages[page], status, ui.Data{Lang: lang, Title: title, T: t, View: v, Here: here})
 }
