@@ -1,3 +1,5 @@
+//go:build !fuzzing
+
 package spid_test
 
 import (
