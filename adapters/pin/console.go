@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
@@ -18,7 +19,7 @@ import (
 var consoleTemplates = template.Must(template.New("console.html").Funcs(template.FuncMap{
 	// lookupOnly is the page's data for the look-up form, empty.
 	"lookupOnly": func(v conView) conView { v.View = nil; return v },
-}).ParseFS(templateFS, "templates/console.html"))
+}).ParseFS(templateFS, "templates/console.html", "templates/partials.html"))
 
 // recentEvents is how many of a citizen's latest PIN events the state page shows.
 const recentEvents = 20
@@ -37,6 +38,9 @@ const recentEvents = 20
 //	GET  /conversions/{id}          one request, its documents, approve or reject
 //	GET  /conversions/{id}/{part}   the form or the identity document, as uploaded
 //	POST /conversions/{id}/review   approve, or reject with a reason
+//	GET  /issue                     the MV35 form (operator-sede)
+//	POST /issue                     issue a PIN at the branch office: the printable envelope sheet
+//	POST /revoke                    revoke a PIN, after a confirmation (channel of the role)
 //	GET  /parked                    messages the dispatcher gave up on (no body, no secret)
 //	POST /parked/{id}/requeue       make one due again
 //	GET  /callbacks                 requests waiting for a callback (operator-contact-center)
@@ -53,6 +57,9 @@ func (s *Service) ConsoleSection() idp.ConsoleSection {
 	mux.HandleFunc("GET /conversions/{id}", s.conConversion)
 	mux.HandleFunc("GET /conversions/{id}/{part}", s.conConversionDocument)
 	mux.HandleFunc("POST /conversions/{id}/review", s.conReview)
+	mux.HandleFunc("GET /issue", s.conIssueForm)
+	mux.HandleFunc("POST /issue", s.conIssue)
+	mux.HandleFunc("POST /revoke", s.conRevoke)
 	mux.HandleFunc("GET /parked", s.conParked)
 	mux.HandleFunc("POST /parked/{id}/requeue", s.conRequeue)
 	mux.HandleFunc("GET /callbacks", s.conCallbacks)
@@ -115,6 +122,17 @@ func (s *Service) conAllowed(w http.ResponseWriter, r *http.Request, roles ...st
 	return false
 }
 
+// conSelf renders a 403 page and returns true when cf is the staff member's
+// own: no one unlocks, revokes, issues or converts their own PIN.
+func (s *Service) conSelf(w http.ResponseWriter, r *http.Request, cf string) bool {
+	if codicefiscale.Normalize(cf) != codicefiscale.Normalize(idp.OperatorFrom(r.Context())) {
+		return false
+	}
+	s.log.InfoContext(r.Context(), "pin console: an operator acting on their own PIN refused", "path", r.URL.Path)
+	s.conMessage(w, r, http.StatusForbidden, "self")
+	return true
+}
+
 func (s *Service) conFailed(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "pin console failed", "path", r.URL.Path, "err", err)
 	s.conMessage(w, r, http.StatusInternalServerError, "error")
@@ -153,8 +171,8 @@ type citizenView struct {
 	Events               []eventLine
 	// Channels are the channels on which this staff member may lift the lock.
 	Channels []string
-	// Lifted says the lock was lifted by this request.
-	Lifted bool
+	// Lifted says the lock was lifted by this request; Revoked the PIN revoked.
+	Lifted, Revoked bool
 }
 
 // eventLine is an audit event for the page.
@@ -236,6 +254,9 @@ func (s *Service) conUnlock(w http.ResponseWriter, r *http.Request) {
 	cf := r.PostFormValue("fiscal_number")
 	if !codicefiscale.Valid(codicefiscale.Normalize(cf)) {
 		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if s.conSelf(w, r, cf) {
 		return
 	}
 	_, err := s.Unlock(r.Context(), cf, channel, idp.OperatorFrom(r.Context()))
@@ -374,7 +395,19 @@ func (s *Service) conReview(w http.ResponseWriter, r *http.Request) {
 		s.showConversion(w, r, http.StatusBadRequest, reviewView{Reason: reason, Error: "reason_long"})
 		return
 	}
-	err := s.ReviewConversion(r.Context(), r.PathValue("id"), idp.OperatorFrom(r.Context()), decision == "approve", reason)
+	c, err := s.store.GetConversion(r.Context(), r.PathValue("id"))
+	if errors.Is(err, storage.ErrNotFound) {
+		s.conMessage(w, r, http.StatusNotFound, "notfound")
+		return
+	}
+	if err != nil {
+		s.conFailed(w, r, err)
+		return
+	}
+	if s.conSelf(w, r, c.FiscalNumber) {
+		return
+	}
+	err = s.ReviewConversion(r.Context(), c.ID, idp.OperatorFrom(r.Context()), decision == "approve", reason)
 	switch {
 	case err == nil:
 		s.showQueue(w, r, http.StatusOK, decision+"d")
@@ -488,5 +521,160 @@ func (s *Service) conCallback(w http.ResponseWriter, r *http.Request) {
 		s.conMessage(w, r, http.StatusNotFound, "notfound")
 	default:
 		s.conFailed(w, r, err)
+	}
+}
+
+// issueView is the MV35 form: the request's fields and the identity
+// document checked, with what is wrong.
+type issueView struct {
+	Sections []fieldset
+	Errors   []fieldError
+}
+
+// issueSections are the MV35 form's fields, filled from r: the online
+// request's, less what only a request at a distance needs (a callback, where
+// the first half goes: the envelope carries all 16 characters), plus the
+// identity document the operator checked. Nothing is autofilled: the data
+// are the citizen's, not the operator's.
+func issueSections(t, ct map[string]string, r *http.Request) []fieldset {
+	var out []fieldset
+	for _, fs := range requestSections(t, r) {
+		var kept []field
+		for _, f := range fs.Fields {
+			switch f.Name {
+			case "preferred_phone", "callback_slot", "first_half_via":
+				continue
+			}
+			if f.Type != "checkbox" && f.Type != "select" {
+				f.Autocomplete = "off"
+			}
+			kept = append(kept, f)
+		}
+		out = append(out, fieldset{Legend: fs.Legend, Fields: kept})
+	}
+	out = append(out, fieldset{Legend: ct["sec_document"], Fields: []field{{Name: "document", Label: ct["f_document"], Hint: ct["f_document_hint"],
+		Type: "text", Value: r.PostFormValue("document"), Required: true, Autocomplete: "off", Maxlength: 100}}})
+	for i := range out {
+		for j := range out[i].Fields {
+			out[i].Fields[j].describe()
+		}
+	}
+	return out
+}
+
+// conLang is the staff member's language for the PIN's own wording.
+func conLang(r *http.Request) string {
+	if f, ok := idp.ConsoleFrameFrom(r.Context()); ok && f.Lang == "en" {
+		return "en"
+	}
+	return "it"
+}
+
+func (s *Service) conIssueForm(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesSede...) {
+		return
+	}
+	lang := conLang(r)
+	s.conRender(w, r, http.StatusOK, "issue", "issue", issueView{Sections: issueSections(text[lang], consoleText[lang], r)})
+}
+
+// conIssue issues a PIN at the branch office (MV35) through IssueAtBranch,
+// audited under the staff member, and answers the printable sheet for the
+// sealed envelope: the 16 characters exist only in that answer.
+func (s *Service) conIssue(w http.ResponseWriter, r *http.Request) {
+	if !s.conAllowed(w, r, rolesSede...) {
+		return
+	}
+	lang := conLang(r)
+	t, ct := text[lang], consoleText[lang]
+	req := requestFromForm(r)
+	op := idp.OperatorFrom(r.Context())
+	document := strings.TrimSpace(r.PostFormValue("document"))
+	if s.conSelf(w, r, req.FiscalNumber) {
+		return
+	}
+	v := issueView{}
+	if document == "" || len(document) > 100 {
+		v.Errors = append(v.Errors, fieldError{Field: "document", Text: ct["e_document"]})
+	}
+	var (
+		pin16 string
+		err   error
+	)
+	if v.Errors == nil {
+		pin16, err = s.IssueAtBranch(r.Context(), req, op, document)
+	} else {
+		// Check the rest too, so that every mistake shows at once.
+		fe := req.normalize()
+		fe.FirstHalfVia = "email"
+		err = fe.validate(s.now(), false)
+	}
+	switch {
+	case err == nil && v.Errors == nil:
+		s.printEnvelope(w, r, req, op, pin16)
+		return
+	case errors.Is(err, ErrInvalidRequest):
+		v.Errors = append(formErrors(t, err), v.Errors...)
+	case err != nil:
+		s.conFailed(w, r, err)
+		return
+	}
+	v.Sections = issueSections(t, ct, r)
+	for _, e := range v.Errors {
+		for i := range v.Sections {
+			for j := range v.Sections[i].Fields {
+				if f := &v.Sections[i].Fields[j]; f.Name == e.Field && f.Error == "" {
+					f.Error = e.Text
+					f.describe()
+				}
+			}
+		}
+	}
+	s.conRender(w, r, http.StatusUnprocessableEntity, "issue", "issue", v)
+}
+
+// revokeView asks to confirm a revocation.
+type revokeView struct {
+	FiscalNumber, Channel string
+}
+
+// conRevoke revokes a citizen's PIN on the channel of the staff member's
+// role (RevokeByOperator, audited under them, ending the citizen's sessions),
+// after a confirmation page; then shows the state.
+func (s *Service) conRevoke(w http.ResponseWriter, r *http.Request) {
+	channel := r.PostFormValue("channel")
+	if channel != ChannelBranch && channel != ChannelContactCenter {
+		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if !s.conAllowed(w, r, channelRole(channel)) {
+		return
+	}
+	cf := codicefiscale.Normalize(r.PostFormValue("fiscal_number"))
+	if !codicefiscale.Valid(cf) {
+		s.conMessage(w, r, http.StatusBadRequest, "bad_request")
+		return
+	}
+	if s.conSelf(w, r, cf) {
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		s.conRender(w, r, http.StatusOK, "revoke", "revoke", revokeView{FiscalNumber: cf, Channel: channel})
+		return
+	}
+	err := s.RevokeByOperator(r.Context(), cf, channel, idp.OperatorFrom(r.Context()))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.conRender(w, r, http.StatusNotFound, "home", "home", lookupView{FiscalNumber: cf, Error: "no_pin"})
+	case err != nil:
+		s.conFailed(w, r, err)
+	default:
+		v, err := s.citizen(r, cf)
+		if err != nil {
+			s.conFailed(w, r, err)
+			return
+		}
+		v.Revoked = true
+		s.conRender(w, r, http.StatusOK, "citizen", "citizen", v)
 	}
 }

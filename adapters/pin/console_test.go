@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,10 @@ func TestConsoleRoles(t *testing.T) {
 		{"GET", "/conversions", nil, sede},
 		{"GET", "/conversions/" + c.ID, nil, sede},
 		{"GET", "/conversions/" + c.ID + "/document", nil, sede},
+		{"GET", "/issue", nil, sede},
+		{"POST", "/issue", url.Values{"fiscal_number": {"x"}}, sede},
+		{"POST", "/revoke", url.Values{"fiscal_number": {cf}, "channel": {"sede"}}, sede},
+		{"POST", "/revoke", url.Values{"fiscal_number": {cf}, "channel": {"contact_center"}}, cc},
 		{"GET", "/parked", nil, sede | cc},
 		{"POST", "/parked/nope/requeue", nil, sede | cc},
 		{"GET", "/callbacks", nil, cc},
@@ -342,5 +347,120 @@ func TestConsoleCallbacks(t *testing.T) {
 	events, _ := f.store.ListAudit(ctx, cf)
 	if last := events[len(events)-1]; last.Operator != staffCF {
 		t.Fatalf("outcome not audited under the staff member: %+v", last)
+	}
+}
+
+// TestConsoleIssueAndRevoke: a branch-office operator issues a PIN (MV35):
+// a form with mistakes names each field in Italian and issues nothing; the
+// good one answers the envelope sheet with the 16 characters (never stored),
+// audited under the staff member; a second issue gives a new PIN; a revocation asks for confirmation first, then ends the PIN.
+func TestConsoleIssueAndRevoke(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), after2021)
+	ctx := context.Background()
+	const staffCF = "BNCLGU70B02F205F"
+	srv := consoleAs(t, f.svc, staffCF, "it", idp.RoleOperatorSede)
+	code, body := get(t, srv.URL+"/issue")
+	if code != http.StatusOK || !strings.Contains(body, `id="f-document"`) || strings.Contains(body, `name="first_half_via"`) {
+		t.Fatalf("issue form: %d %s", code, body)
+	}
+	m := mario()
+	good := url.Values{"fiscal_number": {m.FiscalNumber}, "given_name": {m.GivenName}, "family_name": {m.FamilyName}, "gender": {m.Gender},
+		"birthdate": {m.Birthdate}, "birth_place": {m.BirthPlace}, "street": {m.Residence.Street}, "number": {m.Residence.Number},
+		"postal_code": {m.Residence.PostalCode}, "city": {m.Residence.City}, "province": {m.Residence.Province},
+		"mobile": {m.Mobile}, "email": {m.Email}, "document": {"CI CA12345AB"}}
+	bad := url.Values{}
+	for k, v := range good {
+		bad[k] = v
+	}
+	bad.Set("birthdate", "1990-01-01")
+	bad.Del("document")
+	code, body = postForm(t, srv.URL+"/issue", bad)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "Indica il documento di identità") || !strings.Contains(body, `href="#f-birthdate"`) ||
+		!strings.Contains(body, `aria-invalid="true"`) {
+		t.Fatalf("bad issue: %d %s", code, body)
+	}
+	if _, err := f.store.GetPINAccount(ctx, cf); err == nil {
+		t.Fatal("a refused issue created a PIN")
+	}
+	code, body = postForm(t, srv.URL+"/issue", good)
+	groups := regexp.MustCompile(`class="pin"[^>]*>((?:[A-Za-z0-9]{4} ){4})`).FindStringSubmatch(body)
+	if code != http.StatusCreated || groups == nil || !strings.Contains(body, "operatore "+staffCF) {
+		t.Fatalf("issue: %d %s", code, body)
+	}
+	pin16 := strings.ReplaceAll(groups[1], " ", "")
+	if _, err := f.svc.Login(ctx, cf, pin16, "192.0.2.1"); err != nil {
+		t.Fatalf("the printed PIN does not work: %v", err)
+	}
+	events, _ := f.store.ListAudit(ctx, cf)
+	if len(events) == 0 || !strings.HasPrefix(events[0].Operator, staffCF+" doc:CI CA12345AB") || events[0].Channel != pin.ChannelBranch {
+		t.Fatalf("issue not audited under the staff member: %+v", events)
+	}
+	// The citizen at the counter again (a lost envelope): a new PIN replaces the first.
+	code, body = postForm(t, srv.URL+"/issue", good)
+	again := regexp.MustCompile(`class="pin"[^>]*>((?:[A-Za-z0-9]{4} ){4})`).FindStringSubmatch(body)
+	if code != http.StatusCreated || again == nil || again[1] == groups[1] {
+		t.Fatalf("second issue: %d %s", code, body)
+	}
+
+	code, body = postForm(t, srv.URL+"/citizen", url.Values{"fiscal_number": {m.FiscalNumber}})
+	if code != http.StatusOK || !strings.Contains(body, "Revoca il PIN (sede)") {
+		t.Fatalf("state page: %d %s", code, body)
+	}
+	code, body = postForm(t, srv.URL+"/revoke", url.Values{"fiscal_number": {m.FiscalNumber}, "channel": {"sede"}})
+	if code != http.StatusOK || !strings.Contains(body, "Conferma la revoca") || !strings.Contains(body, `name="confirm" value="yes"`) {
+		t.Fatalf("revoke confirmation: %d %s", code, body)
+	}
+	if a, _ := f.store.GetPINAccount(ctx, cf); a.Status == storage.PINRevoked {
+		t.Fatal("revoked without confirmation")
+	}
+	code, body = postForm(t, srv.URL+"/revoke", url.Values{"fiscal_number": {m.FiscalNumber}, "channel": {"sede"}, "confirm": {"yes"}})
+	if code != http.StatusOK || !strings.Contains(body, "Il PIN è revocato") || strings.Contains(body, "Revoca il PIN (sede)") {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	if a, _ := f.store.GetPINAccount(ctx, cf); a.Status != storage.PINRevoked {
+		t.Fatalf("not revoked: %s", a.Status)
+	}
+	events, _ = f.store.ListAudit(ctx, cf)
+	if last := events[len(events)-1]; last.Operator != staffCF {
+		t.Fatalf("revocation not audited under the staff member: %+v", last)
+	}
+}
+
+// TestConsoleNotOnOwnPIN: a staff member cannot unlock, revoke, issue or
+// approve the conversion of their own PIN (403, nothing changed), whatever
+// their roles.
+func TestConsoleNotOnOwnPIN(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), after2021)
+	ctx := context.Background()
+	if err := f.svc.Seed(ctx, mario2Account(), "Abcd1234"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.svc.SubmitConversion(ctx, cf, pdf, png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := consoleAs(t, f.svc, strings.ToLower(cf), "it", idp.RoleOperatorSede, idp.RoleOperatorContactCenter)
+	m := mario()
+	for _, tc := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/unlock", url.Values{"fiscal_number": {cf}, "channel": {"sede"}}},
+		{"/revoke", url.Values{"fiscal_number": {cf}, "channel": {"contact_center"}, "confirm": {"yes"}}},
+		{"/issue", url.Values{"fiscal_number": {m.FiscalNumber}, "given_name": {m.GivenName}, "family_name": {m.FamilyName}, "gender": {m.Gender},
+			"birthdate": {m.Birthdate}, "birth_place": {m.BirthPlace}, "street": {"Via Roma"}, "number": {"1"}, "postal_code": {"00100"},
+			"city": {"Roma"}, "province": {"RM"}, "email": {"m@example.it"}, "document": {"CI CA12345AB"}}},
+		{"/conversions/" + c.ID + "/review", url.Values{"decision": {"approve"}}},
+	} {
+		if code, body := postForm(t, srv.URL+tc.path, tc.form); code != http.StatusForbidden || !strings.Contains(body, "sul tuo PIN") {
+			t.Errorf("%s on one's own PIN: %d %s", tc.path, code, body)
+		}
+	}
+	a, err := f.store.GetPINAccount(ctx, cf)
+	if err != nil || a.Status != storage.PINActive || a.Dispositivo {
+		t.Fatalf("the account changed: %+v %v", a.Status, err)
+	}
+	if got, _ := f.store.GetConversion(ctx, c.ID); got.Status != storage.ConversionPending {
+		t.Fatalf("the conversion changed: %s", got.Status)
 	}
 }

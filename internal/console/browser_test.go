@@ -240,6 +240,7 @@ func openChromium(t *testing.T, dir string) *chromium {
 // approve it, see the parked messages, switch to English. axe-core runs on
 // every page; screenshots under testdata/screenshots/console-operator.
 func TestBrowserOperatorApprovesAConversion(t *testing.T) {
+	const mv35CF = ccCF // a citizen who is also staff: a valid codice fiscale, not the operator's
 	c := openChromium(t, "console-operator")
 	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
 	s := start(t, storagetest.SQLite(t))
@@ -275,6 +276,35 @@ func TestBrowserOperatorApprovesAConversion(t *testing.T) {
 	if got, err := s.store.GetConversion(t.Context(), conv.ID); err != nil || got.Status != storage.ConversionApproved || got.ReviewedBy != operatorCF {
 		t.Fatalf("the approval: %+v %v", got, err)
 	}
+	// A PIN issued at the counter (MV35): the printable envelope sheet.
+	navigate("open the MV35 form", chromedp.Navigate(s.env.Issuer+"/console/pin/issue"))
+	check("issue", "Rilascio del PIN in sede (MV35)", "it")
+	for id, value := range map[string]string{"f-fiscal_number": mv35CF, "f-given_name": "Laura", "f-family_name": "Bianchi",
+		"f-gender": "F", "f-birthdate": "1990-04-15", "f-birth_place": "Milano", "f-street": "Via Dante", "f-number": "3",
+		"f-postal_code": "20121", "f-city": "Milano", "f-province": "MI", "f-mobile": "+393331234567", "f-email": "laura@example.it"} {
+		step("fill "+id, chromedp.SetValue(chromedp.CSS("#"+id), value, chromedp.NodeVisible))
+	}
+	step("submit without the document", chromedp.Click(chromedp.Search(`//button[contains(., "Rilascia il PIN")]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#f-document-error`)))
+	check("issue-refused", "Rilascio del PIN in sede (MV35)", "it")
+	step("name the document", chromedp.SetValue(chromedp.CSS("#f-document"), "CI CA12345AB", chromedp.NodeVisible))
+	click("Rilascia il PIN")
+	sheet, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.pin`), chromedp.NodeVisible))
+	if err != nil || len(strings.Fields(sheet)) != 4 {
+		t.Fatalf("the envelope sheet: %q %v", sheet, err)
+	}
+	if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+		*c.n++
+		_ = os.WriteFile(filepath.Join(c.shots, fmt.Sprintf("%02d-envelope.png", *c.n)), shot, 0o644)
+	}
+	navigate("open the PIN section", chromedp.Navigate(s.env.Issuer+"/console/pin/"))
+	step("type the new citizen", chromedp.SetValue(chromedp.CSS(`#fiscal_number`), mv35CF, chromedp.NodeVisible))
+	click("Cerca")
+	check("citizen-mv35", "Stato del PIN di un cittadino", "it")
+	click("Revoca il PIN")
+	check("revoke", "Revoca del PIN", "it")
+	click("Conferma la revoca")
+	check("revoked", "Stato del PIN di un cittadino", "it")
 	click("English")
 	check("pin-en", "PIN procedures", "en")
 	click("Undelivered messages")
