@@ -316,7 +316,7 @@ func (c *Console) createClient(w http.ResponseWriter, r *http.Request, m staffMe
 	cl, secret, err := c.cfg.Admin.CreateClient(r.Context(), m.actor(), spec)
 	var fe *fields.Error
 	if errors.As(err, &fe) {
-		v.Errors = fe.Fields
+		v.Errors = localized(ui.Locale(r), fe.Fields)
 		c.render(w, r, http.StatusBadRequest, "form", v)
 		return
 	}
@@ -410,7 +410,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, m staffMember) {
 	q, err := v.Filters.query(true)
 	var fe *fields.Error
 	if errors.As(err, &fe) {
-		v.Errors = fe.Fields
+		v.Errors = localized(ui.Locale(r), fe.Fields)
 		c.render(w, r, http.StatusBadRequest, "audit", v)
 		return
 	}

@@ -133,7 +133,7 @@ func TestAdminRegistersAClient(t *testing.T) {
 				"scope": {"openid", "profile"}, "auth": {"client_secret_basic"}, "alg": {"ES256"}}
 			before, _ := s.store.ListClients(t.Context())
 			resp, body = b.Post(s.env.Issuer+"/console/clients", form)
-			if resp.StatusCode != 400 || !strings.Contains(body, "redirect_uris[0]") {
+			if resp.StatusCode != 400 || !strings.Contains(body, "redirect_uris[0]") || !strings.Contains(body, "http è ammesso solo su loopback; usa https") {
 				t.Fatalf("http redirect: %d %.600s", resp.StatusCode, body)
 			}
 			if after, _ := s.store.ListClients(t.Context()); len(after) != len(before) {
