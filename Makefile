@@ -20,7 +20,7 @@ test-postgres:
 test-browser:
 	go test -count=1 -run TestBrowserWalks -v ./adapters/pin/
 	go test -count=1 -run TestBrowserEndSession -v ./internal/account/
-	go test -count=1 -run TestBrowserAdminRegistersAClient -v ./internal/console/
+	go test -count=1 -run 'TestBrowserAdminRegistersAClient|TestBrowserOperatorApprovesAConversion' -v ./internal/console/
 
 # kill -9 of ponte serve during logins, redemptions and recovery forms, 20
 # times; everything a client got must be there after each restart.

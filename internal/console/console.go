@@ -2,10 +2,13 @@
 // server-rendered, in Italian and English. Staff log in through Ponte itself
 // (internal/selfclient) at the dispositivo level; what they may do follows
 // the roles their codice fiscale holds (idp/staff), looked up at every
-// request. This first part serves administrators the relying parties: list,
-// read, register (the secret shown once), delete. Every change goes through
+// request. Administrators manage the relying parties (list, read, register
+// with the secret shown once, rotate the secret, delete); administrators and
+// auditors read and export the audit trail. Every change goes through
 // idp/admin, as the admin API's do, and is audited under the staff member's
-// codice fiscale on the console channel. Every form is protected by the
+// codice fiscale on the console channel. A login method's own pages
+// (idp.ConsolePages, such as the PIN procedures for operators) are mounted
+// under Path/<method>/ behind the same login, roles and CSRF checks. Every form is protected by the
 // cross-origin check and a token bound to the page session; every answer is
 // no-store.
 package console
