@@ -407,17 +407,21 @@ func (s *Service) conReview(w http.ResponseWriter, r *http.Request) {
 	if s.conSelf(w, r, c.FiscalNumber) {
 		return
 	}
-	err = s.ReviewConversion(r.Context(), c.ID, idp.OperatorFrom(r.Context()), decision == "approve", reason)
-	switch {
-	case err == nil:
-		s.showQueue(w, r, http.StatusOK, decision+"d")
-	case errors.Is(err, storage.ErrNotFound):
-		s.conMessage(w, r, http.StatusNotFound, "notfound")
-	default:
-		// Reviewed meanwhile by someone else, or a storage failure.
-		s.log.InfoContext(r.Context(), "pin console: review refused", "err", err)
+	if c.Status != storage.ConversionPending {
 		s.conMessage(w, r, http.StatusConflict, "conflict")
+		return
 	}
+	err = s.ReviewConversion(r.Context(), c.ID, idp.OperatorFrom(r.Context()), decision == "approve", reason)
+	if err == nil {
+		s.showQueue(w, r, http.StatusOK, decision+"d")
+		return
+	}
+	// Reviewed meanwhile by someone else, or a failure.
+	if again, rerr := s.store.GetConversion(r.Context(), c.ID); rerr == nil && again.Status != storage.ConversionPending {
+		s.conMessage(w, r, http.StatusConflict, "conflict")
+		return
+	}
+	s.conFailed(w, r, err)
 }
 
 // parkedView is the parked messages, with the outcome of the last requeue.
