@@ -416,8 +416,8 @@ func (s *Service) conReview(w http.ResponseWriter, r *http.Request) {
 		s.showQueue(w, r, http.StatusOK, decision+"d")
 		return
 	}
-	// Reviewed meanwhile by someone else, or a failure.
-	if again, rerr := s.store.GetConversion(r.Context(), c.ID); rerr == nil && again.Status != storage.ConversionPending {
+	if errors.Is(err, ErrReviewed) {
+		// Reviewed meanwhile by a colleague.
 		s.conMessage(w, r, http.StatusConflict, "conflict")
 		return
 	}

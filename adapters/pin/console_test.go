@@ -508,7 +508,7 @@ func TestConsoleParallelReviews(t *testing.T) {
 	events, _ := f.store.ListAudit(ctx, cf)
 	reviews := 0
 	for _, e := range events {
-		if strings.HasPrefix(e.Event, "conversion_") && e.Event != "conversion_requested" {
+		if e.Event == "converted" || (strings.HasPrefix(e.Event, "conversion_") && e.Event != "conversion_requested") {
 			reviews++
 		}
 	}

@@ -81,6 +81,10 @@ func (s *Service) ConversionDocuments(ctx context.Context, id string) (form, doc
 	return form, document, err
 }
 
+// ErrReviewed is returned when a conversion request was already approved or
+// rejected (by another operator, maybe at the same moment).
+var ErrReviewed = errors.New("already reviewed")
+
 // ReviewConversion approves or rejects a pending request. On approval the same
 // PIN becomes dispositivo. The citizen is told either way.
 func (s *Service) ReviewConversion(ctx context.Context, id, operator string, approve bool, reason string) error {
@@ -91,7 +95,7 @@ func (s *Service) ReviewConversion(ctx context.Context, id, operator string, app
 		var c storage.Conversion
 		err := s.store.UpdateConversion(ctx, id, func(old storage.Conversion) (storage.Conversion, error) {
 			if old.Status != storage.ConversionPending {
-				return old, fmt.Errorf("pin: conversion %s is already %s", id, old.Status)
+				return old, fmt.Errorf("pin: conversion %s is %s: %w", id, old.Status, ErrReviewed)
 			}
 			old.Status, old.Reason, old.ReviewedBy, old.ReviewedAt = storage.ConversionRejected, reason, operator, s.now().UTC()
 			if approve {
