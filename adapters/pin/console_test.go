@@ -468,51 +468,56 @@ func TestConsoleNotOnOwnPIN(t *testing.T) {
 
 // TestConsoleParallelReviews: operators reviewing the same request at once
 // (approvals and rejections): exactly one succeeds, the others are told it
-// was already reviewed (409), and one review is audited.
+// was already reviewed (409), and one review is audited; on SQLite and on
+// PostgreSQL.
 func TestConsoleParallelReviews(t *testing.T) {
-	f := newFixture(t, storagetest.SQLite(t), after2021)
-	ctx := context.Background()
-	if err := f.svc.Seed(ctx, mario2Account(), "Abcd1234"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.svc.SubmitConversion(ctx, cf, pdf, png)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := consoleAs(t, f.svc, "BNCLGU70B02F205F", "it", idp.RoleOperatorSede)
-	const n = 8
-	codes := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			form := url.Values{"decision": {"approve"}}
-			if i%2 == 1 {
-				form = url.Values{"decision": {"reject"}, "reason": {"documento scaduto"}}
+	for _, be := range storagetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			f := newFixture(t, be.Open(t), after2021)
+			ctx := context.Background()
+			if err := f.svc.Seed(ctx, mario2Account(), "Abcd1234"); err != nil {
+				t.Fatal(err)
 			}
-			codes[i], _ = postForm(t, srv.URL+"/conversions/"+c.ID+"/review", form)
+			c, err := f.svc.SubmitConversion(ctx, cf, pdf, png)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := consoleAs(t, f.svc, "BNCLGU70B02F205F", "it", idp.RoleOperatorSede)
+			const n = 8
+			codes := make([]int, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					form := url.Values{"decision": {"approve"}}
+					if i%2 == 1 {
+						form = url.Values{"decision": {"reject"}, "reason": {"documento scaduto"}}
+					}
+					codes[i], _ = postForm(t, srv.URL+"/conversions/"+c.ID+"/review", form)
+				})
+			}
+			wg.Wait()
+			ok, conflict := 0, 0
+			for _, code := range codes {
+				switch code {
+				case http.StatusOK:
+					ok++
+				case http.StatusConflict:
+					conflict++
+				}
+			}
+			if ok != 1 || conflict != n-1 {
+				t.Fatalf("parallel reviews: %v", codes)
+			}
+			events, _ := f.store.ListAudit(ctx, cf)
+			reviews := 0
+			for _, e := range events {
+				if e.Event == "converted" || (strings.HasPrefix(e.Event, "conversion_") && e.Event != "conversion_requested") {
+					reviews++
+				}
+			}
+			if reviews != 1 {
+				t.Fatalf("%d reviews audited: %+v", reviews, events)
+			}
 		})
-	}
-	wg.Wait()
-	ok, conflict := 0, 0
-	for _, code := range codes {
-		switch code {
-		case http.StatusOK:
-			ok++
-		case http.StatusConflict:
-			conflict++
-		}
-	}
-	if ok != 1 || conflict != n-1 {
-		t.Fatalf("parallel reviews: %v", codes)
-	}
-	events, _ := f.store.ListAudit(ctx, cf)
-	reviews := 0
-	for _, e := range events {
-		if e.Event == "converted" || (strings.HasPrefix(e.Event, "conversion_") && e.Event != "conversion_requested") {
-			reviews++
-		}
-	}
-	if reviews != 1 {
-		t.Fatalf("%d reviews audited: %+v", reviews, events)
 	}
 }
