@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -309,5 +312,110 @@ func TestBrowserOperatorApprovesAConversion(t *testing.T) {
 	check("pin-en", "PIN procedures", "en")
 	click("Undelivered messages")
 	check("parked-en", "Undelivered messages", "en")
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
+}
+
+// TestBrowserAuditorExportsTheTrail walks the console in headless Chromium
+// as an auditor does: log in at the dispositivo level, see only the audit
+// trail in the menu (no relying parties, no PIN procedures, which answer
+// 403 when opened by address), filter the trail by a citizen and export it
+// as CSV from the page's own form (the browser's request, with its cookie,
+// Origin and Sec-Fetch-Site); the export holds the known event and is
+// itself audited under the auditor. axe-core runs on every page.
+func TestBrowserAuditorExportsTheTrail(t *testing.T) {
+	c := openChromium(t, "console-auditor")
+	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	s := start(t, storagetest.SQLite(t))
+	for _, e := range []storage.AuditEvent{
+		{FiscalNumber: citizenCF, Event: "issued", Channel: "sede", Operator: "op-7"},
+		{Event: "client.created", Channel: "api", Operator: "token:x", Target: "client:a"},
+	} {
+		if err := s.store.AppendAudit(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
+	click("Test login")
+	step("fill the login", chromedp.SetValue(chromedp.CSS(`[name="cf"]`), auditorCF, chromedp.NodeVisible),
+		chromedp.SetValue(chromedp.CSS(`[name="level"]`), "2", chromedp.NodeVisible))
+	click("Entra")
+	check("home", "Console di Ponte", "it")
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main a, nav a")].map(a => a.pathname)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(links, "/console/audit") {
+		t.Fatalf("the auditor's menu lacks the audit trail: %v", links)
+	}
+	for _, l := range links {
+		if strings.HasPrefix(l, "/console/clients") || strings.HasPrefix(l, "/console/pin") {
+			t.Fatalf("the auditor's menu offers %s: %v", l, links)
+		}
+	}
+	for _, path := range []string{"/console/clients", "/console/pin/", "/console/pin/issue"} {
+		resp, err := chromedp.RunResponse(ctx, chromedp.Navigate(s.env.Issuer+path))
+		if err != nil || resp.Status != 403 {
+			t.Fatalf("the auditor at %s: %v %v", path, resp, err)
+		}
+	}
+	navigate("back home", chromedp.Navigate(s.env.Issuer+"/console/"))
+	click("Registro delle attività")
+	check("audit", "Registro delle attività", "it")
+	step("filter by the citizen", chromedp.SetValue(chromedp.CSS(`#subject`), citizenCF, chromedp.NodeVisible))
+	click("Filtra")
+	check("audit-filtered", "Registro delle attività", "it")
+	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tbody`), chromedp.NodeVisible)); !strings.Contains(got, "issued") || strings.Contains(got, "client:a") {
+		t.Fatalf("the filtered trail: %q", got)
+	}
+	// The export button downloads the file: Chromium saves it, and the
+	// response it received says 200 and text/csv.
+	dir := t.TempDir()
+	responses := chromedp.Events(ctx, network.ResponseReceived)
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	step("export as CSV", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true)})
+		return err
+	}), chromedp.Click(chromedp.Search(`//button[normalize-space(.)="Esporta in CSV"]`), chromedp.NodeVisible))
+	var file string
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("the download was canceled")
+		}
+		if ev.State == browser.DownloadProgressStateCompleted {
+			file = filepath.Join(dir, ev.GUID)
+			break
+		}
+	}
+	var export *network.Response
+	for ev, err := range responses {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Response != nil && strings.HasSuffix(ev.Response.URL, "/console/audit/export") {
+			export = ev.Response
+			break
+		}
+	}
+	if export == nil || export.Status != 200 || export.MimeType != "text/csv" {
+		t.Fatalf("the export answered %+v", export)
+	}
+	csv, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(csv), "id,at,actor,action,channel,fiscal_number,target,detail\n") ||
+		!strings.Contains(string(csv), ",issued,sede,"+citizenCF+",") || strings.Contains(string(csv), "client:a") {
+		t.Fatalf("the CSV export: %q", csv)
+	}
+	var exported []storage.AuditEvent
+	_ = s.store.SearchAudit(t.Context(), storage.AuditQuery{Action: "audit.exported"}, func(e storage.AuditEvent) error { exported = append(exported, e); return nil })
+	if len(exported) != 1 || exported[0].Operator != auditorCF {
+		t.Fatalf("the export is not audited under the auditor: %+v", exported)
+	}
 	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
 }

@@ -33,9 +33,11 @@ const (
 	operatorCF = "BNCLGU70B02F205F"
 	ccCF       = "BNCLRA90D55F205C"
 	citizenCF  = "VRDGPP75C15F205S"
+	auditorCF  = "VRDNNA85M41F205G"
 )
 
-// site is Ponte with the console, a test login method, an admin and an operator.
+// site is Ponte with the console, a test login method, an admin, two
+// operators (sede, contact center) and an auditor.
 type site struct {
 	env   *oidctest.Env
 	store *sqlstore.Store
@@ -75,7 +77,7 @@ func start(t *testing.T, store *sqlstore.Store) *site {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for cf, role := range map[string]string{adminCF: staff.RoleAdmin, operatorCF: staff.RoleOperatorSede, ccCF: staff.RoleOperatorContactCenter} {
+			for cf, role := range map[string]string{adminCF: staff.RoleAdmin, operatorCF: staff.RoleOperatorSede, ccCF: staff.RoleOperatorContactCenter, auditorCF: staff.RoleAuditor} {
 				if _, err := st.Grant(context.Background(), staff.CLI, cf, role); err != nil {
 					t.Fatal(err)
 				}
