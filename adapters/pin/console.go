@@ -40,6 +40,8 @@ const recentEvents = 20
 //	POST /conversions/{id}/review   approve, or reject with a reason
 //	GET  /issue                     the MV35 form (operator-sede)
 //	POST /issue                     issue a PIN at the branch office: the printable envelope sheet
+//	GET  /request                   a request by phone (operator-contact-center)
+//	POST /request                   register it: the first half to read out, or a callback to make
 //	POST /revoke                    revoke a PIN, after a confirmation (channel of the role)
 //	GET  /parked                    messages the dispatcher gave up on (no body, no secret)
 //	POST /parked/{id}/requeue       make one due again
@@ -57,8 +59,10 @@ func (s *Service) ConsoleSection() idp.ConsoleSection {
 	mux.HandleFunc("GET /conversions/{id}", s.conConversion)
 	mux.HandleFunc("GET /conversions/{id}/{part}", s.conConversionDocument)
 	mux.HandleFunc("POST /conversions/{id}/review", s.conReview)
-	mux.HandleFunc("GET /issue", s.conIssueForm)
-	mux.HandleFunc("POST /issue", s.conIssue)
+	mux.HandleFunc("GET /issue", s.conDeskForm(branchDesk))
+	mux.HandleFunc("POST /issue", s.conDesk(branchDesk))
+	mux.HandleFunc("GET /request", s.conDeskForm(contactDesk))
+	mux.HandleFunc("POST /request", s.conDesk(contactDesk))
 	mux.HandleFunc("POST /revoke", s.conRevoke)
 	mux.HandleFunc("GET /parked", s.conParked)
 	mux.HandleFunc("POST /parked/{id}/requeue", s.conRequeue)
@@ -528,26 +532,43 @@ func (s *Service) conCallback(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// issueView is the MV35 form: the request's fields and the identity
-// document checked, with what is wrong.
-type issueView struct {
+// desk is a form where staff register a PIN request for a citizen: at the
+// branch office (MV35, operator-sede) or by phone at the contact center
+// (operator-contact-center). Both are the operator API's POST /requests.
+type desk struct {
+	channel, role string
+	// page names the form's address under /console/pin/ and its wording.
+	page string
+}
+
+var (
+	branchDesk  = desk{channel: ChannelBranch, role: idp.RoleOperatorSede, page: "issue"}
+	contactDesk = desk{channel: ChannelContactCenter, role: idp.RoleOperatorContactCenter, page: "request"}
+)
+
+// deskView is a desk's form: the request's fields (with the identity
+// document checked, at the branch office), with what is wrong.
+type deskView struct {
+	Page     string
 	Sections []fieldset
 	Errors   []fieldError
 }
 
-// issueSections are the MV35 form's fields, filled from r: the online
-// request's, less what only a request at a distance needs (a callback, where
-// the first half goes: the envelope carries all 16 characters), plus the
-// identity document the operator checked. Nothing is autofilled: the data
-// are the citizen's, not the operator's.
-func issueSections(t, ct map[string]string, r *http.Request) []fieldset {
+// deskSections are a desk's fields, filled from r: the online request's.
+// At the branch office, less what only a request at a distance needs (a
+// callback, where the first half goes: the envelope carries all 16
+// characters), plus the identity document the operator checked. Nothing is
+// autofilled: the data are the citizen's, not the operator's.
+func deskSections(d desk, t, ct map[string]string, r *http.Request) []fieldset {
 	var out []fieldset
 	for _, fs := range requestSections(t, r) {
 		var kept []field
 		for _, f := range fs.Fields {
 			switch f.Name {
 			case "preferred_phone", "callback_slot", "first_half_via":
-				continue
+				if d.channel == ChannelBranch {
+					continue
+				}
 			}
 			if f.Type != "checkbox" && f.Type != "select" {
 				f.Autocomplete = "off"
@@ -556,8 +577,10 @@ func issueSections(t, ct map[string]string, r *http.Request) []fieldset {
 		}
 		out = append(out, fieldset{Legend: fs.Legend, Fields: kept})
 	}
-	out = append(out, fieldset{Legend: ct["sec_document"], Fields: []field{{Name: "document", Label: ct["f_document"], Hint: ct["f_document_hint"],
-		Type: "text", Value: r.PostFormValue("document"), Required: true, Autocomplete: "off", Maxlength: 100}}})
+	if d.channel == ChannelBranch {
+		out = append(out, fieldset{Legend: ct["sec_document"], Fields: []field{{Name: "document", Label: ct["f_document"], Hint: ct["f_document_hint"],
+			Type: "text", Value: r.PostFormValue("document"), Required: true, Autocomplete: "off", Maxlength: 100}}})
+	}
 	for i := range out {
 		for j := range out[i].Fields {
 			out[i].Fields[j].describe()
@@ -574,67 +597,97 @@ func conLang(r *http.Request) string {
 	return "it"
 }
 
-func (s *Service) conIssueForm(w http.ResponseWriter, r *http.Request) {
-	if !s.conAllowed(w, r, rolesSede...) {
-		return
+func (s *Service) conDeskForm(d desk) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.conAllowed(w, r, d.role) {
+			return
+		}
+		lang := conLang(r)
+		s.conRender(w, r, http.StatusOK, "desk", d.page, deskView{Page: d.page, Sections: deskSections(d, text[lang], consoleText[lang], r)})
 	}
-	lang := conLang(r)
-	s.conRender(w, r, http.StatusOK, "issue", "issue", issueView{Sections: issueSections(text[lang], consoleText[lang], r)})
 }
 
-// conIssue issues a PIN at the branch office (MV35) through IssueAtBranch,
-// audited under the staff member, and answers the printable sheet for the
-// sealed envelope: the 16 characters exist only in that answer.
-func (s *Service) conIssue(w http.ResponseWriter, r *http.Request) {
-	if !s.conAllowed(w, r, rolesSede...) {
-		return
-	}
-	lang := conLang(r)
-	t, ct := text[lang], consoleText[lang]
-	req := requestFromForm(r)
-	op := idp.OperatorFrom(r.Context())
-	document := strings.TrimSpace(r.PostFormValue("document"))
-	if s.conSelf(w, r, req.FiscalNumber) {
-		return
-	}
-	v := issueView{}
-	if document == "" || len(document) > 100 {
-		v.Errors = append(v.Errors, fieldError{Field: "document", Text: ct["e_document"]})
-	}
-	var (
-		pin16 string
-		err   error
-	)
-	if v.Errors == nil {
-		pin16, err = s.IssueAtBranch(r.Context(), req, op, document)
-	} else {
-		// Check the rest too, so that every mistake shows at once.
-		fe := req.normalize()
-		fe.FirstHalfVia = "email"
-		err = fe.validate(s.now(), false)
-	}
-	switch {
-	case err == nil && v.Errors == nil:
-		s.printEnvelope(w, r, req, op, pin16)
-		return
-	case errors.Is(err, ErrInvalidRequest):
-		v.Errors = append(formErrors(t, err), v.Errors...)
-	case err != nil:
-		s.conFailed(w, r, err)
-		return
-	}
-	v.Sections = issueSections(t, ct, r)
-	for _, e := range v.Errors {
-		for i := range v.Sections {
-			for j := range v.Sections[i].Fields {
-				if f := &v.Sections[i].Fields[j]; f.Name == e.Field && f.Error == "" {
-					f.Error = e.Text
-					f.describe()
+// requestedView is the outcome of a request by phone: the first half to
+// read out to the citizen, or a callback to make first.
+type requestedView struct {
+	FirstHalf string
+	Callback  bool
+}
+
+// conDesk registers a request at a desk, audited under the staff member, as
+// the operator API does: at the branch office IssueAtBranch answers the
+// printable sheet for the sealed envelope (the 16 characters exist only in
+// that answer); at the contact center RequestPIN answers the first half to
+// read out on the call, or parks a request that differs from the record for
+// a callback.
+func (s *Service) conDesk(d desk) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.conAllowed(w, r, d.role) {
+			return
+		}
+		lang := conLang(r)
+		t, ct := text[lang], consoleText[lang]
+		req := requestFromForm(r)
+		op := idp.OperatorFrom(r.Context())
+		if s.conSelf(w, r, req.FiscalNumber) {
+			return
+		}
+		v := deskView{Page: d.page}
+		var (
+			secret string
+			err    error
+		)
+		switch d.channel {
+		case ChannelBranch:
+			document := strings.TrimSpace(r.PostFormValue("document"))
+			if document == "" || len(document) > 100 {
+				v.Errors = append(v.Errors, fieldError{Field: "document", Text: ct["e_document"]})
+			}
+			if v.Errors == nil {
+				secret, err = s.IssueAtBranch(r.Context(), req, op, document)
+			} else {
+				// Check the rest too, so that every mistake shows at once.
+				fe := req.normalize()
+				fe.FirstHalfVia = "email"
+				err = fe.validate(s.now(), false)
+			}
+		default:
+			secret, err = s.RequestPIN(r.Context(), req, ChannelContactCenter, op, "")
+		}
+		var pending *PendingError
+		switch {
+		case err == nil && v.Errors == nil && d.channel == ChannelBranch:
+			s.printEnvelope(w, r, req, op, secret)
+			return
+		case err == nil && v.Errors == nil:
+			w.Header().Set("Cache-Control", "no-store")
+			s.conRender(w, r, http.StatusCreated, "requested", "requested", requestedView{FirstHalf: secret})
+			return
+		case errors.As(err, &pending):
+			s.conRender(w, r, http.StatusAccepted, "requested", "requested", requestedView{Callback: true})
+			return
+		case errors.Is(err, ErrPolicy), errors.Is(err, ErrExists):
+			s.conMessage(w, r, http.StatusConflict, "refused")
+			return
+		case errors.Is(err, ErrInvalidRequest):
+			v.Errors = append(formErrors(t, err), v.Errors...)
+		case err != nil:
+			s.conFailed(w, r, err)
+			return
+		}
+		v.Sections = deskSections(d, t, ct, r)
+		for _, e := range v.Errors {
+			for i := range v.Sections {
+				for j := range v.Sections[i].Fields {
+					if f := &v.Sections[i].Fields[j]; f.Name == e.Field && f.Error == "" {
+						f.Error = e.Text
+						f.describe()
+					}
 				}
 			}
 		}
+		s.conRender(w, r, http.StatusUnprocessableEntity, "desk", d.page, v)
 	}
-	s.conRender(w, r, http.StatusUnprocessableEntity, "issue", "issue", v)
 }
 
 // revokeView asks to confirm a revocation.

@@ -102,6 +102,8 @@ func TestConsoleRoles(t *testing.T) {
 		{"GET", "/conversions/" + c.ID + "/document", nil, sede},
 		{"GET", "/issue", nil, sede},
 		{"POST", "/issue", url.Values{"fiscal_number": {"x"}}, sede},
+		{"GET", "/request", nil, cc},
+		{"POST", "/request", url.Values{"fiscal_number": {"x"}}, cc},
 		{"POST", "/revoke", url.Values{"fiscal_number": {cf}, "channel": {"sede"}}, sede},
 		{"POST", "/revoke", url.Values{"fiscal_number": {cf}, "channel": {"contact_center"}}, cc},
 		{"GET", "/parked", nil, sede | cc},
@@ -424,6 +426,75 @@ func TestConsoleIssueAndRevoke(t *testing.T) {
 	events, _ = f.store.ListAudit(ctx, cf)
 	if last := events[len(events)-1]; last.Operator != staffCF {
 		t.Fatalf("revocation not audited under the staff member: %+v", last)
+	}
+}
+
+// TestConsoleContactCenterRequest: a contact-center operator registers a
+// request by phone (the operator API's channel contact_center): the form
+// keeps the callback and first-half fields and asks for no document; a form
+// with mistakes names each field and issues nothing; the good one shows the
+// first half to read out (the one sent to the chosen contact), audited under
+// the staff member; the same request again is refused (a live PIN), one that
+// differs from the record waits for a callback. A branch-office operator is
+// refused the form (TestConsoleRoles has every role).
+func TestConsoleContactCenterRequest(t *testing.T) {
+	f := newFixture(t, storagetest.SQLite(t), before2021)
+	ctx := context.Background()
+	const staffCF = "BNCLGU70B02F205F"
+	srv := consoleAs(t, f.svc, staffCF, "it", idp.RoleOperatorContactCenter)
+	code, body := get(t, srv.URL+"/request")
+	if code != http.StatusOK || strings.Contains(body, `id="f-document"`) || !strings.Contains(body, `name="first_half_via"`) ||
+		!strings.Contains(body, `action="/console/pin/request"`) || !strings.Contains(body, "Richiesta del PIN per telefono") {
+		t.Fatalf("request form: %d %s", code, body)
+	}
+	if code, _ := get(t, consoleAs(t, f.svc, staffCF, "it", idp.RoleOperatorSede).URL+"/request"); code != http.StatusForbidden {
+		t.Fatalf("a branch-office operator at the phone form: %d", code)
+	}
+	m := mario()
+	good := url.Values{"fiscal_number": {m.FiscalNumber}, "given_name": {m.GivenName}, "family_name": {m.FamilyName}, "gender": {m.Gender},
+		"birthdate": {m.Birthdate}, "birth_place": {m.BirthPlace}, "street": {m.Residence.Street}, "number": {m.Residence.Number},
+		"postal_code": {m.Residence.PostalCode}, "city": {m.Residence.City}, "province": {m.Residence.Province},
+		"mobile": {m.Mobile}, "email": {m.Email}, "preferred_phone": {m.PreferredPhone}, "callback_slot": {m.CallbackSlot}, "first_half_via": {"sms"}}
+	bad := url.Values{}
+	for k, v := range good {
+		bad[k] = v
+	}
+	bad.Set("birthdate", "1990-01-01")
+	bad.Set("first_half_via", "pigeon")
+	code, body = postForm(t, srv.URL+"/request", bad)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `href="#f-birthdate"`) || !strings.Contains(body, `href="#f-first_half_via"`) ||
+		!strings.Contains(body, `aria-invalid="true"`) {
+		t.Fatalf("bad request: %d %s", code, body)
+	}
+	if _, err := f.store.GetPINAccount(ctx, cf); err == nil {
+		t.Fatal("a refused request created a PIN")
+	}
+	code, body = postForm(t, srv.URL+"/request", good)
+	first := regexp.MustCompile(`class="pin"><strong>([A-Za-z0-9]{8})<`).FindStringSubmatch(body)
+	if code != http.StatusCreated || first == nil {
+		t.Fatalf("request: %d %s", code, body)
+	}
+	if sent := f.secrets()["sms"]; len(sent) != 1 || sent[0] != first[1] {
+		t.Fatalf("the first half shown is not the one sent by SMS: %q %v", first[1], sent)
+	}
+	events, _ := f.store.ListAudit(ctx, cf)
+	if len(events) == 0 || events[0].Operator != staffCF || events[0].Channel != pin.ChannelContactCenter {
+		t.Fatalf("request not audited under the staff member: %+v", events)
+	}
+	if code, body := postForm(t, srv.URL+"/request", good); code != http.StatusConflict || !strings.Contains(body, "Richiesta non accolta") || strings.Contains(body, `class="pin"`) {
+		t.Fatalf("the same request again: %d %s", code, body)
+	}
+	other := url.Values{}
+	for k, v := range good {
+		other[k] = v
+	}
+	other.Set("email", "someone@example.it")
+	code, body = postForm(t, srv.URL+"/request", other)
+	if code != http.StatusAccepted || !strings.Contains(body, "attende una richiamata") || strings.Contains(body, `class="pin"`) {
+		t.Fatalf("a request that differs: %d %s", code, body)
+	}
+	if waiting, err := f.svc.WaitingRequests(ctx, 0); err != nil || len(waiting) != 1 || waiting[0].Operator != staffCF {
+		t.Fatalf("waiting: %+v %v", waiting, err)
 	}
 }
 
