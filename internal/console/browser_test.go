@@ -419,3 +419,43 @@ func TestBrowserAuditorExportsTheTrail(t *testing.T) {
 	}
 	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
 }
+
+// TestBrowserContactCenterRequest walks the request by phone in headless
+// Chromium as a contact-center operator does: log in, open the PIN section
+// (no MV35 or conversion queue offered), the phone form, register a request
+// and read out the first half. axe-core runs on every page; screenshots
+// under testdata/screenshots/console-contact-center.
+func TestBrowserContactCenterRequest(t *testing.T) {
+	c := openChromium(t, "console-contact-center")
+	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	s := start(t, storagetest.SQLite(t))
+
+	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
+	click("Test login")
+	step("fill the login", chromedp.SetValue(chromedp.CSS(`[name="cf"]`), ccCF, chromedp.NodeVisible),
+		chromedp.SetValue(chromedp.CSS(`[name="level"]`), "2", chromedp.NodeVisible))
+	click("Entra")
+	click("Procedure PIN")
+	check("pin", "Procedure PIN", "it")
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("a")].map(a => a.pathname)`))
+	if err != nil || slices.Contains(links, "/console/pin/issue") || slices.Contains(links, "/console/pin/conversions") {
+		t.Fatalf("the contact center's PIN menu: %v %v", links, err)
+	}
+	click("Richiesta del PIN per telefono")
+	check("request", "Richiesta del PIN per telefono", "it")
+	// After the cutoff (October 2021) the phone is for residents abroad
+	// without an Italian identity document.
+	for id, value := range map[string]string{"f-fiscal_number": citizenCF, "f-given_name": "Giuseppe", "f-family_name": "Verdi",
+		"f-gender": "M", "f-birthdate": "1975-03-15", "f-birth_place": "Milano", "f-street": "Calle Florida", "f-number": "5",
+		"f-city": "Buenos Aires", "f-country": "Argentina", "f-mobile": "+5491112345678", "f-email": "giuseppe@example.it",
+		"f-preferred_phone": "+5491112345678", "f-callback_slot": "09-13", "f-first_half_via": "email"} {
+		step("fill "+id, chromedp.SetValue(chromedp.CSS("#"+id), value, chromedp.NodeVisible))
+	}
+	step("tick the residence abroad", chromedp.Click(chromedp.CSS(`#f-abroad`), chromedp.NodeVisible))
+	click("Registra la richiesta")
+	check("requested", "Richiesta registrata", "it")
+	if first, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.pin`), chromedp.NodeVisible)); err != nil || len(strings.TrimSpace(first)) != 8 {
+		t.Fatalf("the first half: %q %v", first, err)
+	}
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
+}
