@@ -17,6 +17,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
@@ -456,6 +457,21 @@ func TestBrowserContactCenterRequest(t *testing.T) {
 	check("requested", "Richiesta registrata", "it")
 	if first, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.pin`), chromedp.NodeVisible)); err != nil || len(strings.TrimSpace(first)) != 8 {
 		t.Fatalf("the first half: %q %v", first, err)
+	}
+
+	// Someone asks online for the same citizen with other contacts: the
+	// request waits for the contact center's callback.
+	other := pin.Request{FiscalNumber: citizenCF, GivenName: "Giuseppe", FamilyName: "Verdi", Gender: "M", Birthdate: "1975-03-15",
+		BirthPlace: "Milano", ResidenceAbroad: true, Residence: storage.Address{Street: "Calle Florida", Number: "5", City: "Buenos Aires", Country: "Argentina"},
+		Mobile: "+5491199999999", Email: "someone@example.it", PreferredPhone: "+5491199999999", CallbackSlot: "09-13", FirstHalfVia: "email"}
+	if _, err := s.pin.RequestPIN(context.Background(), other, pin.ChannelOnline, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	navigate("open the PIN menu", chromedp.Navigate(s.env.Issuer+"/console/pin/"))
+	click("Richiamate da fare")
+	check("callbacks", "Richiamate da fare", "it")
+	if got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`), chromedp.NodeVisible)); err != nil || !strings.Contains(got, "someone@example.it") {
+		t.Fatalf("the callbacks page does not show the waiting request: %v\n%s", err, got)
 	}
 	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
 }
