@@ -74,6 +74,16 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(logmask.New(requestid.NewHandler(h)))
 }
 
+// loadApp loads the configuration from args (parsed by fs) and opens the
+// application for a command that works on storage: close it when done.
+func loadApp(ctx context.Context, fs *flag.FlagSet, args []string, logw io.Writer) (*app, error) {
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return openApp(ctx, cfg, logw)
+}
+
 // openApp opens storage and the key material. SQLite is migrated on open;
 // PostgreSQL, shared by several nodes, is migrated only by `ponte migrate`.
 func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, error) {

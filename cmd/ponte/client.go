@@ -80,11 +80,7 @@ func cmdClient(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, clientUsage)
 		return fmt.Errorf("client: unknown subcommand %q", sub)
 	}
-	cfg, err := loadConfig(fs, args)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := loadApp(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -27,11 +27,7 @@ func cmdKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	alg := fs.String("alg", keys.ES256, "algorithm of the key to rotate")
-	cfg, err := loadConfig(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := loadApp(ctx, fs, args[1:], stderr)
 	if err != nil {
 		return err
 	}

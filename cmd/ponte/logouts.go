@@ -42,11 +42,7 @@ func cmdLogouts(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, logoutsUsage)
 		return fmt.Errorf("logouts: unknown subcommand %q", sub)
 	}
-	cfg, err := loadConfig(fs, args)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := loadApp(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -65,11 +65,7 @@ func cmdStaff(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, staffUsage)
 		return fmt.Errorf("staff: unknown subcommand %q", sub)
 	}
-	cfg, err := loadConfig(fs, args)
-	if err != nil {
-		return err
-	}
-	a, err := openApp(ctx, cfg, stderr)
+	a, err := loadApp(ctx, fs, args, stderr)
 	if err != nil {
 		return err
 	}
