@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/browsertest"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
@@ -34,9 +33,9 @@ import (
 // a screenshot under testdata/screenshots (or $PONTE_SCREENSHOTS/console).
 // Without Chromium it skips, unless CI is set.
 func TestBrowserAdminRegistersAClient(t *testing.T) {
-	c := openChromium(t, "console")
-	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
-	shots := c.shots
+	c := browsertest.Open(t, "console")
+	ctx, step, navigate, click, check := c.Ctx, c.Step, c.Navigate, c.Click, c.Check
+	shots := c.Shots
 	s := start(t, storagetest.SQLite(t))
 
 	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
@@ -107,134 +106,7 @@ func TestBrowserAdminRegistersAClient(t *testing.T) {
 	if _, err := op.Verifier(&oidc.Config{ClientID: id}).Verify(context.Background(), raw); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, shots)
-}
-
-// chromium is a headless Chromium tab with the steps the browser tests take.
-type chromium struct {
-	ctx   context.Context
-	shots string
-	n     *int
-	// step runs actions, failing the test with the address on error.
-	step func(what string, actions ...chromedp.Action[chromedp.Void])
-	// navigate runs an action that loads a page, which must not be an error.
-	navigate func(what string, a chromedp.Action[chromedp.Void])
-	// click follows the first link or button whose text contains text.
-	click func(text string)
-	// check verifies the page's h1 and language, runs axe-core (a serious or
-	// critical finding fails) and saves a screenshot.
-	check func(name, h1, lang string)
-}
-
-// openChromium starts headless Chromium for a test, its screenshots under
-// testdata/screenshots/<dir> (or $PONTE_SCREENSHOTS/<dir>). Without Chromium
-// it skips, unless CI is set.
-func openChromium(t *testing.T, dir string) *chromium {
-	t.Helper()
-	path := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no chromium on PATH: CI must install it (apt-get install chromium)")
-		}
-		t.Skip("no chromium on PATH (apt-get install chromium)")
-	}
-	axe, err := os.ReadFile(filepath.Join("..", "..", "adapters", "pin", "testdata", "axe", "axe.min.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shots := filepath.Join("testdata", "screenshots", dir)
-	if root := os.Getenv("PONTE_SCREENSHOTS"); root != "" {
-		shots = filepath.Join(root, dir)
-	}
-	_ = os.RemoveAll(shots)
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("accept-lang", "it-IT,it"), chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	n := 0
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			loc, _ := chromedp.Run(ctx, chromedp.Location())
-			t.Fatalf("%s: %v (at %s)", what, err, loc)
-		}
-	}
-	navigate := func(what string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		resp, err := chromedp.RunResponse(sctx, a)
-		if err != nil || resp.Status >= 400 {
-			t.Fatalf("%s: %v %v", what, err, resp)
-		}
-	}
-	click := func(text string) {
-		t.Helper()
-		sel := chromedp.Search(fmt.Sprintf(`(//a[contains(normalize-space(.), %q)] | //button[contains(normalize-space(.), %q)])[1]`, text, text))
-		navigate("click "+text, chromedp.Click(sel, chromedp.NodeVisible))
-	}
-	// check runs axe-core on the page and saves its screenshot.
-	check := func(name, h1, lang string) {
-		t.Helper()
-		n++
-		heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("h1"), chromedp.NodeVisible))
-		if err != nil || !strings.Contains(heading, h1) {
-			t.Fatalf("%s: heading %q, want %q (%v)", name, heading, h1, err)
-		}
-		if got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`)); got != lang {
-			t.Fatalf("%s: page language %q, want %q", name, got, lang)
-		}
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`void (window.axe || (function(){`+string(axe)+`})())`)); err != nil {
-			t.Fatalf("%s: injecting axe-core: %v", name, err)
-		}
-		type violation struct {
-			ID, Impact, Help string
-			Nodes            []string
-		}
-		found, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
-			Passes     int
-			Violations []violation
-		}](`axe.run(document).then(r => ({Passes: r.passes.length, Violations: r.violations.map(v => ({
-			ID: v.id, Impact: v.impact || "", Help: v.help, Nodes: v.nodes.slice(0, 5).map(n => n.target.join(" "))}))}))`, chromedp.EvalAwaitPromise))
-		if err != nil || found.Passes == 0 {
-			t.Fatalf("%s: axe-core checked nothing: %v", name, err)
-		}
-		for _, v := range found.Violations {
-			if v.Impact == "serious" || v.Impact == "critical" {
-				t.Errorf("%s: axe %s (%s): %s at %v", name, v.ID, v.Impact, v.Help, v.Nodes)
-			} else {
-				t.Logf("%s: axe %s (%s): %s", name, v.ID, v.Impact, v.Help)
-			}
-		}
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("%02d-%s.png", n, name)), shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	return &chromium{ctx: ctx, shots: shots, n: &n, step: step, navigate: navigate, click: click, check: check}
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.N, shots)
 }
 
 // TestBrowserOperatorApprovesAConversion walks the PIN procedures in
@@ -245,8 +117,8 @@ func openChromium(t *testing.T, dir string) *chromium {
 // every page; screenshots under testdata/screenshots/console-operator.
 func TestBrowserOperatorApprovesAConversion(t *testing.T) {
 	const mv35CF = ccCF // a citizen who is also staff: a valid codice fiscale, not the operator's
-	c := openChromium(t, "console-operator")
-	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	c := browsertest.Open(t, "console-operator")
+	ctx, step, navigate, click, check := c.Ctx, c.Step, c.Navigate, c.Click, c.Check
 	s := start(t, storagetest.SQLite(t))
 	conv := seedConversion(t, s)
 
@@ -298,8 +170,8 @@ func TestBrowserOperatorApprovesAConversion(t *testing.T) {
 		t.Fatalf("the envelope sheet: %q %v", sheet, err)
 	}
 	if shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-		*c.n++
-		_ = os.WriteFile(filepath.Join(c.shots, fmt.Sprintf("%02d-envelope.png", *c.n)), shot, 0o644)
+		*c.N++
+		_ = os.WriteFile(filepath.Join(c.Shots, fmt.Sprintf("%02d-envelope.png", *c.N)), shot, 0o644)
 	}
 	navigate("open the PIN section", chromedp.Navigate(s.env.Issuer+"/console/pin/"))
 	step("type the new citizen", chromedp.SetValue(chromedp.CSS(`#fiscal_number`), mv35CF, chromedp.NodeVisible))
@@ -313,7 +185,7 @@ func TestBrowserOperatorApprovesAConversion(t *testing.T) {
 	check("pin-en", "PIN procedures", "en")
 	click("Undelivered messages")
 	check("parked-en", "Undelivered messages", "en")
-	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.N, c.Shots)
 }
 
 // TestBrowserAuditorExportsTheTrail walks the console in headless Chromium
@@ -324,8 +196,8 @@ func TestBrowserOperatorApprovesAConversion(t *testing.T) {
 // Origin and Sec-Fetch-Site); the export holds the known event and is
 // itself audited under the auditor. axe-core runs on every page.
 func TestBrowserAuditorExportsTheTrail(t *testing.T) {
-	c := openChromium(t, "console-auditor")
-	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	c := browsertest.Open(t, "console-auditor")
+	ctx, step, navigate, click, check := c.Ctx, c.Step, c.Navigate, c.Click, c.Check
 	s := start(t, storagetest.SQLite(t))
 	for _, e := range []storage.AuditEvent{
 		{FiscalNumber: citizenCF, Event: "issued", Channel: "sede", Operator: "op-7"},
@@ -418,7 +290,7 @@ func TestBrowserAuditorExportsTheTrail(t *testing.T) {
 	if len(exported) != 1 || exported[0].Operator != auditorCF {
 		t.Fatalf("the export is not audited under the auditor: %+v", exported)
 	}
-	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.N, c.Shots)
 }
 
 // TestBrowserContactCenterRequest walks the request by phone in headless
@@ -427,8 +299,8 @@ func TestBrowserAuditorExportsTheTrail(t *testing.T) {
 // and read out the first half. axe-core runs on every page; screenshots
 // under testdata/screenshots/console-contact-center.
 func TestBrowserContactCenterRequest(t *testing.T) {
-	c := openChromium(t, "console-contact-center")
-	ctx, step, navigate, click, check := c.ctx, c.step, c.navigate, c.click, c.check
+	c := browsertest.Open(t, "console-contact-center")
+	ctx, step, navigate, click, check := c.Ctx, c.Step, c.Navigate, c.Click, c.Check
 	s := start(t, storagetest.SQLite(t))
 
 	navigate("open /console/", chromedp.Navigate(s.env.Issuer+"/console/"))
@@ -473,5 +345,5 @@ func TestBrowserContactCenterRequest(t *testing.T) {
 	if got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`), chromedp.NodeVisible)); err != nil || !strings.Contains(got, "someone@example.it") {
 		t.Fatalf("the callbacks page does not show the waiting request: %v\n%s", err, got)
 	}
-	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.n, c.shots)
+	t.Logf("%d pages checked with axe-core; screenshots in %s", *c.N, c.Shots)
 }
