@@ -19,8 +19,10 @@ WORK=${WORK:-/tmp/ponte-loadtest}
 OUT=${OUT:-$root/loadtest/results.jsonl}
 PG_PORT=${PG_PORT:-55432}
 REDIS_PORT=${REDIS_PORT:-56379}
-LB=127.0.0.1:18600
-NODES=(127.0.0.1:18601 127.0.0.1:18602)
+# PORT_BASE: the balancer listens on it, the nodes on the next two ports.
+PORT_BASE=${PORT_BASE:-18600}
+LB=127.0.0.1:$PORT_BASE
+NODES=(127.0.0.1:$((PORT_BASE + 1)) 127.0.0.1:$((PORT_BASE + 2)))
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pids=()
 
