@@ -18,7 +18,19 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrConflict means a record with the same key already exists.
 	ErrConflict = errors.New("storage: already exists")
+	// ErrUnavailable means the database could not do the work now — it
+	// cannot be reached, refused the connection, is shutting down or
+	// starting, or stayed busy past its timeout — and nothing of the
+	// operation took effect (a transaction is rolled back). The same call
+	// may succeed once the database is back: callers answer 503 with
+	// Retry-After (RetryAfter), not 500.
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
+
+// RetryAfter is what a caller refused with ErrUnavailable tells its own
+// client to wait before trying again: a database restart or failover takes
+// seconds.
+const RetryAfter = 5 * time.Second
 
 // Client is a registered OpenID Connect relying party.
 type Client struct {

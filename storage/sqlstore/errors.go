@@ -3,10 +3,14 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	gosqlite "github.com/glebarez/go-sqlite"
@@ -42,17 +46,80 @@ func isUnique(err error) bool {
 	return false
 }
 
+// SQLite primary result codes of a database that stayed locked past the busy
+// timeout (the extended codes carry them in their low byte).
+const (
+	sqliteBusy   = 5
+	sqliteLocked = 6
+)
+
+// unavailable reports whether err means that the database could not do the
+// work now, rather than that the work was wrong: the server cannot be reached
+// or dropped the connection (refused, reset, closed, a dial timeout, the pool
+// handing out a dead connection, pgx refusing a connection it saw die before
+// sending anything), PostgreSQL is shutting down or starting
+// (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now),
+// any class 08 connection exception, 53300 too_many_connections, or SQLite
+// stayed busy or locked past its busy timeout. A caller that went away
+// (context.Canceled) is not an outage, nor is a deadline of the caller's
+// own, except while dialling.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var liteErr *gosqlite.Error
+	if errors.As(err, &liteErr) {
+		c := liteErr.Code() & 0xff
+		return c == sqliteBusy || c == sqliteLocked
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// failed adds the operation to err as context, and storage.ErrUnavailable
+// when the database could not be reached (unavailable); it keeps err's chain.
+func failed(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, storage.ErrUnavailable) && unavailable(err):
+		return fmt.Errorf("sqlstore: %s: %w: %w", op, storage.ErrUnavailable, err)
+	default:
+		return fmt.Errorf("sqlstore: %s: %w", op, err)
+	}
+}
+
 // wrap maps err to the storage sentinels and adds the operation as context.
 func wrap(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, storage.ErrUnavailable) || unavailable(err):
+		return failed(op, err)
 	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrNotFound)
 	case isUnique(err):
 		return fmt.Errorf("sqlstore: %s: %w", op, storage.ErrConflict)
 	default:
-		return fmt.Errorf("sqlstore: %s: %w", op, err)
+		return failed(op, err)
 	}
 }
 

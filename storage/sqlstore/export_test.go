@@ -48,3 +48,13 @@ func (s *Store) SetGroupMaxAge(d time.Duration) { s.group.maxAge = d }
 
 // MaxBatch is the most transactions a group commit's batch holds.
 const MaxBatch = maxBatch
+
+// QueryInTx reads one row in the transaction ctx carries.
+func (s *Store) QueryInTx(ctx context.Context, sql string, dest ...any) error {
+	return s.writer(ctx).Raw(sql).Row().Scan(dest...)
+}
+
+// QueryRaw reads one row through the pool that writes.
+func (s *Store) QueryRaw(ctx context.Context, sql string, args []any, dest ...any) error {
+	return s.w.WithContext(ctx).Raw(sql, args...).Row().Scan(dest...)
+}

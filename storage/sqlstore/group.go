@@ -118,13 +118,13 @@ type member struct {
 // begun if none is open, and a savepoint.
 func (g *groupCommit) begin(ctx context.Context) (*member, *gorm.DB, error) {
 	if err := g.acquire(ctx); err != nil {
-		return nil, nil, fmt.Errorf("sqlstore: begin: %w", err)
+		return nil, nil, failed("begin", err)
 	}
 	if g.tx == nil {
 		tx := g.w.WithContext(context.Background()).Begin()
 		if tx.Error != nil {
 			<-g.slot
-			return nil, nil, fmt.Errorf("sqlstore: begin: %w", tx.Error)
+			return nil, nil, failed("begin", tx.Error)
 		}
 		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
 		if !ok {
@@ -138,7 +138,7 @@ func (g *groupCommit) begin(ctx context.Context) (*member, *gorm.DB, error) {
 	if _, err := g.sqlTx.ExecContext(context.Background(), "SAVEPOINT member"); err != nil {
 		g.fail(err)
 		<-g.slot
-		return nil, nil, fmt.Errorf("sqlstore: begin: %w", err)
+		return nil, nil, failed("begin", err)
 	}
 	m := &member{g: g}
 	m.stop = context.AfterFunc(ctx, func() {

@@ -275,7 +275,7 @@ func (s *Store) Dialect() string { return s.dialect }
 func (s *Store) Ping(ctx context.Context) error {
 	for _, pool := range s.pools {
 		if err := pool.PingContext(ctx); err != nil {
-			return fmt.Errorf("sqlstore: ping: %w", err)
+			return failed("ping", err)
 		}
 	}
 	return nil
@@ -402,7 +402,7 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	}
 	tx := s.w.WithContext(ctx).Begin()
 	if tx.Error != nil {
-		return ctx, fmt.Errorf("sqlstore: begin: %w", tx.Error)
+		return ctx, failed("begin", tx.Error)
 	}
 	return context.WithValue(ctx, txKey{s}, &txState{db: tx}), nil
 }
@@ -442,8 +442,5 @@ func (s *Store) endTx(ctx context.Context, op string, commit bool) error {
 	if st.clients {
 		s.versions.invalidate() // what others read meanwhile was the old version
 	}
-	if err != nil {
-		return fmt.Errorf("sqlstore: %s: %w", op, err)
-	}
-	return nil
+	return failed(op, err)
 }
