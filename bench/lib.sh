@@ -43,7 +43,7 @@ build_rev() {
 	(cd "$src" && go build -o "$BENCH_DIR/bin/ponte-$1" ./cmd/ponte)
 }
 
-# start_ponte NAME PORT sqlite|postgres (BIN: another ponte binary): `ponte demo` on a fresh database,
+# start_ponte NAME PORT sqlite|tmpfs|postgres (BIN: another ponte binary): `ponte demo` on a fresh database,
 # with the client "bench" (redirect http://127.0.0.1:18499/cb). Sets
 # <NAME>_PID, <NAME>_FLAGS (ssobench/opbench flags for it). Extra environment
 # (GOMAXPROCS ...) passes through. The demo logs as in production (JSON, info).
@@ -51,6 +51,12 @@ start_ponte() {
 	local name=$1 port=$2 backend=$3 dir=$BENCH_DIR/$1
 	rm -rf "$dir" && mkdir -p "$dir"
 	local db=ponte.db
+	if [ "$backend" = tmpfs ]; then
+		# SQLite in memory-backed files: its fsyncs cost nothing, so the
+		# disk's latency is out of the flow (NOT durable: a measurement only).
+		db=/dev/shm/ponte-bench-$name/ponte.db
+		rm -rf "${db%/*}"
+	fi
 	if [ "$backend" = postgres ]; then
 		local dbname="ponte_bench_$name"
 		psql "$PONTE_PG/postgres" -qc "DROP DATABASE IF EXISTS $dbname" -qc "CREATE DATABASE $dbname" >/dev/null
