@@ -27,8 +27,8 @@ test-browser:
 crash:
 	PONTE_CRASH_CYCLES=20 go test -count=1 -v -run 'TestCrashLosesNothing|TestSIGTERMFinishesLogins' ./cmd/ponte
 
-# Load and failure tests on loopback (private PostgreSQL and Redis; minutes):
-# results in loadtest/results.jsonl, summarised in BENCHMARKS.md.
+# Load and failure tests on loopback (private PostgreSQL and Redis; PIN, SPID
+# and CNS logins, METHODS=pin,spid,cns; minutes): results in loadtest/results.jsonl, summarised in BENCHMARKS.md.
 loadtest:
 	bash loadtest/run.sh
 

@@ -2,27 +2,36 @@
 # Load and failure tests of Ponte (make loadtest; never in CI). Everything on
 # 127.0.0.1, with a PRIVATE PostgreSQL cluster and a PRIVATE redis-server (the
 # machine's shared ones on 5432/6379 are never touched), two `ponte serve`
-# nodes behind `loadtest lb`, and `loadtest run` offering PIN logins at a fixed
-# rate. Scenarios (SCENARIOS to pick): clickday, kill-node, restart-pg, stop-redis.
-# Each prints one JSON line (held logins/s, errors by kind, p50/p99, mix-ups)
-# into $OUT (loadtest/results.jsonl).
+# nodes behind `loadtest lb` (also the CNS card host, as nginx in
+# deploy/cluster), SPID's test identity provider as its own process
+# (`loadtest idp`), and `loadtest run` offering logins at a fixed rate, the
+# METHODS taken in turn by the arrivals (mixed, as on a real click day).
+# Scenarios (SCENARIOS to pick): clickday, kill-node, restart-pg, stop-redis.
+# Each prints one JSON line (per method: held logins/s, errors by kind,
+# p50/p99, exchanges recovered by a retry, mix-ups) into $OUT
+# (loadtest/results.jsonl).
 #
-#   RATE=1000 DURATION=20s CITIZENS=500 bash loadtest/run.sh
+#   RATE=1000 DURATION=20s CITIZENS=500 METHODS=pin,spid,cns bash loadtest/run.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 RATE=${RATE:-1000}
 DURATION=${DURATION:-20s}
 CITIZENS=${CITIZENS:-500}
+METHODS=${METHODS:-pin,spid,cns}
 FAULT_AT=${FAULT_AT:-8}
 SCENARIOS=${SCENARIOS:-clickday kill-node restart-pg stop-redis}
 WORK=${WORK:-/tmp/ponte-loadtest}
 OUT=${OUT:-$root/loadtest/results.jsonl}
 PG_PORT=${PG_PORT:-55432}
 REDIS_PORT=${REDIS_PORT:-56379}
-# PORT_BASE: the balancer listens on it, the nodes on the next two ports.
+# PORT_BASE: the balancer listens on it, the nodes on the next two ports,
+# the card host (TLS) on the third, the test identity provider on the fourth.
 PORT_BASE=${PORT_BASE:-18600}
+CARD_PORT=${CARD_PORT:-$((PORT_BASE + 3))}
+IDP_PORT=${IDP_PORT:-$((PORT_BASE + 4))}
 LB=127.0.0.1:$PORT_BASE
 NODES=(127.0.0.1:$((PORT_BASE + 1)) 127.0.0.1:$((PORT_BASE + 2)))
+IDP=127.0.0.1:$IDP_PORT
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 pids=()
 
@@ -62,6 +71,21 @@ export PONTE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export PONTE_LOG_LEVEL=warn
 # Every login comes from 127.0.0.1: the per-IP limits would be one citizen's.
 export PONTE_MAX_CHALLENGES_PER_IP=1000000 PONTE_PIN_FREE_IP_FAILURES=1000000 PONTE_PIN_LIMIT_PER_IP=1000000 PONTE_PIN_LIMIT_PER_CITIZEN=1000000
+# SPID: the SP certificate and the test identity provider's metadata, the same on both nodes.
+"$WORK/bin/loadtest" pki -dir "$WORK/pki" -issuer "http://$LB"
+export PONTE_SPID_ENABLED=true PONTE_SPID_CERT_FILE=$WORK/pki/sp.pem PONTE_SPID_KEY_FILE=$WORK/pki/sp.key \
+	PONTE_SPID_IDP_METADATA_FILES=$WORK/idp-metadata.xml
+# CNS behind the card host, as deploy/cluster: the balancer terminates TLS,
+# asks for the card and forwards it in X-SSL-Client-Cert from 127.0.0.1; the
+# nodes check it again (chain, policy, the CA's CRL file).
+export PONTE_CNS_ENABLED=true PONTE_CNS_CARD_URL=https://127.0.0.1:$CARD_PORT PONTE_CNS_CA_FILE=$WORK/pki/cns-ca.pem \
+	PONTE_CNS_CRL_DIR=$WORK/pki/crl PONTE_CNS_OCSP=false PONTE_CNS_CRL_FETCH=false \
+	PONTE_CLIENT_CERT_PROXIES=127.0.0.1 PONTE_CLIENT_CERT_HEADER=nginx
+echo "== SPID test identity provider on $IDP"
+"$WORK/bin/loadtest" idp -listen "$IDP" -citizens "$CITIZENS" -metadata-out "$WORK/idp-metadata.xml" \
+	-sp-metadata "http://$LB/login/spid/metadata" -ready "$WORK/idp.ready" 2>>"$WORK/idp.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$WORK/idp-metadata.xml" ] && break; sleep 0.1; done
 "$WORK/bin/ponte" migrate >/dev/null
 client=$("$WORK/bin/ponte" client create --name load --redirect-uri http://127.0.0.1:9/cb --scopes "openid profile fiscal_number")
 CLIENT_ID=$(sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p' <<<"$client")
@@ -82,17 +106,20 @@ start_node() { # index
 }
 start_node 0
 start_node 1
-"$WORK/bin/loadtest" lb -listen "$LB" -backends "$(IFS=,; echo "${NODES[*]}")" &
+"$WORK/bin/loadtest" lb -listen "$LB" -backends "$(IFS=,; echo "${NODES[*]}")" \
+	-card-listen "127.0.0.1:$CARD_PORT" -card-cert "$WORK/pki/card-host.pem" -card-key "$WORK/pki/card-host.key" &
 pids+=($!)
-sleep 0.5
+for _ in $(seq 100); do [ -f "$WORK/idp.ready" ] && break; sleep 0.1; done
+[ -f "$WORK/idp.ready" ] || { echo "the test identity provider did not get the SP metadata"; cat "$WORK/idp.log"; exit 1; }
 
 run() { # label
 	"$WORK/bin/loadtest" run -issuer "http://$LB" -client "$CLIENT_ID" -secret "$CLIENT_SECRET" \
-		-rate "$RATE" -d "$DURATION" -citizens "$CITIZENS" -label "$1" | tee -a "$OUT"
+		-rate "$RATE" -d "$DURATION" -citizens "$CITIZENS" -methods "$METHODS" -pki "$WORK/pki" -idp "http://$IDP" \
+		-label "$1" | tee -a "$OUT"
 }
 
 for s in $SCENARIOS; do
-	echo "== $s: $RATE logins/s offered for $DURATION"
+	echo "== $s: $RATE logins/s offered for $DURATION ($METHODS in turn)"
 	case $s in
 	clickday) run clickday ;;
 	kill-node)

@@ -1,8 +1,10 @@
 // Package flow drives Ponte over HTTP as a citizen's browser and a relying
 // party do (go-oidc and x/oauth2 on the relying party's side), for the crash
-// and load tests: a PIN login up to the code, the code's redemption with the
-// ID token verified, userinfo. Every failure is an error, never a panic or a
-// test failure, so that a caller can count them while servers die under it.
+// and load tests: a PIN, SPID (through the test identity provider) or CNS
+// (a card on the card host) login up to the code, the code's redemption with
+// the ID token verified (retried once after a 502 or 503, as a robust relying
+// party does), userinfo. Every failure is an error, never a panic or a test
+// failure, so that a caller can count them while servers die under it.
 package flow
 
 import (

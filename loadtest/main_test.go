@@ -1,0 +1,165 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ponte-id/ponte/adapters/cns/cnstest"
+	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/internal/clientcert"
+)
+
+func TestParseMethods(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+		bad  bool
+	}{
+		{"pin", []string{"pin"}, false},
+		{"pin,spid,cns", []string{"pin", "spid", "cns"}, false},
+		{" cns , pin", []string{"cns", "pin"}, false},
+		{"pin,pin", nil, true},
+		{"pin,sms", nil, true},
+		{"", nil, true},
+	} {
+		got, err := parseMethods(c.in)
+		if (err != nil) != c.bad || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("parseMethods(%q) = %v, %v; want %v, error %v", c.in, got, err, c.want, c.bad)
+		}
+	}
+}
+
+// TestArrival: the methods in turn, a share of forms, each method its share.
+func TestArrival(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		methods []string
+		forms   float64
+		want    map[string]int
+	}{
+		{"PIN only, 10% forms", []string{"pin"}, 0.1, map[string]int{"pin": 900, methodForm: 100}},
+		{"three methods, no forms", []string{"pin", "spid", "cns"}, 0, map[string]int{"pin": 333, "spid": 334, "cns": 333}},
+		{"three methods, 10% forms", []string{"pin", "spid", "cns"}, 0.1, map[string]int{"pin": 300, "spid": 300, "cns": 300, methodForm: 100}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := map[string]int{}
+			for k := 1; k <= 1000; k++ {
+				got[arrival(k, c.methods, c.forms)]++
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("arrivals = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestCitizensDistinctAndValid(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range maxCitizens {
+		cf, _, _, _ := citizen(i)
+		if seen[cf] {
+			t.Fatalf("citizen %d: %s twice", i, cf)
+		}
+		seen[cf] = true
+		if ch, err := codicefiscale.CheckChar(cf[:15]); err != nil || string(ch) != cf[15:] {
+			t.Fatalf("citizen %d: %s has a bad check character", i, cf)
+		}
+	}
+}
+
+// TestCardHost: the card host forwards the card of the handshake, and only
+// on /login/cns/; the issuer's host never forwards a certificate header a
+// client wrote.
+func TestCardHost(t *testing.T) {
+	ca := must(cnstest.NewRoot("CNS CA"))
+	card := must(ca.Issue(cnstest.Card{FiscalNumber: "BNCLRA90D55A000X"}))
+	tlsCA := must(cnstest.NewRoot("TLS CA"))
+	server := must(tlsCA.Server("127.0.0.1"))
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Host+"\n"+r.Header.Get("X-Forwarded-Proto")+"\n"+r.Header.Get(headerCert))
+	}))
+	defer node.Close()
+	proxy := balancer([]string{node.Listener.Addr().String()})
+	issuer := httptest.NewServer(issuerHost(proxy))
+	defer issuer.Close()
+	cardSrv := httptest.NewUnstartedServer(cardHost(proxy, "127.0.0.1:18600"))
+	cardSrv.TLS = &tls.Config{Certificates: []tls.Certificate{server}, ClientAuth: tls.RequestClientCert, SessionTicketsDisabled: true}
+	cardSrv.StartTLS()
+	defer cardSrv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(tlsCA.Cert)
+	client := func(c *tls.Certificate) *http.Client {
+		conf := &tls.Config{RootCAs: roots}
+		if c != nil {
+			conf.Certificates = []tls.Certificate{*c}
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
+	}
+	forged := nginxEscape(string(cnstest.PEM(card.Leaf)))
+	for _, c := range []struct {
+		name, url string
+		client    *http.Client
+		header    string
+		status    int
+		wantCert  bool
+		wantLines []string // Host and X-Forwarded-Proto
+	}{
+		{"card presented", cardSrv.URL + "/login/cns/card?challenge=x", client(&card), "", 200, true, []string{"127.0.0.1:18600", "https"}},
+		{"card presented, header forged too", cardSrv.URL + "/login/cns/card", client(&card), "forged", 200, true, []string{"127.0.0.1:18600", "https"}},
+		{"no card", cardSrv.URL + "/login/cns/card", client(nil), "", 200, false, []string{"127.0.0.1:18600", "https"}},
+		{"no card, header forged", cardSrv.URL + "/login/cns/card", client(nil), forged, 200, false, []string{"127.0.0.1:18600", "https"}},
+		{"another path on the card host", cardSrv.URL + "/token", client(&card), "", 404, false, nil},
+		{"the issuer, header forged", issuer.URL + "/login/cns/card", http.DefaultClient, forged, 200, false, []string{strings.TrimPrefix(issuer.URL, "http://"), "http"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+			if c.header != "" {
+				req.Header.Set(headerCert, c.header)
+			}
+			resp, err := c.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
+			}
+			if c.status != 200 {
+				return
+			}
+			lines := strings.SplitN(string(body), "\n", 3)
+			if !reflect.DeepEqual(lines[:2], c.wantLines) {
+				t.Errorf("Host, X-Forwarded-Proto = %q, want %q", lines[:2], c.wantLines)
+			}
+			chain, err := clientcert.ParseNginx(lines[2])
+			if err != nil {
+				t.Fatalf("the node cannot read the header: %v", err)
+			}
+			if got := len(chain) == 1 && chain[0].Equal(card.Leaf); got != c.wantCert || (!c.wantCert && len(chain) != 0) {
+				t.Errorf("forwarded %d certificates (the card: %v), want the card: %v", len(chain), got, c.wantCert)
+			}
+		})
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "10.0.0.1": false, "localhost": false, "": false} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v", host, got)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
