@@ -11,11 +11,19 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ponte-id/ponte/loadtest/flow"
 )
+
+// headerNode names, on every answer, the node that gave it (the balancer's
+// own: the load client tells from it which node issued a SPID AuthnRequest
+// and which one consumed its response).
+const headerNode = flow.NodeHeader
 
 // headerCert is where the card host puts the card, as deploy/cluster's
 // nginx does ($ssl_client_escaped_cert; PONTE_CLIENT_CERT_HEADER=nginx).
@@ -102,11 +110,22 @@ func balancer(nodes []string) *httputil.ReverseProxy {
 			}
 			return nil, errors.Join(errs...)
 		}}
+	type nodeKey struct{}
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = "http", "ponte-nodes" // the dialer picks the node
 			r.Out.Host = r.In.Host
 			r.SetXForwarded()
+			node := new(string)
+			ctx := context.WithValue(r.Out.Context(), nodeKey{}, node)
+			r.Out = r.Out.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				GotConn: func(i httptrace.GotConnInfo) { *node = i.Conn.RemoteAddr().String() }}))
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if node, ok := resp.Request.Context().Value(nodeKey{}).(*string); ok {
+				resp.Header.Set(headerNode, *node)
+			}
+			return nil
 		},
 		Transport: tr,
 		// A node that dies or closes a connection gives 502, counted by `run`.

@@ -75,7 +75,7 @@ func TestCitizensDistinctAndValid(t *testing.T) {
 
 // TestCardHost: the card host forwards the card of the handshake, and only
 // on /login/cns/; the issuer's host never forwards a certificate header a
-// client wrote.
+// client wrote; every answer names the node that gave it.
 func TestCardHost(t *testing.T) {
 	ca := must(cnstest.NewRoot("CNS CA"))
 	card := must(ca.Issue(cnstest.Card{FiscalNumber: "BNCLRA90D55A000X"}))
@@ -133,6 +133,9 @@ func TestCardHost(t *testing.T) {
 			}
 			if c.status != 200 {
 				return
+			}
+			if got := resp.Header.Get(headerNode); got != node.Listener.Addr().String() {
+				t.Errorf("%s: %q, want the node %s", headerNode, got, node.Listener.Addr())
 			}
 			lines := strings.SplitN(string(body), "\n", 3)
 			if !reflect.DeepEqual(lines[:2], c.wantLines) {

@@ -53,6 +53,9 @@ type tally struct {
 	// retry after a 502 or 503; retryFailed: exchanges that failed the retry
 	// too; reposted: SPID responses posted again after the ACS's 503.
 	recovered, retryFailed, reposted int
+	// crossNode: completed SPID logins whose response was consumed by
+	// another node than the one that issued the AuthnRequest.
+	crossNode int
 }
 
 type stats struct {
@@ -76,6 +79,8 @@ type result struct {
 	kind, detail      string
 	lat               time.Duration
 	retried, reposted bool
+	// crossNode: a SPID response consumed by another node than the AuthnRequest's.
+	crossNode bool
 }
 
 func (s *stats) add(method string, r result) {
@@ -87,6 +92,9 @@ func (s *stats) add(method string, r result) {
 		t.lat = append(t.lat, r.lat)
 		if r.retried {
 			t.recovered++
+		}
+		if r.crossNode {
+			t.crossNode++
 		}
 	}
 	if r.retried && r.kind == kHalfDone {
@@ -184,6 +192,7 @@ func (d *driver) login(ctx context.Context, method string, i int) result {
 		var sr flow.SPIDResult
 		login, sr, err = d.rp.SPIDLogin(ctx, flow.NewBrowser(d.rp), d.idp, cf)
 		r.reposted = sr.Reposted
+		r.crossNode = sr.AuthnNode != "" && sr.ACSNode != "" && sr.AuthnNode != sr.ACSNode
 	case methodCNS:
 		login, err = d.rp.CNSLogin(ctx, flow.NewCardBrowser(d.rp, d.cards[i], d.roots))
 	}
@@ -327,7 +336,7 @@ func report(st *stats, d, elapsed time.Duration) map[string]any {
 		}
 		per[m] = map[string]any{"completed": t.kinds[kOK], "held_per_s": float64(t.kinds[kOK]) / d.Seconds(),
 			"kinds": t.kinds, "examples": t.first, "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": pct(1),
-			"mixups": t.kinds[kMixUp], "recovered_by_retry": t.recovered, "retried_and_failed": t.retryFailed, "acs_reposts": t.reposted}
+			"mixups": t.kinds[kMixUp], "recovered_by_retry": t.recovered, "retried_and_failed": t.retryFailed, "acs_reposts": t.reposted, "spid_cross_node": t.crossNode}
 		completed += t.kinds[kOK]
 		mixups += t.kinds[kMixUp]
 	}

@@ -14,7 +14,14 @@ type SPIDResult struct {
 	// (its verification line full) and the response was posted again after
 	// the Retry-After, as the busy page asks the citizen to.
 	Reposted bool
+	// AuthnNode and ACSNode are the nodes (X-Loadtest-Node, set by loadtest
+	// lb) that issued the AuthnRequest and answered the ACS; empty when
+	// the answers did not say.
+	AuthnNode, ACSNode string
 }
+
+// NodeHeader is the header in which loadtest lb names the node that answered.
+const NodeHeader = "X-Loadtest-Node"
 
 // SPIDLogin logs cf in with SPID through the test identity provider
 // idpEntityID (adapters/spid/testidp, on its own listener) in browser b:
@@ -27,6 +34,9 @@ func (rp *RP) SPIDLogin(ctx context.Context, b *Browser, idpEntityID, cf string)
 	resp, body, err := b.do(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return l, res, err
+	}
+	if resp.Request.Response != nil { // the redirect to the identity provider: the AuthnRequest
+		res.AuthnNode = resp.Request.Response.Header.Get(NodeHeader)
 	}
 	pick, ok := formWith(body, "request")
 	if resp.StatusCode != http.StatusOK || !ok {
@@ -64,6 +74,11 @@ func (rp *RP) SPIDLogin(ctx context.Context, b *Browser, idpEntityID, cf string)
 			return l, res, err
 		}
 	}
+	first := resp // the ACS's own answer, before the redirects it started
+	for first.Request.Response != nil {
+		first = first.Request.Response
+	}
+	res.ACSNode = first.Header.Get(NodeHeader)
 	l, err = rp.code(l, resp, body)
 	var se *StatusError
 	if errors.As(err, &se) {
