@@ -14,6 +14,7 @@
 //	loadtest lb -listen 127.0.0.1:18600 -backends 127.0.0.1:18601,127.0.0.1:18602 \
 //	    -card-listen 127.0.0.1:18603 -card-cert D/card-host.pem -card-key D/card-host.key
 //	loadtest run -issuer URL -client ID -secret S -rate 1000 -d 20s -methods pin,spid,cns -pki D
+//	loadtest table loadtest/results.jsonl     # the runs as BENCHMARKS.md's table
 package main
 
 import (
@@ -45,7 +46,7 @@ const (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadtest seed|pki|idp|lb|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadtest seed|pki|idp|lb|run|table [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,6 +63,8 @@ func main() {
 		err = pkiCmd(os.Args[2:])
 	case "idp":
 		err = idpCmd(ctx, os.Args[2:])
+	case "table":
+		err = tableCmd(os.Args[2:], os.Stdin, os.Stdout)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

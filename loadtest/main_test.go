@@ -166,3 +166,41 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestTable: a run's JSON line, as `run` prints it, becomes one row per
+// method in the order they took turns; a bad line is an error naming it.
+func TestTable(t *testing.T) {
+	line := `{"label":"kill-node","duration_s":10,"methods_in_turn":["pin","spid"],"mixups":0,"methods":{` +
+		`"pin":{"completed":61,"held_per_s":6.1,"kinds":{"ok":61,"503 with Retry-After":25,"other 5xx":1,"code that did not redeem":3},"p50_ms":840,"p99_ms":17230,"mixups":0,"recovered_by_retry":4},` +
+		`"spid":{"completed":5,"held_per_s":0.5,"kinds":{"ok":5,"transport error":2,"error redirect":1,"other 4xx":1,"429":1},"p50_ms":1000,"p99_ms":2000,"mixups":1,"acs_reposts":3,"spid_cross_node":2},` +
+		`"recover-form":{"kinds":{"form ok":9}}}}`
+	for _, c := range []struct {
+		name, in string
+		want     []string
+		bad      string
+	}{
+		{"two methods", line + "\n\n", []string{
+			"| kill-node | pin | 9 | 61 | 6.1 | 25 | 1 | 0 | 0 | 0 | 3 | 4 | — | — | 840 ms | 17.2 s | **0** |",
+			"| kill-node | spid | 1 | 5 | 0.5 | 0 | 0 | 2 | 1 | 2 | 0 | 0 | 3 | 2 | 1.0 s | 2.0 s | **1** |",
+		}, ""},
+		{"not JSON", line + "\n{oops\n", nil, "line 2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out strings.Builder
+			err := tableCmd(nil, strings.NewReader(c.in), &out)
+			if c.bad != "" {
+				if err == nil || !strings.Contains(err.Error(), c.bad) {
+					t.Fatalf("error %v, want one naming %q", err, c.bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if !reflect.DeepEqual(got[2:], c.want) || got[0]+"\n"+got[1] != tableHeader {
+				t.Errorf("table:\n%s\nwant rows:\n%s", out.String(), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
