@@ -77,11 +77,11 @@ func idpUsers(n int) []testidp.User {
 	return us
 }
 
-// trustSP reads the SP's metadata every 200 ms (for a minute at most)
+// trustSP reads the SP's metadata every 200 ms (for two minutes at most)
 // until Ponte serves it, and trusts it.
 func trustSP(ctx context.Context, p *testidp.IdP, metadataURL string) error {
 	var last error
-	for range 300 {
+	for range 600 {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, metadataURL, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {

@@ -81,17 +81,20 @@ export PONTE_SPID_ENABLED=true PONTE_SPID_CERT_FILE=$WORK/pki/sp.pem PONTE_SPID_
 export PONTE_CNS_ENABLED=true PONTE_CNS_CARD_URL=https://127.0.0.1:$CARD_PORT PONTE_CNS_CA_FILE=$WORK/pki/cns-ca.pem \
 	PONTE_CNS_CRL_DIR=$WORK/pki/crl PONTE_CNS_OCSP=false PONTE_CNS_CRL_FETCH=false \
 	PONTE_CLIENT_CERT_PROXIES=127.0.0.1 PONTE_CLIENT_CERT_HEADER=nginx
-echo "== SPID test identity provider on $IDP"
-"$WORK/bin/loadtest" idp -listen "$IDP" -citizens "$CITIZENS" -metadata-out "$WORK/idp-metadata.xml" \
-	-sp-metadata "http://$LB/login/spid/metadata" -ready "$WORK/idp.ready" 2>>"$WORK/idp.log" &
-pids+=($!)
-for _ in $(seq 50); do [ -s "$WORK/idp-metadata.xml" ] && break; sleep 0.1; done
 "$WORK/bin/ponte" migrate >/dev/null
 client=$("$WORK/bin/ponte" client create --name load --redirect-uri http://127.0.0.1:9/cb --scopes "openid profile fiscal_number")
 CLIENT_ID=$(sed -n 's/.*"client_id": *"\([^"]*\)".*/\1/p' <<<"$client")
 CLIENT_SECRET=$(sed -n 's/.*"client_secret": *"\([^"]*\)".*/\1/p' <<<"$client")
 echo "== seeding $CITIZENS citizens (argon2id as in production)"
 "$WORK/bin/loadtest" seed -n "$CITIZENS"
+
+# The identity provider writes its metadata (the nodes read it at start),
+# then waits for the nodes' SP metadata.
+echo "== SPID test identity provider on $IDP"
+"$WORK/bin/loadtest" idp -listen "$IDP" -citizens "$CITIZENS" -metadata-out "$WORK/idp-metadata.xml" \
+	-sp-metadata "http://$LB/login/spid/metadata" -ready "$WORK/idp.ready" 2>>"$WORK/idp.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$WORK/idp-metadata.xml" ] && break; sleep 0.1; done
 
 declare -A NODE_PID
 start_node() { # index
