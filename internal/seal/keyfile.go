@@ -71,6 +71,11 @@ func LoadOrCreateMasterKeyFile(path string) (key []byte, created bool, err error
 	return key, true, nil
 }
 
+// ReadMasterKeyFile reads the master key kept in the file at path (base64,
+// as ParseMasterKey takes it), refusing a file group or others may access. A
+// missing file is reported with an error wrapping fs.ErrNotExist.
+func ReadMasterKeyFile(path string) ([]byte, error) { return readKeyFile(path) }
+
 // readKeyFile checks the permissions of the key file at path and parses it.
 // A missing file is reported with an error wrapping fs.ErrNotExist.
 func readKeyFile(path string) ([]byte, error) {

@@ -209,6 +209,32 @@ func (rp *RP) Redeem(ctx context.Context, l Login) (Tokens, error) {
 	return Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Subject: idt.Subject, FiscalNumber: claims.FiscalNumber}, nil
 }
 
+// WithScopes returns a copy of rp that asks scopes instead of Scopes (with
+// offline_access, say, for a refresh token).
+func (rp *RP) WithScopes(scopes ...string) *RP {
+	c := *rp
+	c.conf.Scopes = scopes
+	return &c
+}
+
+// Refresh redeems a refresh token; the ID token, if one comes back, is verified.
+func (rp *RP) Refresh(ctx context.Context, refresh string) (Tokens, error) {
+	ctx = oidc.ClientContext(ctx, rp.HTTP)
+	tok, err := rp.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: refresh}).Token()
+	if err != nil {
+		return Tokens{}, fmt.Errorf("refresh: %w", err)
+	}
+	out := Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken}
+	if raw, _ := tok.Extra("id_token").(string); raw != "" {
+		idt, err := rp.verifier.Verify(ctx, raw)
+		if err != nil {
+			return Tokens{}, fmt.Errorf("refreshed ID token: %w", err)
+		}
+		out.Subject = idt.Subject
+	}
+	return out, nil
+}
+
 // UserInfo returns the subject and fiscal number userinfo gives for access.
 func (rp *RP) UserInfo(ctx context.Context, access string) (sub, fiscalNumber string, err error) {
 	ctx = oidc.ClientContext(ctx, rp.HTTP)
