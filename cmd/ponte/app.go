@@ -18,6 +18,7 @@ import (
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/config"
+	"github.com/ponte-id/ponte/internal/datakey"
 	"github.com/ponte-id/ponte/internal/logmask"
 	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/internal/requestid"
@@ -27,9 +28,12 @@ import (
 
 // app is what every command builds from the configuration.
 type app struct {
-	cfg      config.Config
-	log      *slog.Logger
-	store    *sqlstore.Store
+	cfg   config.Config
+	log   *slog.Logger
+	store *sqlstore.Store
+	// master is the node's master key; box is over the data key it opened.
+	master   []byte
+	dataKey  datakey.Opened
 	box      *seal.Box
 	keys     *keys.Manager
 	hasher   *clients.Hasher
@@ -92,8 +96,7 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 	if err != nil {
 		return nil, err
 	}
-	box, err := seal.New(master)
-	if err != nil {
+	if _, err := seal.New(master); err != nil {
 		return nil, err
 	}
 	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{Logger: log})
@@ -112,6 +115,15 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 		}
 		return nil, fmt.Errorf("the database has %d pending migrations: run 'ponte migrate' first", n)
 	}
+	dk, err := datakey.Open(ctx, store, master, freshDatabase(store))
+	if err != nil {
+		store.Close()
+		return nil, masterKeyError(err)
+	}
+	if dk.Created {
+		log.Info("stored the data key wrapped under the master key", "master_key", dk.Fingerprint, "data_key", dk.DataKeyID)
+	}
+	box := dk.Box
 	km, err := keys.New(store, box, keys.Options{
 		DefaultAlg: cfg.Keys.Algorithm, PublishDelay: cfg.Keys.PublishDelay.D(),
 		Retention: retention(cfg), Logger: log,
@@ -141,7 +153,7 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 		return nil, err
 	}
 	registry := clients.NewRegistry(store, hasher, nil)
-	return &app{cfg: cfg, log: log, store: store, box: box, keys: km, hasher: hasher,
+	return &app{cfg: cfg, log: log, store: store, master: master, dataKey: dk, box: box, keys: km, hasher: hasher,
 		registry: registry, staff: st, admin: admin.New(store, registry, km, st,
 			provider.SessionEnder{Store: store, Logger: log, Queued: logouts.Wake}, nil), limiter: limiter, logouts: logouts}, nil
 }
@@ -186,4 +198,47 @@ func masterKey(cfg config.Config, log *slog.Logger) ([]byte, error) {
 		log.Warn("dev mode: generated a master key into a local file; set PONTE_MASTER_KEY in production", "file", cfg.MasterKeyFile)
 	}
 	return key, nil
+}
+
+// freshDatabase reports whether the database holds nothing sealed or derived
+// under a master key yet (no signing key, no client, no API token: a node
+// that has served has a signing key), so that its data key may be random.
+func freshDatabase(store *sqlstore.Store) datakey.Fresh {
+	return func(ctx context.Context) (bool, error) {
+		keys, err := store.ListKeys(ctx)
+		if err != nil || len(keys) > 0 {
+			return false, err
+		}
+		clients, err := store.ListClients(ctx)
+		if err != nil || len(clients) > 0 {
+			return false, err
+		}
+		tokens, err := store.ListAPITokens(ctx)
+		return err == nil && len(tokens) == 0, err
+	}
+}
+
+// exitKeyMismatch is the exit status of a command refused because its master
+// key opens no data key in the database.
+const exitKeyMismatch = 3
+
+// exitError is an error with the exit status main gives it.
+type exitError struct {
+	err  error
+	code int
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+// ExitCode is the process's exit status.
+func (e exitError) ExitCode() int { return e.code }
+
+// masterKeyError explains a master key that opens nothing, with its exit status.
+func masterKeyError(err error) error {
+	if errors.Is(err, datakey.ErrUnknownMasterKey) {
+		return exitError{code: exitKeyMismatch, err: fmt.Errorf("refusing to run with this master key (PONTE_MASTER_KEY): %w; "+
+			"give the node the master key the database's data key is wrapped under (see `ponte keys rotate-master` in the README)", err)}
+	}
+	return err
 }

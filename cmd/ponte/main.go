@@ -4,7 +4,7 @@
 //	ponte demo             run it with demo data on a local SQLite file
 //	ponte migrate          apply database migrations
 //	ponte client ...       create, list, delete, rotate-secret
-//	ponte keys ...         list, rotate
+//	ponte keys ...         list, rotate, rotate-master, retire-master
 //	ponte staff ...        grant, revoke, list; token create, list, revoke
 //	ponte logouts ...      back-channel logouts: pending, parked, requeue
 //	ponte healthcheck      probe a node's /readyz (exit 1 when not ready)
@@ -30,7 +30,7 @@ commands:
   demo                     run the provider with demo data (SQLite, dev master key)
   migrate                  apply pending database migrations
   client create|list|delete|rotate-secret
-  keys list|rotate
+  keys list|rotate|rotate-master|retire-master
   staff grant|revoke|list, staff token create|list|revoke
   logouts pending|parked|requeue
   healthcheck              probe the node's /readyz on loopback (exit 1 when not ready)

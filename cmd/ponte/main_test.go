@@ -115,8 +115,8 @@ func TestSubcommandUsage(t *testing.T) {
 	}{
 		{[]string{"client"}, "client: no subcommand", clientUsage},
 		{[]string{"client", "rename"}, `client: unknown subcommand "rename"`, clientUsage},
-		{[]string{"keys"}, "keys: want list or rotate", "usage: ponte keys list|rotate"},
-		{[]string{"keys", "delete"}, "keys: want list or rotate", "usage: ponte keys list|rotate"},
+		{[]string{"keys"}, "keys: want list, rotate, rotate-master or retire-master", "usage: ponte keys list|rotate"},
+		{[]string{"keys", "delete"}, "keys: want list, rotate, rotate-master or retire-master", "usage: ponte keys list|rotate"},
 		{[]string{"client", "list", "--no-such-flag"}, "flag provided but not defined: -no-such-flag", "Usage of client list"},
 	}
 	for _, tc := range cases {
@@ -379,7 +379,7 @@ func TestKeysCommands(t *testing.T) {
 	setup(t)
 	t.Setenv("PONTE_KEYS_PUBLISH_DELAY", "5m")
 	t.Setenv("PONTE_ID_TOKEN_TTL", "30m")
-	if out := mustPonte(t, "keys", "list"); out != "KID  ALG  STATE  SIGNS_FROM  PUBLISHED_UNTIL\n" {
+	if out := mustPonte(t, "keys", "list"); !strings.HasPrefix(out, "KID  ALG  STATE  SIGNS_FROM  PUBLISHED_UNTIL\n\nMASTER_KEY") {
 		t.Fatalf("list of no keys %q", out)
 	}
 	before := time.Now().Truncate(time.Second)
