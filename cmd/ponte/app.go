@@ -118,7 +118,7 @@ func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, erro
 	dk, err := datakey.Open(ctx, store, master, freshDatabase(store))
 	if err != nil {
 		store.Close()
-		return nil, masterKeyError(err)
+		return nil, masterKeyError(err, masterKeySource(cfg))
 	}
 	if dk.Created {
 		log.Info("stored the data key wrapped under the master key", "master_key", dk.Fingerprint, "data_key", dk.DataKeyID)
@@ -234,11 +234,20 @@ func (e exitError) Unwrap() error { return e.err }
 // ExitCode is the process's exit status.
 func (e exitError) ExitCode() int { return e.code }
 
-// masterKeyError explains a master key that opens nothing, with its exit status.
-func masterKeyError(err error) error {
+// masterKeySource names where the node's master key comes from.
+func masterKeySource(cfg config.Config) string {
+	if cfg.MasterKey == "" && cfg.Dev {
+		return "the dev mode key file " + cfg.MasterKeyFile
+	}
+	return "PONTE_MASTER_KEY"
+}
+
+// masterKeyError explains a master key (from source) that opens nothing, with
+// its exit status.
+func masterKeyError(err error, source string) error {
 	if errors.Is(err, datakey.ErrUnknownMasterKey) {
-		return exitError{code: exitKeyMismatch, err: fmt.Errorf("refusing to run with this master key (PONTE_MASTER_KEY): %w; "+
-			"give the node the master key the database's data key is wrapped under (see `ponte keys rotate-master` in the README)", err)}
+		return exitError{code: exitKeyMismatch, err: fmt.Errorf("refusing to run with this master key (%s): %w; "+
+			"give the node the master key the database's data key is wrapped under (see `ponte keys rotate-master` in the README)", source, err)}
 	}
 	return err
 }

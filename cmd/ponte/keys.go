@@ -134,7 +134,7 @@ func rotateMaster(ctx context.Context, a *app, newKeyFile string, stdout io.Writ
 	case errors.Is(err, datakey.ErrSameKey):
 		return fmt.Errorf("keys rotate-master: the new master key is the current one (PONTE_MASTER_KEY): generate a new one with `openssl rand -base64 32`")
 	case err != nil:
-		return masterKeyError(err)
+		return masterKeyError(err, masterKeySource(a.cfg))
 	}
 	if err := a.staff.Record(ctx, staff.CLI, "master_key.added", "master-key:"+w.Fingerprint, "", "data key "+w.DataKeyID+" wrapped under it by master key "+a.dataKey.Fingerprint); err != nil {
 		return err
@@ -149,7 +149,7 @@ func rotateMaster(ctx context.Context, a *app, newKeyFile string, stdout io.Writ
 func retireMaster(ctx context.Context, a *app, stdout io.Writer) error {
 	removed, err := datakey.Retire(ctx, a.store, a.master)
 	if err != nil {
-		return masterKeyError(err)
+		return masterKeyError(err, masterKeySource(a.cfg))
 	}
 	if len(removed) == 0 {
 		fmt.Fprintf(stdout, "only master key %s wraps the data key: nothing to retire\n", a.dataKey.Fingerprint)
