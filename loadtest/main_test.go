@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ponte-id/ponte/adapters/cns/cnstest"
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
@@ -202,5 +203,29 @@ func TestTable(t *testing.T) {
 				t.Errorf("table:\n%s\nwant rows:\n%s", out.String(), strings.Join(c.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	for _, c := range []struct {
+		rate  int
+		d     time.Duration
+		total int
+		last  time.Duration // when the last arrival is due
+	}{
+		{1000, 20 * time.Second, 20000, 20*time.Second - time.Millisecond},
+		{25, 20 * time.Second, 500, 20*time.Second - 40*time.Millisecond},
+		{3, 1500 * time.Millisecond, 4, time.Second},
+		{1, 500 * time.Millisecond, 0, 0},
+	} {
+		total := arrivalsIn(c.rate, c.d)
+		if total != c.total {
+			t.Errorf("arrivalsIn(%d, %v) = %d, want %d", c.rate, c.d, total, c.total)
+		}
+		if total > 0 {
+			if got := dueAt(total-1, c.rate); got != c.last {
+				t.Errorf("rate %d: the last arrival due at %v, want %v", c.rate, got, c.last)
+			}
+		}
 	}
 }

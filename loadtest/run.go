@@ -165,6 +165,16 @@ func arrival(k int, methods []string, forms float64) string {
 	return methods[k%len(methods)]
 }
 
+// arrivalsIn is how many arrivals rate a second makes in d.
+func arrivalsIn(rate int, d time.Duration) int {
+	return int(int64(rate) * int64(d) / int64(time.Second))
+}
+
+// dueAt is when arrival k (from 0) is due, from the start.
+func dueAt(k, rate int) time.Duration {
+	return time.Duration(int64(k) * int64(time.Second) / int64(rate))
+}
+
 // driver runs one login of each method for citizen i.
 type driver struct {
 	rp    *flow.RP
@@ -264,25 +274,23 @@ func runCmd(ctx context.Context, args []string) error {
 	st := newStats()
 	sem := make(chan struct{}, *inflight)
 	var wg sync.WaitGroup
-	var seq atomic.Int64
 	start := time.Now()
-	tick := time.NewTicker(time.Second / time.Duration(*rate))
-	defer tick.Stop()
-	end := time.After(*d)
-	offered := 0
+	offered, total := 0, arrivalsIn(*rate, *d)
 	// every second: completed logins that second, for the time line.
 	var perSecond [int(maxDuration / time.Second)]atomic.Int64
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case <-end:
-			break loop
-		case <-tick.C:
+	for offered < total && ctx.Err() == nil {
+		// Open loop on a schedule: arrival k is due at k/rate. A generator
+		// that fell behind (its cores busy) sends what is due at once
+		// rather than dropping arrivals, as a ticker would.
+		if wait := time.Until(start.Add(dueAt(offered, *rate))); wait > 0 {
+			select {
+			case <-ctx.Done():
+				continue
+			case <-time.After(wait):
+			}
 		}
 		offered++
-		k := int(seq.Add(1))
+		k := offered
 		method := arrival(k, methods, *forms)
 		select {
 		case sem <- struct{}{}:
