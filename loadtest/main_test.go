@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/ponte-id/ponte/adapters/cns/cnstest"
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/internal/clientcert"
+	"github.com/ponte-id/ponte/loadtest/flow"
 )
 
 func TestParseMethods(t *testing.T) {
@@ -226,6 +231,29 @@ func TestSchedule(t *testing.T) {
 			if got := dueAt(total-1, c.rate); got != c.last {
 				t.Errorf("rate %d: the last arrival due at %v, want %v", c.rate, got, c.last)
 			}
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"the gate's 503", &flow.StatusError{Step: "PIN form", Status: 503, RetryAfter: "1"}, k503},
+		{"503 without Retry-After", &flow.StatusError{Status: 503}, k503NoRA},
+		{"the balancer's 502", &flow.StatusError{Status: 502}, k5xx},
+		{"a courtesy page", &flow.StatusError{Status: 403}, k4xx},
+		{"429", &flow.StatusError{Status: 429}, k429},
+		{"a redirect elsewhere than the relying party", &flow.StatusError{Status: 303}, kErrRedirect},
+		{"error=server_error at the relying party", &flow.RedirectError{Code: "server_error"}, kErrRedirect},
+		{"wrapped", fmt.Errorf("x: %w", &flow.RedirectError{Code: "temporarily_unavailable"}), kErrRedirect},
+		{"the token endpoint's 503", fmt.Errorf("token: %w", &oauth2.RetrieveError{Response: &http.Response{StatusCode: 503}}), k503},
+		{"connection refused", errors.New("dial tcp: connection refused"), kTransport},
+	} {
+		if got := classify(c.err); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
 }

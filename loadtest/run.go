@@ -109,6 +109,10 @@ func (s *stats) add(method string, r result) {
 }
 
 func classify(err error) string {
+	var re *flow.RedirectError
+	if errors.As(err, &re) {
+		return kErrRedirect
+	}
 	var se *flow.StatusError
 	if errors.As(err, &se) {
 		switch {

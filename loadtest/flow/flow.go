@@ -42,6 +42,16 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: HTTP %d (Retry-After %q): %.200s", e.Step, e.Status, e.RetryAfter, e.Body)
 }
 
+// RedirectError is a login sent back to the relying party with an OAuth
+// error (RFC 6749 §4.1.2.1) instead of a code.
+type RedirectError struct {
+	Code, Description string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("login: the relying party got error %s: %s", e.Code, e.Description)
+}
+
 // RP is a relying party registered at Ponte.
 type RP struct {
 	Issuer   string
@@ -145,7 +155,7 @@ func (rp *RP) code(l Login, resp *http.Response, body string) (Login, error) {
 		return l, statusError("login", resp, body)
 	}
 	if e := loc.Query().Get("error"); e != "" {
-		return l, fmt.Errorf("login: the relying party got error %s: %s", e, loc.Query().Get("error_description"))
+		return l, &RedirectError{Code: e, Description: loc.Query().Get("error_description")}
 	}
 	if l.Code = loc.Query().Get("code"); l.Code == "" {
 		return l, errors.New("login: redirect without a code")
