@@ -68,3 +68,20 @@ func (id Identity) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ClaimsRank orders how far the claims of a login (names, birth date, gender,
+// contacts) are trusted, for the rule that keeps a lower login from
+// overwriting what a higher one recorded (storage.Subjects.LinkSubject). The
+// level of assurance comes first; within a level, claims attested by a third
+// party (a SPID identity provider's assertion, the certificate of a CNS) rank
+// above the data of a PIN account, which the citizen or an operator typed.
+// So an ordinary PIN changes nothing recorded by a dispositivo PIN, SPID or
+// CNS, a dispositivo PIN nothing recorded by SPID or CNS, and SPID and CNS
+// update each other (the latest login's claims are the current ones).
+func (id Identity) ClaimsRank() int {
+	rank := 2 * int(id.Level)
+	if id.Method == MethodSPID || id.Method == MethodCNS {
+		rank++
+	}
+	return rank
+}

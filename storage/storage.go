@@ -247,14 +247,26 @@ type Subject struct {
 	Gender      string
 	Email       string
 	PhoneNumber string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// ClaimsRank is the rank of the login that recorded the claims above
+	// (names, birth date, gender, contacts): the higher, the more they are
+	// trusted. The core ranks each login (idp.Identity.ClaimsRank); storage
+	// only compares ranks (LinkSubject).
+	ClaimsRank int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Subjects stores citizens.
 type Subjects interface {
-	// LinkSubject returns the subject with s.FiscalNumber, creating it with s.ID if
-	// there is none, and refreshing the non-empty attributes of s otherwise.
+	// LinkSubject returns the subject with s.FiscalNumber, creating it with
+	// s.ID if there is none. A known subject's claims change only by the rule
+	// of ranks, so that a login of a lower rank never overwrites what a
+	// higher one recorded:
+	//   - s.ClaimsRank below the stored rank: the claims stay as they are;
+	//   - equal: the non-empty claims of s are refreshed, the others kept;
+	//   - above: the claims become those of s (empty ones included, so that
+	//     nothing recorded by a lower rank passes for a claim of s's rank),
+	//     and the stored rank s.ClaimsRank.
 	LinkSubject(ctx context.Context, s Subject) (Subject, error)
 	GetSubject(ctx context.Context, id string) (Subject, error)
 	GetSubjectByFiscalNumber(ctx context.Context, fiscalNumber string) (Subject, error)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/adapters/pin"
+	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
@@ -366,5 +367,50 @@ func TestAttackRevocaCannotCancelTheReplacement(t *testing.T) {
 				t.Fatalf("after the first replacement expired: %d letters, want 2", len(post))
 			}
 		})
+	}
+}
+
+// TestAttackPINOverwritesSPIDClaims: a citizen known through SPID has the
+// names and contacts their identity provider asserted; a PIN whose record
+// holds other data (a stranger's contacts registered on it, or a stale
+// record) logs in. The relying party gets the SPID claims, and the subject
+// keeps them, whatever the PIN's level. Before the fix the PIN account's data
+// overwrote them, and every relying party, the dispositivo ones included,
+// got the stranger's email and phone as the citizen's.
+func TestAttackPINOverwritesSPIDClaims(t *testing.T) {
+	spidRank := idp.Identity{Level: idp.LevelDispositivo, Method: idp.MethodSPID}.ClaimsRank()
+	spid := storage.Subject{ID: "spid-citizen", FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi", Birthdate: "1980-01-01",
+		Gender: "M", Email: "mario.spid@example.it", PhoneNumber: "+393330000001", ClaimsRank: spidRank}
+	for _, be := range storagetest.Backends() {
+		for _, dispositivo := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/dispositivo=%v", be.Name, dispositivo), func(t *testing.T) {
+				s, _ := victimFixture(t, &be, storage.PINActive)
+				ctx := context.Background()
+				if err := s.store.UpdatePINAccount(ctx, cf, func(a storage.PINAccount) (storage.PINAccount, error) {
+					a.GivenName, a.Email, a.Mobile, a.Dispositivo = "Mallory", "attacker@evil.example", "+5491199999999", dispositivo
+					return a, nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.store.LinkSubject(ctx, spid); err != nil {
+					t.Fatal(err)
+				}
+				r := s.env.NewRP(clients.Spec{Scopes: []string{"openid", "profile", "email", "phone"}})
+				r.Conf.Scopes = []string{"openid", "profile", "email", "phone"}
+				verifier := oauth2.GenerateVerifier()
+				resp, _ := s.pinLogin(oidctest.NewBrowser(t), r.Conf.AuthCodeURL(oidctest.RandomString(), oauth2.S256ChallengeOption(verifier)), cf, "Abcd1234")
+				_, claims := s.exchange(r, oidctest.RPRedirect(resp), verifier)
+				if claims["auth_method"] != "pin" || claims["given_name"] != "Mario" || claims["email"] != spid.Email || claims["phone_number"] != spid.PhoneNumber {
+					t.Fatalf("the PIN login's claims are not those SPID asserted: %v", claims)
+				}
+				got, err := s.store.GetSubjectByFiscalNumber(ctx, cf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.GivenName != "Mario" || got.Email != spid.Email || got.PhoneNumber != spid.PhoneNumber || got.ClaimsRank != spidRank {
+					t.Fatalf("the PIN login overwrote the SPID claims: %+v", got)
+				}
+			})
+		}
 	}
 }

@@ -82,7 +82,7 @@ func (p *Provider) createSession(ctx context.Context, r *http.Request, id idp.Id
 	subj, err := p.store.LinkSubject(ctx, storage.Subject{
 		ID: randomToken()[:22], FiscalNumber: id.FiscalNumber, GivenName: id.GivenName,
 		FamilyName: id.FamilyName, Birthdate: id.Birthdate, Gender: id.Gender,
-		Email: id.Email, PhoneNumber: id.PhoneNumber,
+		Email: id.Email, PhoneNumber: id.PhoneNumber, ClaimsRank: id.ClaimsRank(),
 	})
 	if err != nil {
 		return ssoSession{}, storage.Subject{}, fmt.Errorf("link subject: %w", err)

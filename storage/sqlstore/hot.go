@@ -45,7 +45,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		deleteToken:     q(`DELETE FROM tokens WHERE kind = ? AND signature = ?`),
 		getSession: q(`SELECT id, subject, auth_time, method, level, amr, method_data, method_key, created_at, expires_at
 FROM sessions WHERE id = ?`),
-		getSubject: q(`SELECT id, fiscal_number, given_name, family_name, birthdate, gender, email, phone_number, created_at, updated_at
+		getSubject: q(`SELECT id, fiscal_number, given_name, family_name, birthdate, gender, email, phone_number, claims_rank, created_at, updated_at
 FROM subjects WHERE id = ?`),
 		clientsVersion: `SELECT version FROM client_version WHERE id = 1`,
 		// A client's every authorization in a session names it again: the

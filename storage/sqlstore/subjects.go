@@ -20,6 +20,7 @@ type subjectRow struct {
 	Gender       string `gorm:"column:gender"`
 	Email        string `gorm:"column:email"`
 	PhoneNumber  string `gorm:"column:phone_number"`
+	ClaimsRank   int    `gorm:"column:claims_rank"`
 	Created      dbTime `gorm:"column:created_at"`
 	Updated      dbTime `gorm:"column:updated_at"`
 }
@@ -36,6 +37,7 @@ func (r subjectRow) subject() storage.Subject {
 		Gender:       r.Gender,
 		Email:        r.Email,
 		PhoneNumber:  r.PhoneNumber,
+		ClaimsRank:   r.ClaimsRank,
 		CreatedAt:    r.Created.t,
 		UpdatedAt:    r.Updated.t,
 	}
@@ -46,9 +48,10 @@ var (
 	errEmptySubjectID    = errors.New("sqlstore: link subject: empty ID for a new subject")
 )
 
-// LinkSubject returns the subject with in.FiscalNumber, refreshing its
-// non-empty attributes from in and its UpdatedAt (in.UpdatedAt, or now if
-// zero); if there is none it creates it with in.ID. Concurrent calls for one
+// LinkSubject returns the subject with in.FiscalNumber, refreshing its claims
+// from in by the rule of ranks (storage.Subjects) and its UpdatedAt
+// (in.UpdatedAt, or now if zero) when they change; if there is none it
+// creates it with in.ID. Concurrent calls for one
 // fiscal number converge on one subject: the insert is ON CONFLICT DO NOTHING
 // and the loser re-reads the winner's row. A new subject whose ID is taken by
 // another fiscal number is storage.ErrConflict.
@@ -86,6 +89,7 @@ func (s *Store) LinkSubject(ctx context.Context, in storage.Subject) (storage.Su
 		Gender:       in.Gender,
 		Email:        in.Email,
 		PhoneNumber:  in.PhoneNumber,
+		ClaimsRank:   in.ClaimsRank,
 		Created:      newTime(created),
 		Updated:      newTime(now),
 	}
@@ -109,9 +113,16 @@ func (s *Store) LinkSubject(ctx context.Context, in storage.Subject) (storage.Su
 	return s.refreshSubject(db, winner, in, now)
 }
 
-// refreshSubject overwrites the attributes of row that are non-empty in in,
-// and UpdatedAt.
+// refreshSubject applies the claims of in to row by the rule of ranks
+// (storage.Subjects): a lower rank changes nothing, an equal one refreshes
+// the non-empty claims, a higher one replaces them all and records its rank.
+// The update is conditional on the rank read, so that of two concurrent
+// logins a lower one never overwrites the claims a higher one just recorded.
 func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, now time.Time) (storage.Subject, error) {
+	if in.ClaimsRank < row.ClaimsRank {
+		return row.subject(), nil // a lower rank: the claims stay those recorded
+	}
+	replace := in.ClaimsRank > row.ClaimsRank
 	set := map[string]any{}
 	for col, v := range map[string]struct {
 		val string
@@ -124,21 +135,35 @@ func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, 
 		"email":        {in.Email, &row.Email},
 		"phone_number": {in.PhoneNumber, &row.PhoneNumber},
 	} {
-		if v.val != "" && v.val != *v.dst {
+		if (v.val != "" || replace) && v.val != *v.dst {
 			set[col] = v.val
 			*v.dst = v.val
 		}
 	}
+	if replace {
+		set["claims_rank"] = in.ClaimsRank
+	}
+	rank := row.ClaimsRank
+	row.ClaimsRank = in.ClaimsRank
 	if len(set) == 0 {
 		return row.subject(), nil // nothing new: a login costs no write
 	}
 	set["updated_at"] = newTime(now)
-	res := db.Model(&subjectRow{}).Where("id = ?", row.ID).Updates(set)
+	res := db.Model(&subjectRow{}).Where("id = ? AND claims_rank = ?", row.ID, rank).Updates(set)
 	if res.Error != nil {
 		return storage.Subject{}, wrap("link subject", res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return storage.Subject{}, notFound("link subject")
+		// Another login changed the rank since the read: decide again on
+		// what it recorded.
+		var fresh subjectRow
+		if err := db.Where("id = ?", row.ID).Take(&fresh).Error; err != nil {
+			return storage.Subject{}, wrap("link subject", err)
+		}
+		if fresh.ClaimsRank == rank {
+			return storage.Subject{}, notFound("link subject")
+		}
+		return s.refreshSubject(db, fresh, in, now)
 	}
 	row.Updated = newTime(now.UTC().Truncate(time.Microsecond))
 	return row.subject(), nil
@@ -148,7 +173,7 @@ func (s *Store) refreshSubject(db *gorm.DB, row subjectRow, in storage.Subject, 
 func (s *Store) GetSubject(ctx context.Context, id string) (storage.Subject, error) {
 	var r subjectRow
 	err := s.hotRow(ctx, s.hot.getSubject, []any{id},
-		&r.ID, &r.FiscalNumber, &r.GivenName, &r.FamilyName, &r.Birthdate, &r.Gender, &r.Email, &r.PhoneNumber, &r.Created, &r.Updated)
+		&r.ID, &r.FiscalNumber, &r.GivenName, &r.FamilyName, &r.Birthdate, &r.Gender, &r.Email, &r.PhoneNumber, &r.ClaimsRank, &r.Created, &r.Updated)
 	if err != nil {
 		return storage.Subject{}, wrap("get subject", err)
 	}

@@ -97,4 +97,123 @@ var subjectTests = []test{
 			}
 		}
 	}},
+	{"LinkRanks", testLinkRanks},
+	{"LinkRanksConcurrent", testLinkRanksConcurrent},
+}
+
+// The ranks of the claims in the rank tests, as the core ranks logins
+// (idp.Identity.ClaimsRank): an ordinary PIN, a dispositivo PIN, SPID or CNS.
+const (
+	rankPIN         = 2
+	rankDispositivo = 4
+	rankSPID        = 5
+)
+
+// rankTests replay a login of one rank after another's: the claims a lower
+// rank sends never overwrite a higher rank's, an equal rank refreshes what it
+// sends, and a higher rank replaces every claim (none of the lower rank's
+// survive under its rank).
+var rankTests = []struct {
+	name        string
+	first, then storage.Subject
+	want        storage.Subject
+	changed     bool
+}{
+	{
+		name:  "PINAfterSPID",
+		first: storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Birthdate: "1980-01-31", Gender: "M", Email: "mario@spid.example", ClaimsRank: rankSPID},
+		then:  storage.Subject{GivenName: "Mallory", FamilyName: "Evil", Birthdate: "1999-09-09", Gender: "F", Email: "attacker@evil.example", PhoneNumber: "+5491199999999", ClaimsRank: rankPIN},
+		want:  storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Birthdate: "1980-01-31", Gender: "M", Email: "mario@spid.example", ClaimsRank: rankSPID},
+	},
+	{
+		name:  "DispositivoPINAfterSPID",
+		first: storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@spid.example", ClaimsRank: rankSPID},
+		then:  storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "other@example.it", PhoneNumber: "+393330000000", ClaimsRank: rankDispositivo},
+		want:  storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@spid.example", ClaimsRank: rankSPID},
+	},
+	{
+		name:  "PINAfterDispositivoPIN",
+		first: storage.Subject{GivenName: "Mario", FamilyName: "Rossi", PhoneNumber: "+393331234567", ClaimsRank: rankDispositivo},
+		then:  storage.Subject{GivenName: "Mario", FamilyName: "Rossi", PhoneNumber: "+5491199999999", ClaimsRank: rankPIN},
+		want:  storage.Subject{GivenName: "Mario", FamilyName: "Rossi", PhoneNumber: "+393331234567", ClaimsRank: rankDispositivo},
+	},
+	{
+		name:    "SPIDAfterSPIDRefreshes",
+		first:   storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "old@spid.example", PhoneNumber: "+393331234567", ClaimsRank: rankSPID},
+		then:    storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "new@spid.example", ClaimsRank: rankSPID},
+		want:    storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "new@spid.example", PhoneNumber: "+393331234567", ClaimsRank: rankSPID},
+		changed: true,
+	},
+	{
+		name:    "SPIDAfterPINReplaces",
+		first:   storage.Subject{GivenName: "Mallory", FamilyName: "Evil", Email: "attacker@evil.example", PhoneNumber: "+5491199999999", ClaimsRank: rankPIN},
+		then:    storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Birthdate: "1980-01-31", ClaimsRank: rankSPID},
+		want:    storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Birthdate: "1980-01-31", ClaimsRank: rankSPID},
+		changed: true,
+	},
+	{
+		name:    "FirstRankedLoginOfAnOldSubject",
+		first:   storage.Subject{GivenName: "Mario", FamilyName: "Rossi", Email: "mario@example.it"},
+		then:    storage.Subject{GivenName: "Mario", FamilyName: "Rossi", ClaimsRank: rankPIN},
+		want:    storage.Subject{GivenName: "Mario", FamilyName: "Rossi", ClaimsRank: rankPIN},
+		changed: true,
+	},
+}
+
+// testLinkRanks runs rankTests, each on its own citizen.
+func testLinkRanks(t *testing.T, s storage.Store) {
+	for i, tc := range rankTests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			cf := fiscalNumbers[i]
+			first := tc.first
+			first.ID, first.FiscalNumber, first.CreatedAt, first.UpdatedAt = id("rank", i), cf, base, base
+			_, err := s.LinkSubject(ctx, first)
+			must(t, err)
+			then := tc.then
+			then.ID, then.FiscalNumber, then.UpdatedAt = id("other", i), cf, base.Add(time.Hour)
+			got, err := s.LinkSubject(ctx, then)
+			must(t, err)
+			want := tc.want
+			want.ID, want.FiscalNumber, want.CreatedAt, want.UpdatedAt = first.ID, cf, base, base
+			if tc.changed {
+				want.UpdatedAt = then.UpdatedAt
+			}
+			same(t, "LinkSubject", got, want)
+			stored, err := s.GetSubjectByFiscalNumber(ctx, cf)
+			must(t, err)
+			same(t, "stored subject", stored, want)
+		})
+	}
+}
+
+// testLinkRanksConcurrent races logins of an ordinary PIN with one SPID
+// login: whatever the order, the SPID claims are the ones left.
+func testLinkRanksConcurrent(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	cf := "RSSMRA80A31H501U"
+	_, err := s.LinkSubject(ctx, storage.Subject{ID: "sub-1", FiscalNumber: cf, GivenName: "Mario", CreatedAt: base, UpdatedAt: base})
+	must(t, err)
+	spid := storage.Subject{ID: "sub-x", FiscalNumber: cf, GivenName: "Mario", FamilyName: "Rossi", Email: "mario@spid.example", ClaimsRank: rankSPID}
+	const n = 8
+	errs := race(n, func(i int) error {
+		in := storage.Subject{ID: "sub-x", FiscalNumber: cf, GivenName: "Mallory", FamilyName: "Evil",
+			Email: id("attacker", i) + "@evil.example", ClaimsRank: rankPIN}
+		if i == n/2 {
+			in = spid
+		}
+		_, err := s.LinkSubject(ctx, in)
+		return err
+	})
+	noErrors(t, "LinkSubject", errs)
+	got, err := s.GetSubject(ctx, "sub-1")
+	must(t, err)
+	if got.GivenName != "Mario" || got.FamilyName != "Rossi" || got.Email != "mario@spid.example" || got.ClaimsRank != rankSPID {
+		t.Fatalf("after the race the claims are %+v, want the SPID login's", got)
+	}
+}
+
+// fiscalNumbers are distinct codici fiscali, one per rank test.
+var fiscalNumbers = []string{
+	"RSSMRA80A31H501U", "VRDGPP70B02F205X", "BNCLRA85C41F205Z", "FRRLCU75D12L219W", "GLLMRC90E15H501Q", "CSTNNA82F50G273Y",
 }
