@@ -127,17 +127,23 @@ func (s *Service) conAllowed(w http.ResponseWriter, r *http.Request, roles ...st
 }
 
 // conSelf renders a 403 page and returns true when cf is the staff member's
-// own: no one unlocks, revokes, issues or converts their own PIN.
+// own (ErrSelf, audited): no one unlocks, revokes, issues or converts their
+// own PIN.
 func (s *Service) conSelf(w http.ResponseWriter, r *http.Request, cf string) bool {
-	if codicefiscale.Normalize(cf) != codicefiscale.Normalize(idp.OperatorFrom(r.Context())) {
+	if s.refuseSelf(r.Context(), cf, "", idp.OperatorFrom(r.Context()), "console") == nil {
 		return false
 	}
-	s.log.InfoContext(r.Context(), "pin console: an operator acting on their own PIN refused", "path", r.URL.Path)
 	s.conMessage(w, r, http.StatusForbidden, "self")
 	return true
 }
 
+// conFailed answers an error of a procedure: ErrSelf with its page (403),
+// anything else 500, logged.
 func (s *Service) conFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrSelf) {
+		s.conMessage(w, r, http.StatusForbidden, "self")
+		return
+	}
 	s.log.ErrorContext(r.Context(), "pin console failed", "path", r.URL.Path, "err", err)
 	s.conMessage(w, r, http.StatusInternalServerError, "error")
 }

@@ -91,6 +91,13 @@ func (s *Service) ReviewConversion(ctx context.Context, id, operator string, app
 	if operator == "" || (!approve && reason == "") {
 		return errors.New("pin: a review names its operator, and a rejection its reason")
 	}
+	pending, err := s.store.GetConversion(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.refuseSelf(ctx, pending.FiscalNumber, ChannelBranch, operator, "conversion review "+id); err != nil {
+		return err
+	}
 	return s.inTx(ctx, func(ctx context.Context) error {
 		var c storage.Conversion
 		err := s.store.UpdateConversion(ctx, id, func(old storage.Conversion) (storage.Conversion, error) {

@@ -43,6 +43,10 @@ import (
 // (they are phone calls); the conversion review queue is the branch offices'
 // (they check identity documents); a citizen's audit trail, a lock's state
 // and parked messages are open to both.
+//
+// No procedure acts on the operator's own PIN (ErrSelf): a request, an
+// issue, a revocation, an unlock, a callback, a conversion review or a
+// requeue about it answers 403, audited as operator_self_refused.
 func (s *Service) OperatorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /requests", s.opRequest)
@@ -398,6 +402,8 @@ func (s *Service) opReview(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no such conversion", nil)
+	case errors.Is(err, ErrSelf):
+		s.opFailed(w, r, err)
 	default:
 		writeError(w, http.StatusConflict, err.Error(), nil)
 	}
@@ -412,7 +418,13 @@ func (s *Service) opAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSONBody(w, http.StatusOK, events)
 }
 
+// opFailed answers an error of a procedure: ErrSelf 403 (refused and
+// audited by the service), anything else 500, logged.
 func (s *Service) opFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrSelf) {
+		writeError(w, http.StatusForbidden, errSelfText, nil)
+		return
+	}
 	s.log.ErrorContext(r.Context(), "operator API failed", "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error", nil)
 }

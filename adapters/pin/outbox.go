@@ -26,13 +26,21 @@ func (s *Service) RequeueMessage(ctx context.Context, id, operator string) error
 	if operator == "" {
 		return errors.New("pin: a requeue names its operator")
 	}
-	return s.inTx(ctx, func(ctx context.Context) error {
-		m, err := s.store.Requeue(ctx, id, s.now())
-		if err != nil {
+	var m storage.Message
+	err := s.inTx(ctx, func(ctx context.Context) error {
+		var err error
+		if m, err = s.store.Requeue(ctx, id, s.now()); err != nil {
 			return err
+		}
+		if isSelf(m.FiscalNumber, operator) {
+			return ErrSelf // rolled back, then audited
 		}
 		return s.appendAudit(ctx, m.FiscalNumber, "message_requeued", m.Channel, operator, "message "+m.ID)
 	})
+	if errors.Is(err, ErrSelf) {
+		return s.refuseSelf(ctx, m.FiscalNumber, m.Channel, operator, "requeue message "+m.ID)
+	}
+	return err
 }
 
 // parkedItem is a parked message as operators see it: no body, no secret.

@@ -300,6 +300,9 @@ func (s *Service) RevokeByOperator(ctx context.Context, cf, channel, operator st
 	if operator == "" {
 		return errors.New("pin: an operator revocation names the operator")
 	}
+	if err := s.refuseSelf(ctx, cf, channel, operator, "revoke"); err != nil {
+		return err
+	}
 	cf = codicefiscale.Normalize(cf)
 	if _, err := s.store.GetPINAccount(ctx, cf); err != nil {
 		return err

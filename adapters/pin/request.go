@@ -223,6 +223,9 @@ func (s *Service) RequestPIN(ctx context.Context, req Request, channel, operator
 	if !online && operator == "" {
 		return "", errors.New("pin: a contact-center request names its operator")
 	}
+	if err := s.refuseSelf(ctx, req.FiscalNumber, channel, operator, "request"); err != nil {
+		return "", err
+	}
 	if online {
 		if err := s.allowIP(ctx, actionRequest, ip); err != nil {
 			return "", err
@@ -488,6 +491,9 @@ func (s *Service) IssueAtBranch(ctx context.Context, req Request, operator, docu
 	if operator == "" || strings.TrimSpace(document) == "" {
 		return "", errors.New("pin: MV35 needs the operator and the identity document checked")
 	}
+	if err := s.refuseSelf(ctx, req.FiscalNumber, ChannelBranch, operator, "issue (MV35)"); err != nil {
+		return "", err
+	}
 	req = req.normalize()
 	req.FirstHalfVia = "email" // nothing is sent: the envelope carries all 16 characters
 	if err := req.validate(s.now(), false); err != nil {
@@ -571,6 +577,15 @@ func (s *Service) ConfirmCallback(ctx context.Context, requestID, operator strin
 		return errors.New("pin: a callback names its operator")
 	}
 	now := s.now().UTC()
+	pr, err := s.store.GetPINRequest(ctx, requestID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && pr.Status != storage.PINRequestCallback) {
+		return ErrNotWaiting
+	} else if err != nil {
+		return err
+	}
+	if err := s.refuseSelf(ctx, pr.FiscalNumber, ChannelContactCenter, operator, "callback "+pr.ID); err != nil {
+		return err
+	}
 	if !confirmed {
 		return s.inTx(ctx, func(ctx context.Context) error {
 			pr, err := s.store.DecidePINRequest(ctx, requestID, storage.PINRequestRefused, operator, now)
@@ -581,12 +596,6 @@ func (s *Service) ConfirmCallback(ctx context.Context, requestID, operator strin
 			}
 			return s.appendAudit(ctx, pr.FiscalNumber, "callback_refused", ChannelContactCenter, operator, "request "+pr.ID)
 		})
-	}
-	pr, err := s.store.GetPINRequest(ctx, requestID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && pr.Status != storage.PINRequestCallback) {
-		return ErrNotWaiting
-	} else if err != nil {
-		return err
 	}
 	c, err := s.newCredential(ctx, pr.FirstHalfVia)
 	if err != nil {

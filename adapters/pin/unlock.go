@@ -36,6 +36,9 @@ func (s *Service) Unlock(ctx context.Context, cf, channel, operator string) (Loc
 	if channel != ChannelContactCenter && channel != ChannelBranch {
 		return Lock{}, fmt.Errorf("pin: unlock channel %q", channel)
 	}
+	if err := s.refuseSelf(ctx, cf, channel, operator, "unlock"); err != nil {
+		return Lock{}, err
+	}
 	cf = codicefiscale.Normalize(cf)
 	var before Lock
 	err := s.inTx(ctx, func(ctx context.Context) error {
