@@ -9,6 +9,7 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/operators"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
@@ -27,7 +28,9 @@ func TestOperatorRoles(t *testing.T) {
 		roles, ok := tokens[token]
 		return "op-" + token, roles, ok, nil
 	}
-	srv := httptest.NewServer(operators.Require(nil, check, nil)(f.svc.OperatorHandler()))
+	// Every case sends an unknown token: a limit above their count, so that
+	// each is answered 401 (the limit has its own test, in idp/operators).
+	srv := httptest.NewServer(operators.Require(nil, check, nil, ratelimit.Failures{Limit: 1000})(f.svc.OperatorHandler()))
 	t.Cleanup(srv.Close)
 
 	const cf = "RSSMRA80A01H501U"

@@ -14,6 +14,7 @@ import (
 	"github.com/ponte-id/ponte/adapters/pin/delivery"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/operators"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
@@ -83,7 +84,7 @@ func TestOperatorSelf(t *testing.T) {
 		for _, tc := range selfCases {
 			t.Run(be.Name+"/"+tc.name, func(t *testing.T) {
 				f := newFixture(t, be.Open(t), tc.at)
-				srv := httptest.NewServer(operators.Require(nil, check, nil)(f.svc.OperatorHandler()))
+				srv := httptest.NewServer(operators.Require(nil, check, nil, ratelimit.Failures{})(f.svc.OperatorHandler()))
 				t.Cleanup(srv.Close)
 				path, body := tc.setup(t, f)
 

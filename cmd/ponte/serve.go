@@ -24,6 +24,7 @@ import (
 	"github.com/ponte-id/ponte/internal/config"
 	"github.com/ponte-id/ponte/internal/console"
 	"github.com/ponte-id/ponte/internal/edge"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/internal/selfclient"
 	"github.com/ponte-id/ponte/storage"
 )
@@ -57,7 +58,7 @@ func (a *app) operatorAuth() (func(http.Handler) http.Handler, error) {
 		}
 		static = reg
 	}
-	return operators.Require(static, a.staff.OperatorToken, a.log), nil
+	return operators.Require(static, a.staff.OperatorToken, a.log, ratelimit.Failures{Limiter: a.limiter}), nil
 }
 
 // serve runs the provider until ctx ends, then shuts down gracefully. Beside
@@ -123,7 +124,7 @@ func (a *app) serve(ctx context.Context, methods []idp.Authenticator, extra []pr
 		return err
 	}
 	routes := append(append(p.Routes(), accountRoute, consoleRoute), extra...)
-	routes = append(routes, provider.Route{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(a.admin, api.OpenAPI, a.log)})
+	routes = append(routes, provider.Route{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(a.admin, api.OpenAPI, a.log, ratelimit.Failures{Limiter: a.limiter})})
 	certs, err := clientcert.New(clientcert.Options{TrustedProxies: cfg.ClientCertProxies, Header: cfg.ClientCertHeader}, a.log)
 	if err != nil {
 		return err

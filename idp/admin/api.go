@@ -13,7 +13,9 @@ import (
 	"strings"
 
 	"github.com/ponte-id/ponte/idp/staff"
+	"github.com/ponte-id/ponte/internal/clientaddr"
 	"github.com/ponte-id/ponte/internal/fields"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -66,17 +68,25 @@ type api struct {
 	svc     *Service
 	log     *slog.Logger
 	openapi []byte
+	fails   ratelimit.Failures
 }
 
 // Handler serves the admin API under Prefix. Callers authenticate with an
 // API token (Authorization: Bearer); a route answers 401 without a valid
 // token and 403 to a token without one of its roles. openapi is the API's
-// description, served at Prefix/openapi.yaml.
-func Handler(svc *Service, openapi []byte, log *slog.Logger) http.Handler {
+// description, served at Prefix/openapi.yaml. fails bounds the wrong tokens
+// an address may present (its zero fields take the defaults of
+// ratelimit.Failures, fails.Name "admin"): beyond, every call from it that
+// needs a token answers 429 with Retry-After, before its token is checked,
+// until the window ends.
+func Handler(svc *Service, openapi []byte, log *slog.Logger, fails ratelimit.Failures) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{svc: svc, log: log, openapi: openapi}
+	if fails.Name == "" {
+		fails.Name = "admin"
+	}
+	a := &api{svc: svc, log: log, openapi: openapi, fails: fails.WithDefaults()}
 	mux := http.NewServeMux()
 	for _, rt := range Routes() {
 		mux.Handle(rt.Method+" "+Prefix+rt.Path, a.guard(rt))
@@ -119,6 +129,12 @@ func (a *api) guard(rt Route) http.Handler {
 			rt.handle(a, w, r, staff.Principal{})
 			return
 		}
+		client := clientaddr.Of(r)
+		if retry, blocked := a.fails.Blocked(r.Context(), client); blocked {
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(retry))
+			writeError(w, http.StatusTooManyRequests, "too_many_requests", "too many wrong API tokens from this address: try again later", nil)
+			return
+		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-admin"`)
@@ -127,6 +143,8 @@ func (a *api) guard(rt Route) http.Handler {
 		}
 		p, err := a.svc.staff.Authenticate(r.Context(), token)
 		if errors.Is(err, staff.ErrUnauthenticated) {
+			a.fails.Fail(r.Context(), client)
+			a.log.WarnContext(r.Context(), "admin API: a wrong API token", "client", client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-admin", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "the API token is not valid", nil)
 			return

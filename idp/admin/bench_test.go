@@ -12,6 +12,7 @@ import (
 	"github.com/ponte-id/ponte/api"
 	"github.com/ponte-id/ponte/idp/admin"
 	"github.com/ponte-id/ponte/idp/staff"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
@@ -57,7 +58,7 @@ func BenchmarkAuditExport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(admin.Handler(svc, api.OpenAPI, nil))
+	srv := httptest.NewServer(admin.Handler(svc, api.OpenAPI, nil, ratelimit.Failures{}))
 	b.Cleanup(srv.Close)
 	export := func(b *testing.B, format string, sample func()) {
 		req, _ := http.NewRequest("GET", srv.URL+admin.Prefix+"/audit/export?format="+format+"&action=issued", nil)

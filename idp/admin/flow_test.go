@@ -22,6 +22,7 @@ import (
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/oidctest"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/storagetest"
 )
@@ -277,7 +278,7 @@ func TestSecretRotationOverlap(t *testing.T) {
 				Tweak:   func(c *provider.Config) { c.Now = clk.now },
 				Routes: func(env *oidctest.Env) []provider.Route {
 					svc, st, _ = services(t, store, env.Box, clk.now)
-					return []provider.Route{{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(svc, api.OpenAPI, nil)}}
+					return []provider.Route{{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(svc, api.OpenAPI, nil, ratelimit.Failures{})}}
 				},
 			})
 			_, token, err := st.CreateToken(t.Context(), staff.CLI, staff.TokenSpec{Name: "ci", Roles: []string{"admin"}, TTL: 24 * time.Hour})
@@ -388,7 +389,7 @@ func TestEndCitizenSessions(t *testing.T) {
 				Methods: func(string) []idp.Authenticator { return []idp.Authenticator{oidctest.FormLogin{}} },
 				Routes: func(env *oidctest.Env) []provider.Route {
 					svc, st, _ = services(t, store, env.Box, nil)
-					return []provider.Route{{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(svc, api.OpenAPI, nil)}}
+					return []provider.Route{{Path: admin.Prefix, Prefix: true, Handler: admin.Handler(svc, api.OpenAPI, nil, ratelimit.Failures{})}}
 				},
 			})
 			_, token, err := st.CreateToken(t.Context(), staff.CLI, staff.TokenSpec{Name: "ci", Roles: []string{"admin"}, TTL: time.Hour})

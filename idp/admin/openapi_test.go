@@ -16,6 +16,7 @@ import (
 
 	"github.com/ponte-id/ponte/api"
 	"github.com/ponte-id/ponte/idp/admin"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 )
 
 // openAPI is api/openapi.yaml, read for the tests: the operations it
@@ -193,7 +194,7 @@ func asList(v any) []string {
 
 // TestOpenAPIMatchesRoutes: every route is documented with its roles and
 // every documented operation is served; an operation behind a role
-// documents 401 and 403, and a JSON body its 415.
+// documents 401, 403 and 429, and a JSON body its 415.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	ops := doc.operations()
@@ -218,7 +219,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: documented roles %v, served %v", key, got, want)
 		}
-		for _, status := range []int{401, 403} {
+		for _, status := range []int{401, 403, 429} {
 			if documented, _ := doc.responseSchema(op, status); documented != (len(rt.Roles) > 0) {
 				t.Errorf("%s: %d documented %t, want %t", key, status, documented, len(rt.Roles) > 0)
 			}
@@ -237,7 +238,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	// Every documented operation is reached on a real handler (not 404/405).
-	h := admin.Handler(nil, api.OpenAPI, nil)
+	h := admin.Handler(nil, api.OpenAPI, nil, ratelimit.Failures{})
 	for key := range ops {
 		method, path, _ := strings.Cut(key, " ")
 		path = strings.NewReplacer("{id}", "x", "{fiscal_number}", "x", "{role}", "x").Replace(path)
@@ -251,7 +252,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 // TestOpenAPIServed: the document is served, unauthenticated, as it is in the repository.
 func TestOpenAPIServed(t *testing.T) {
-	h := admin.Handler(nil, api.OpenAPI, nil)
+	h := admin.Handler(nil, api.OpenAPI, nil, ratelimit.Failures{})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", admin.Prefix+"/openapi.yaml", nil))
 	if rec.Code != 200 || rec.Body.String() != string(api.OpenAPI) || rec.Header().Get("Content-Type") != "application/yaml" {

@@ -21,6 +21,8 @@ import (
 	"strings"
 
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/clientaddr"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 )
 
 // Registry maps token hashes to operator IDs.
@@ -76,7 +78,7 @@ func (r *Registry) lookup(token string) string {
 // Require lets through only requests with a known operator's bearer token
 // from the static list (with every operator role).
 func (r *Registry) Require(next http.Handler) http.Handler {
-	return Require(r, nil, nil)(next)
+	return Require(r, nil, nil, ratelimit.Failures{})(next)
 }
 
 // bootstrapRoles are the roles of an operator of the static list.
@@ -90,10 +92,23 @@ type TokenChecker func(ctx context.Context, token string) (id string, roles []st
 // Require returns the operators' authentication: a bearer token is looked up
 // in the static list (nil: none), then given to tokens (nil: none). Without a
 // known token the answer is 401; with a token that holds no operator role,
-// 403. log may be nil.
-func Require(static *Registry, tokens TokenChecker, log *slog.Logger) func(http.Handler) http.Handler {
+// 403. fails bounds the unknown tokens an address may present (its zero
+// fields take the defaults of ratelimit.Failures, fails.Name "operators"):
+// beyond, every call from it answers 429 with Retry-After, before its token
+// is looked up, until the window ends. log may be nil.
+func Require(static *Registry, tokens TokenChecker, log *slog.Logger, fails ratelimit.Failures) func(http.Handler) http.Handler {
+	if fails.Name == "" {
+		fails.Name = "operators"
+	}
+	fails = fails.WithDefaults()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			client := clientaddr.Of(req)
+			if retry, blocked := fails.Blocked(req.Context(), client); blocked {
+				w.Header().Set("Retry-After", ratelimit.RetryAfter(retry))
+				writeJSON(w, http.StatusTooManyRequests, "too many unknown operator tokens from this address: try again later")
+				return
+			}
 			token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 			var (
 				id    string
@@ -119,6 +134,9 @@ func Require(static *Registry, tokens TokenChecker, log *slog.Logger) func(http.
 			}
 			switch {
 			case id == "":
+				if ok && token != "" {
+					fails.Fail(req.Context(), client)
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-operators"`)
 				writeJSON(w, http.StatusUnauthorized, "operator authentication required")
 				return

@@ -130,6 +130,49 @@ func (r *Redis) Allow(ctx context.Context, key string, limit int, length time.Du
 	return d
 }
 
+// Peek reads key's count and time left in Redis while it answers in time,
+// in the local count otherwise. See Limiter.
+func (r *Redis) Peek(ctx context.Context, key string) (int, time.Duration) {
+	if r.down.Load() {
+		return r.local.Peek(ctx, key)
+	}
+	n, left, err := r.peekRedis(ctx, key)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.markDown(err)
+		}
+		return r.local.Peek(ctx, key)
+	}
+	return n, left
+}
+
+func (r *Redis) peekRedis(ctx context.Context, key string) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, r.prefix+key)
+		ttl = p.PTTL(ctx, r.prefix+key)
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return 0, 0, nil // no live window
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	n, err := get.Int()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ratelimit: count of a key: %w", err)
+	}
+	left := ttl.Val()
+	if left <= 0 { // expired between the two reads, or no expiry (Allow sets one)
+		return 0, 0, nil
+	}
+	return n, left, nil
+}
+
 func (r *Redis) allowRedis(ctx context.Context, key string, limit int, length time.Duration) (Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()

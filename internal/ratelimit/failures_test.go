@@ -1,0 +1,96 @@
+package ratelimit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ponte-id/ponte/internal/ratelimit"
+	"github.com/ponte-id/ponte/internal/ratelimit/redistest"
+)
+
+// TestPeek: Peek reads a window's count and time left without counting, on a
+// Local limiter, on Redis (two nodes see one count), and on a Redis node
+// whose server is down (its own local count).
+func TestPeek(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	clock := func() time.Time { return now }
+	cases := []struct {
+		name string
+		// nodes returns the limiter that counts and the one that peeks.
+		nodes func(t *testing.T) (count, peek ratelimit.Limiter)
+	}{
+		{"local", func(*testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
+			l := ratelimit.NewLocal(clock, 0)
+			return l, l
+		}},
+		{"redis, two nodes", func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
+			srv := redistest.Start(t)
+			var log syncBuffer
+			return newRedis(t, srv.URL(), &log), newRedis(t, srv.URL(), &log)
+		}},
+		{"redis down", func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
+			srv := redistest.Start(t)
+			var log syncBuffer
+			r := newRedis(t, srv.URL(), &log)
+			srv.Stop()
+			return r, r
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			count, peek := tc.nodes(t)
+			if n, left := peek.Peek(ctx, "k"); n != 0 || left != 0 {
+				t.Fatalf("an unknown key: %d %s", n, left)
+			}
+			for range 3 {
+				count.Allow(ctx, "k", 5, time.Hour)
+			}
+			for range 2 { // peeking counts nothing
+				if n, left := peek.Peek(ctx, "k"); n != 3 || left <= 59*time.Minute || left > time.Hour {
+					t.Fatalf("after 3 events: %d, %s left", n, left)
+				}
+			}
+			if d := count.Allow(ctx, "k", 5, time.Hour); d.Count != 4 {
+				t.Fatalf("the next event counts %d, want 4", d.Count)
+			}
+		})
+	}
+}
+
+// TestFailures: a client's failures up to the limit are not blocked; at the
+// limit it is, until the window ends; other clients are not.
+func TestFailures(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	f := ratelimit.Failures{Limiter: ratelimit.NewLocal(func() time.Time { return now }, 0), Name: "test", Limit: 3, Window: time.Minute}.WithDefaults()
+	ctx := context.Background()
+	steps := []struct {
+		name    string
+		client  string
+		fail    bool
+		advance time.Duration
+		blocked bool
+	}{
+		{name: "fresh", client: "192.0.2.1"},
+		{name: "1st failure", client: "192.0.2.1", fail: true},
+		{name: "2nd failure", client: "192.0.2.1", fail: true},
+		{name: "3rd failure: at the limit", client: "192.0.2.1", fail: true, blocked: true},
+		{name: "another client", client: "192.0.2.2"},
+		{name: "still within the window", client: "192.0.2.1", advance: 59 * time.Second, blocked: true},
+		{name: "the window ended", client: "192.0.2.1", advance: time.Second},
+	}
+	for _, s := range steps {
+		now = now.Add(s.advance)
+		if s.fail {
+			f.Fail(ctx, s.client)
+		}
+		retry, blocked := f.Blocked(ctx, s.client)
+		if blocked != s.blocked || (blocked && (retry < time.Second || retry > time.Minute)) {
+			t.Fatalf("%s: blocked %v (retry after %s), want %v", s.name, blocked, retry, s.blocked)
+		}
+	}
+	if got := ratelimit.RetryAfter(1500 * time.Millisecond); got != "2" {
+		t.Fatalf("RetryAfter(1.5s) = %q, want 2", got)
+	}
+}
