@@ -12,11 +12,10 @@ import (
 // card to whichever TLS server asks for a client certificate (the card
 // host), and trusts roots for the servers' own certificates.
 func NewCardBrowser(rp *RP, card tls.Certificate, roots *x509.CertPool) *Browser {
-	b := NewBrowser(rp)
-	t := b.HTTP.Transport.(*http.Transport)
+	t := transport()
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots,
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &card, nil }}
-	return b
+	return newBrowser(rp, t)
 }
 
 // CNSLogin logs in with the card of browser b (NewCardBrowser): /authorize

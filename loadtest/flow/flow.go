@@ -98,16 +98,35 @@ type Browser struct {
 
 // NewBrowser returns a browser for the relying party rp.
 func NewBrowser(rp *RP) *Browser {
+	return newBrowser(rp, transport())
+}
+
+func newBrowser(rp *RP, t *http.Transport) *Browser {
 	jar, _ := cookiejar.New(nil)
-	t := transport()
 	redirect, _ := url.Parse(rp.Redirect)
-	return &Browser{HTTP: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: t,
+	return &Browser{HTTP: &http.Client{Jar: jar, Timeout: 60 * time.Second, Transport: browserHeaders{t},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host == redirect.Host || len(via) > 15 {
 				return http.ErrUseLastResponse
 			}
 			return nil
 		}}}
+}
+
+// browserHeaders sends what a browser's navigation sends: Accept with
+// text/html (Ponte answers a browser's 503 with a page, anyone else's with
+// JSON) and Accept-Language.
+type browserHeaders struct{ next http.RoundTripper }
+
+func (b browserHeaders) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if r.Header.Get("Accept") == "" {
+		r.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	}
+	if r.Header.Get("Accept-Language") == "" {
+		r.Header.Set("Accept-Language", "it-IT,it;q=0.9,en;q=0.8")
+	}
+	return b.next.RoundTrip(r)
 }
 
 var challengeField = regexp.MustCompile(`name="challenge" value="([^"]*)"`)

@@ -100,3 +100,24 @@ func TestForms(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserHeaders: every request of a browser, redirects included, asks
+// for HTML as a browser's navigation does.
+func TestBrowserHeaders(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Path+" "+r.Header.Get("Accept")+" "+r.Header.Get("Accept-Language"))
+		if r.URL.Path == "/a" {
+			http.Redirect(w, r, "/b", http.StatusSeeOther)
+		}
+	}))
+	defer srv.Close()
+	b := NewBrowser(&RP{Redirect: "http://127.0.0.1:9/cb"})
+	if _, _, err := b.do(t.Context(), http.MethodGet, srv.URL+"/a", nil); err != nil {
+		t.Fatal(err)
+	}
+	const h = " text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8 it-IT,it;q=0.9,en;q=0.8"
+	if want := []string{"/a" + h, "/b" + h}; !reflect.DeepEqual(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+}
