@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin"
 	"github.com/ponte-id/ponte/idp/provider"
@@ -30,7 +31,9 @@ func TestFormsLimitedAcrossNodes(t *testing.T) {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
 		box, _ := seal.New(key)
-		lim, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: srv.URL()})
+		// A generous timeout: on a loaded machine Redis may answer later
+		// than the default 100 ms, and the node would rightly count alone.
+		lim, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: srv.URL(), Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
