@@ -162,6 +162,13 @@ type crashTokens struct {
 	cf string
 }
 
+// issued counts the codes and tokens the ledger holds.
+func (l *ledger) issued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.codes) + len(l.tokens)
+}
+
 // drive runs logins, redemptions and recovery forms from workers until ctx
 // ends (the server is killed under them), recording only what the server
 // answered in full.
@@ -246,8 +253,14 @@ func crashLosesNothing(t *testing.T, backend string) {
 		}
 		run, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
+		issued := l.issued()
 		go func() { w.drive(run, rp, l, 8); close(done) }()
-		time.Sleep(time.Duration(800+rand.IntN(1200)) * time.Millisecond)
+		// Kill at a random moment once this cycle has issued something: on a
+		// loaded machine the first logins can take longer than a fixed delay.
+		for wait := time.Now().Add(30 * time.Second); l.issued() == issued && time.Now().Before(wait); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(200+rand.IntN(1200)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		cancel()
