@@ -177,7 +177,7 @@ func must[T any](v T, err error) T {
 // method in the order they took turns; a bad line is an error naming it.
 func TestTable(t *testing.T) {
 	line := `{"label":"kill-node","duration_s":10,"methods_in_turn":["pin","spid"],"mixups":0,"methods":{` +
-		`"pin":{"completed":61,"held_per_s":6.1,"kinds":{"ok":61,"503 with Retry-After":25,"other 5xx":1,"code that did not redeem":3},"p50_ms":840,"p99_ms":17230,"mixups":0,"recovered_by_retry":4},` +
+		`"pin":{"completed":61,"held_per_s":6.1,"kinds":{"ok":61,"503 with Retry-After":25,"not sent (in-flight bound)":7,"other 5xx":1,"code that did not redeem":3},"p50_ms":840,"p99_ms":17230,"mixups":0,"recovered_by_retry":4},` +
 		`"spid":{"completed":5,"held_per_s":0.5,"kinds":{"ok":5,"transport error":2,"error redirect":1,"other 4xx":1,"429":1},"p50_ms":1000,"p99_ms":2000,"mixups":1,"acs_reposts":3,"spid_cross_node":2},` +
 		`"recover-form":{"kinds":{"form ok":9}}}}`
 	for _, c := range []struct {
@@ -186,8 +186,8 @@ func TestTable(t *testing.T) {
 		bad      string
 	}{
 		{"two methods", line + "\n\n", []string{
-			"| kill-node | pin | 9 | 61 | 6.1 | 25 | 1 | 0 | 0 | 0 | 3 | 4 | — | — | 840 ms | 17.2 s | **0** |",
-			"| kill-node | spid | 1 | 5 | 0.5 | 0 | 0 | 2 | 1 | 2 | 0 | 0 | 3 | 2 | 1.0 s | 2.0 s | **1** |",
+			"| kill-node | pin | 10 | 61 | 6.1 | 25 | 1 | 0 | 0 | 0 | 3 | 4 | — | — | 7 | 840 ms | 17.2 s | **0** |",
+			"| kill-node | spid | 1 | 5 | 0.5 | 0 | 0 | 2 | 1 | 2 | 0 | 0 | 3 | 2 | 0 | 1.0 s | 2.0 s | **1** |",
 		}, ""},
 		{"not JSON", line + "\n{oops\n", nil, "line 2"},
 	} {

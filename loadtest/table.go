@@ -33,8 +33,8 @@ type runTally struct {
 }
 
 // tableHeader is the header of the Markdown table tableCmd writes.
-const tableHeader = `| scenario | method | offered/s | completed (token + userinfo checked) | held/s | 503 + Retry-After | other 5xx | wire errors / timeouts | error redirects | other 4xx | failed redemptions | recovered by retry | SPID reposts | SPID cross-node | p50 | p99 | mix-ups |
-|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`
+const tableHeader = `| scenario | method | offered/s | completed (token + userinfo checked) | held/s | 503 + Retry-After | other 5xx | wire errors / timeouts | error redirects | other 4xx | failed redemptions | recovered by retry | SPID reposts | SPID cross-node | not sent (client's bound) | p50 | p99 | mix-ups |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|`
 
 // tableCmd turns `run` JSON lines (a file, or stdin) into a Markdown table:
 // one row per scenario and login method.
@@ -80,10 +80,10 @@ func tableRows(l runLine) []string {
 		}
 		k := t.Kinds
 		mix := fmt.Sprintf("**%d**", t.Mixups)
-		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %d | %.1f | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s |",
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %d | %.1f | %d | %d | %d | %d | %d | %d | %d | %s | %s | %d | %s | %s | %s |",
 			l.Label, m, offered(t.Kinds, l.DurationS), t.Completed, t.HeldPerS,
 			k[k503], k[k5xx]+k[k503NoRA], k[kTransport], k[kErrRedirect], k[k4xx]+k[k429], k[kHalfDone], t.Recovered,
-			spidOnly(m, t.Reposts), spidOnly(m, t.CrossNode), ms(t.P50), ms(t.P99), mix))
+			spidOnly(m, t.Reposts), spidOnly(m, t.CrossNode), k[kSkipped], ms(t.P50), ms(t.P99), mix))
 	}
 	return rows
 }
