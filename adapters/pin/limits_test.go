@@ -215,7 +215,7 @@ func TestHashingLineFull(t *testing.T) {
 	})
 	for key, want := range map[string]int{
 		"ponte_logins_total busy": busy, "ponte_logins_total bad_credentials": checked,
-		"ponte_admission_refused_total argon2id": busy, "ponte_admission_capacity argon2id": 1,
+		"ponte_admission_refused_total argon2id continuing": busy, "ponte_admission_capacity argon2id": 1,
 		"ponte_admission_queue_capacity argon2id": 1, "ponte_admission_in_flight argon2id": 0,
 		"ponte_pin_outbox_backlog": 0, "ponte_pin_outbox_parked": 0,
 	} {

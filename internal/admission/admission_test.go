@@ -21,6 +21,11 @@ func TestOptionsValidate(t *testing.T) {
 		{"no slot", Options{Concurrency: 0}, false},
 		{"negative line", Options{Concurrency: 1, Queue: -1}, false},
 		{"a line without a wait", Options{Concurrency: 1, Queue: 2}, false},
+		{"slots kept for logins under way", Options{Concurrency: 4, StartConcurrency: 2}, true},
+		{"a start watermark above the slots", Options{Concurrency: 4, StartConcurrency: 5}, false},
+		{"a negative start watermark", Options{Concurrency: 4, StartConcurrency: -1}, false},
+		{"a start line without a wait", Options{Concurrency: 4, StartQueue: 2}, false},
+		{"a negative start line", Options{Concurrency: 4, StartQueue: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.o)
@@ -35,7 +40,7 @@ func TestOptionsValidate(t *testing.T) {
 // it returns the slots' releases and the waiters' results.
 func fill(t *testing.T, g *Gate, queue int) (releases []func(), waited chan error) {
 	t.Helper()
-	for range cap(g.slots) {
+	for range g.capacity {
 		r, err := g.Acquire(context.Background())
 		if err != nil {
 			t.Fatalf("a free slot: %v", err)
@@ -189,14 +194,23 @@ func TestSamples(t *testing.T) {
 	(<-got)()
 	samples := map[string]idp.Sample{}
 	g.Samples("test", func(s idp.Sample) {
-		if len(s.Labels) != 1 || s.Labels[0] != (idp.Label{Name: "gate", Value: "test"}) {
+		if len(s.Labels) < 1 || s.Labels[0] != (idp.Label{Name: "gate", Value: "test"}) {
 			t.Errorf("%s labels %v", s.Name, s.Labels)
 		}
-		samples[s.Name] = s
+		name := s.Name
+		if len(s.Labels) == 2 && s.Labels[1].Name == "class" {
+			if s.Labels[1].Value == "starting" {
+				name += "/starting"
+			} else if s.Labels[1].Value != "continuing" {
+				t.Errorf("%s class %q", s.Name, s.Labels[1].Value)
+			}
+		}
+		samples[name] = s
 	})
 	for name, want := range map[string]float64{
 		"ponte_admission_in_flight": 0, "ponte_admission_capacity": 1, "ponte_admission_waiting": 0,
-		"ponte_admission_queue_capacity": 1, "ponte_admission_refused_total": 1,
+		"ponte_admission_queue_capacity": 1, "ponte_admission_refused_total": 1, "ponte_admission_start_capacity": 1,
+		"ponte_admission_refused_total/starting": 0,
 	} {
 		if s, ok := samples[name]; !ok || s.Value != want {
 			t.Errorf("%s = %+v, want %v", name, s, want)
