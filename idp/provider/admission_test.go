@@ -39,14 +39,15 @@ func (o *observer) TokensIssued(g string) {
 
 var _ provider.Observer = (*observer)(nil)
 
-// TestTokenAdmission: with the token endpoint's slot taken and its line
-// filled by parallel redemptions, the next one gets 503
-// temporarily_unavailable with Retry-After, at once; nothing of it was
-// spent: its code is redeemed once the surge has passed, and those in line
-// are served.
+// TestTokenAdmission: with the token endpoint's slot taken, the
+// redemptions of codes never get 503 (refusing one would lose a login whose
+// citizen has already authenticated): they wait, however many, ahead of the
+// other grants, and are served once the slot frees. A refresh beyond the
+// line is refused at once with 503 temporarily_unavailable and Retry-After;
+// nothing of it was spent.
 func TestTokenAdmission(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
-		gate, err := admission.New(admission.Options{Concurrency: 1, Queue: 2, MaxWait: 10 * time.Second})
+		gate, err := admission.New(admission.Options{Concurrency: 1, Queue: 1, MaxWait: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,26 +62,40 @@ func TestTokenAdmission(t *testing.T) {
 			loc := login(b, e.Issuer, r.Conf.AuthCodeURL(randomString(), oauth2.S256ChallengeOption(v)), citizenCF, idp.LevelConsultazione)
 			grants[i] = grant{loc.Query().Get("code"), v}
 		}
+		refresh := func() error {
+			_, err := r.Conf.TokenSource(r.Ctx(), &oauth2.Token{RefreshToken: "not-a-refresh-token"}).Token()
+			return err
+		}
 		// A slow request holds the one slot.
 		release, err := gate.Acquire(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
-		queued := make([]error, 2)
-		for i := range queued {
+		redeemed := make([]error, len(grants))
+		for i := range grants { // more than the line holds: they wait all the same
 			wg.Go(func() {
-				_, queued[i] = r.Conf.Exchange(r.Ctx(), grants[i].code, oauth2.VerifierOption(grants[i].verifier))
+				_, redeemed[i] = r.Conf.Exchange(r.Ctx(), grants[i].code, oauth2.VerifierOption(grants[i].verifier))
 			})
 		}
-		for gate.Stats().Waiting != 2 {
-			time.Sleep(time.Millisecond)
+		waitFor := func(n int) {
+			for deadline := time.Now().Add(10 * time.Second); gate.Stats().Waiting != n; {
+				if time.Now().After(deadline) {
+					t.Fatalf("waiting %d, want %d", gate.Stats().Waiting, n)
+				}
+				time.Sleep(time.Millisecond)
+			}
 		}
+		waitFor(len(grants))
+		var queuedRefresh error
+		wg.Go(func() { queuedRefresh = refresh() }) // fills the line of the other grants
+		waitFor(len(grants) + 1)
+
 		start := time.Now()
-		_, err = r.Conf.Exchange(r.Ctx(), grants[2].code, oauth2.VerifierOption(grants[2].verifier))
+		err = refresh()
 		var re *oauth2.RetrieveError
 		if !errors.As(err, &re) || re.ErrorCode != "temporarily_unavailable" || re.Response.StatusCode != 503 || re.Response.Header.Get("Retry-After") != "10" {
-			t.Fatalf("a redemption beyond the line: %v, want 503 temporarily_unavailable with Retry-After 10", err)
+			t.Fatalf("a refresh beyond the line: %v, want 503 temporarily_unavailable with Retry-After 10", err)
 		}
 		if ct := re.Response.Header.Get("Content-Type"); ct != "application/json;charset=UTF-8" {
 			t.Errorf("the refusal's Content-Type %q, want JSON", ct)
@@ -90,18 +105,18 @@ func TestTokenAdmission(t *testing.T) {
 		}
 		release()
 		wg.Wait()
-		for i, err := range queued {
+		for i, err := range redeemed {
 			if err != nil {
 				t.Errorf("redemption %d, in line: %v", i, err)
 			}
 		}
-		if _, err := r.Conf.Exchange(r.Ctx(), grants[2].code, oauth2.VerifierOption(grants[2].verifier)); err != nil {
-			t.Fatalf("the refused redemption's code, afterwards: %v (a refusal must spend nothing)", err)
+		if !errors.As(queuedRefresh, &re) || re.ErrorCode != "invalid_grant" {
+			t.Errorf("the refresh in line: %v, want it served (invalid_grant: the token is made up)", queuedRefresh)
 		}
 		if obs.logins.Load() != 1 || obs.codes.Load() != 3 {
 			t.Errorf("observed %d logins and %d code grants, want 1 (the SSO session served the others) and 3", obs.logins.Load(), obs.codes.Load())
 		}
-		if st := gate.Stats(); st.Refused != 1 || st.InFlight != 0 || st.Waiting != 0 {
+		if st := gate.Stats(); st.Refused != 1 || st.RefusedBy[admission.Continuing] != 1 || st.InFlight != 0 || st.Waiting != 0 {
 			t.Errorf("gate %+v", st)
 		}
 	})

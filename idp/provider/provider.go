@@ -251,6 +251,10 @@ type Route struct {
 	// MaxBody is the largest request body the route accepts; zero means the
 	// edge's default (64 KiB).
 	MaxBody int64
+	// Continues reports whether a request continues a login already under
+	// way (classify.go): under load the edge admits those before requests
+	// that start new work. Nil: every request of the route starts new work.
+	Continues func(r *http.Request) bool
 }
 
 // Routes lists every endpoint of the provider and of its login methods.
@@ -260,22 +264,23 @@ func (p *Provider) Routes() []Route {
 	// endpoint answers otherwise with an RFC 6749 error, a browser's with a page.
 	oauth := func(f http.HandlerFunc) http.Handler { return p.formOnly(f, true) }
 	page := func(f http.HandlerFunc) http.Handler { return p.formOnly(f, false) }
+	// Continues: see classify.go; /authorize, /par and the rest start new work.
 	routes := []Route{
-		{Method: http.MethodGet, Path: PathDiscovery, Handler: hf(p.discovery)},
-		{Method: http.MethodGet, Path: PathJWKS, Handler: hf(p.jwks)},
+		{Method: http.MethodGet, Path: PathDiscovery, Handler: hf(p.discovery), Continues: always},
+		{Method: http.MethodGet, Path: PathJWKS, Handler: hf(p.jwks), Continues: always},
 		{Method: http.MethodGet, Path: PathAuthorize, Handler: hf(p.authorize)},
 		{Method: http.MethodPost, Path: PathAuthorize, Handler: page(p.authorize)},
-		{Method: http.MethodGet, Path: PathResume, Handler: hf(p.resume)},
-		{Method: http.MethodPost, Path: PathToken, Handler: oauth(p.token)},
-		{Method: http.MethodGet, Path: PathUserinfo, Handler: hf(p.userinfo)},
-		{Method: http.MethodPost, Path: PathUserinfo, Handler: hf(p.userinfo)},
-		{Method: http.MethodPost, Path: PathRevoke, Handler: oauth(p.revoke)},
-		{Method: http.MethodPost, Path: PathIntrospect, Handler: oauth(p.introspect)},
+		{Method: http.MethodGet, Path: PathResume, Handler: hf(p.resume), Continues: always},
+		{Method: http.MethodPost, Path: PathToken, Handler: oauth(p.token), Continues: always},
+		{Method: http.MethodGet, Path: PathUserinfo, Handler: hf(p.userinfo), Continues: always},
+		{Method: http.MethodPost, Path: PathUserinfo, Handler: hf(p.userinfo), Continues: always},
+		{Method: http.MethodPost, Path: PathRevoke, Handler: oauth(p.revoke), Continues: always},
+		{Method: http.MethodPost, Path: PathIntrospect, Handler: oauth(p.introspect), Continues: always},
 		{Method: http.MethodPost, Path: PathPAR, Handler: oauth(p.par)},
-		{Method: http.MethodGet, Path: PathLogout, Handler: hf(p.logout)},
-		{Method: http.MethodPost, Path: PathLogout, Handler: p.csrf.Handler(page(p.logout))},
-		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser)},
-		{Method: http.MethodPost, Path: PathLogin + "/abort", Handler: p.csrf.Handler(hf(p.abortLogin))},
+		{Method: http.MethodGet, Path: PathLogout, Handler: hf(p.logout), Continues: always},
+		{Method: http.MethodPost, Path: PathLogout, Handler: p.csrf.Handler(page(p.logout)), Continues: always},
+		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser), Continues: loginStep(nil)},
+		{Method: http.MethodPost, Path: PathLogin + "/abort", Handler: p.csrf.Handler(hf(p.abortLogin)), Continues: always},
 	}
 	for _, a := range p.cfg.Authenticators {
 		routes = append(routes, p.methodRoutes(a)...)
@@ -312,7 +317,7 @@ func (p *Provider) methodRoutes(a idp.Authenticator) []Route {
 		}
 		protected.ServeHTTP(w, r)
 	})
-	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h)}
+	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h), Continues: loginStep(prefixed(prefix, crossSite))}
 	if bl, ok := a.(idp.BodyLimit); ok {
 		r.MaxBody = bl.MaxBodyBytes()
 	}

@@ -65,6 +65,8 @@ type Options struct {
 	ClientCerts *clientcert.Source
 	// Gate, when set, bounds every request but /healthz, /readyz and the
 	// pages' files: beyond it, 503 with Retry-After at once (overload.go).
+	// A request its route says continues a login (provider.Route.Continues)
+	// is admitted as admission.Continuing, any other as admission.Starting.
 	Gate *admission.Gate
 }
 
@@ -106,16 +108,20 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 	// from another site.
 	e.GET(ui.AssetsPath+"*file", limitBody(DefaultMaxBody), gin.WrapH(ui.Assets()))
 	// The routes above answer even when the node is full: a balancer's
-	// probe must tell busy from dead.
-	if opts.Gate != nil {
-		e.Use(admit(opts.Gate))
+	// probe must tell busy from dead. The others go through the node's gate,
+	// the requests of logins under way before those starting new ones.
+	gate := func(continues func(*http.Request) bool) []gin.HandlerFunc {
+		if opts.Gate == nil {
+			return nil
+		}
+		return []gin.HandlerFunc{admit(opts.Gate, continues)}
 	}
 	for _, r := range routes {
 		limit := r.MaxBody
 		if limit <= 0 {
 			limit = DefaultMaxBody
 		}
-		h := []gin.HandlerFunc{limitBody(limit), gin.WrapH(r.Handler)}
+		h := append(gate(r.Continues), limitBody(limit), gin.WrapH(r.Handler))
 		switch {
 		case r.Prefix:
 			e.Any(r.Path+"/*rest", h...)
@@ -125,8 +131,8 @@ func New(routes []provider.Route, opts Options) (http.Handler, error) {
 			e.Handle(r.Method, r.Path, h...)
 		}
 	}
-	e.NoRoute(limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusNotFound, "404 page not found\n") })
-	e.NoMethod(limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusMethodNotAllowed, "405 method not allowed\n") })
+	e.NoRoute(append(gate(nil), limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusNotFound, "404 page not found\n") })...)
+	e.NoMethod(append(gate(nil), limitBody(DefaultMaxBody), func(c *gin.Context) { c.String(http.StatusMethodNotAllowed, "405 method not allowed\n") })...)
 	if opts.Tracer != nil {
 		return otelhttp.NewHandler(e, "ponte", otelhttp.WithTracerProvider(opts.Tracer),
 			otelhttp.WithPropagators(propagation.TraceContext{})), nil

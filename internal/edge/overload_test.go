@@ -37,7 +37,8 @@ func TestNodeGate(t *testing.T) {
 		<-hold
 		w.Write([]byte("done"))
 	})
-	base, _ := server(t, []provider.Route{{Path: "/slow", Handler: slow}}, edge.Options{Gate: gate})
+	continues := func(*http.Request) bool { return true } // a login's steps wait in line
+	base, _ := server(t, []provider.Route{{Path: "/slow", Handler: slow, Continues: continues}}, edge.Options{Gate: gate})
 
 	// Fill the slots, then the line, in parallel.
 	var wg sync.WaitGroup
@@ -124,5 +125,77 @@ func TestNodeGate(t *testing.T) {
 	}
 	if got := gate.Stats().Refused; got != 4 {
 		t.Errorf("the gate refused %d, want 4", got)
+	}
+}
+
+// TestNodeGateRanks: above the start watermark, a request of a route that
+// does not continue a login (or whose Continues says no) is refused at once
+// with 503 and Retry-After, while one that continues a login is admitted
+// to the slots kept for it, and the 404 of an unknown path counts as new
+// work too.
+func TestNodeGateRanks(t *testing.T) {
+	gate, err := admission.New(admission.Options{Concurrency: 3, Queue: 2, MaxWait: 10 * time.Second, StartConcurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-hold
+	})
+	fast := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("served")) })
+	step := func(r *http.Request) bool { return r.URL.Query().Has("challenge") }
+	base, _ := server(t, []provider.Route{
+		{Path: "/slow", Handler: slow, Continues: func(*http.Request) bool { return true }},
+		{Path: "/start", Handler: fast},
+		{Path: "/step", Handler: fast, Continues: step},
+	}, edge.Options{Gate: gate})
+
+	// Below the watermark, everything passes.
+	for _, path := range []string{"/start", "/step", "/step?challenge=x"} {
+		if resp, body := do(t, newRequest(t, http.MethodGet, base+path, nil)); resp.StatusCode != http.StatusOK || body != "served" {
+			t.Fatalf("%s on an idle node: %d %q", path, resp.StatusCode, body)
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(hold)
+	wg.Go(func() {
+		if resp, err := http.Get(base + "/slow"); err == nil {
+			resp.Body.Close()
+		}
+	})
+	<-entered // one in flight: at the watermark
+
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/start", http.StatusServiceUnavailable},
+		{"/step", http.StatusServiceUnavailable},
+		{"/nowhere", http.StatusServiceUnavailable},
+		{"/step?challenge=x", http.StatusOK},
+		{"/start", http.StatusServiceUnavailable},
+		{"/step?challenge=y", http.StatusOK},
+	} {
+		req := newRequest(t, http.MethodGet, base+tc.path, nil)
+		req.Header.Set("Accept", "text/html")
+		start := time.Now()
+		resp, body := do(t, req)
+		if resp.StatusCode != tc.want {
+			t.Fatalf("%s above the watermark: %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Servizio momentaneamente occupato") {
+				t.Errorf("%s: Retry-After %q, body %.200q", tc.path, resp.Header.Get("Retry-After"), body)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("%s: refused after %v, want at once", tc.path, d)
+			}
+		}
+	}
+	if st := gate.Stats(); st.RefusedBy[admission.Starting] != 4 || st.RefusedBy[admission.Continuing] != 0 {
+		t.Errorf("refusals %+v, want 4 starting and no continuing", st)
 	}
 }
