@@ -36,11 +36,13 @@ func (a *app) tokenGate() (*admission.Gate, error) {
 }
 
 // nodeGate bounds every request of the node, from the configuration (zero
-// values pick 64 per core in flight, 256 per core waiting, 1 s).
+// values pick 64 per core in flight, 256 per core waiting, 1 s; requests
+// starting a login only below an eighth of the slots, without waiting).
 func (a *app) nodeGate() (*admission.Gate, error) {
 	c := a.cfg.Admission
 	cores := runtime.GOMAXPROCS(0)
-	o := admission.Options{Concurrency: c.NodeConcurrency, Queue: c.NodeQueue, MaxWait: c.NodeMaxWait.D()}
+	o := admission.Options{Concurrency: c.NodeConcurrency, Queue: c.NodeQueue, MaxWait: c.NodeMaxWait.D(),
+		StartConcurrency: c.NodeStartConcurrency, StartMaxWait: c.NodeStartMaxWait.D()}
 	if o.Concurrency == 0 {
 		o.Concurrency = 64 * cores
 	}
@@ -49,6 +51,12 @@ func (a *app) nodeGate() (*admission.Gate, error) {
 	}
 	if o.MaxWait == 0 {
 		o.MaxWait = time.Second
+	}
+	if o.StartConcurrency == 0 {
+		o.StartConcurrency = max(1, o.Concurrency/8)
+	}
+	if o.StartMaxWait > 0 {
+		o.StartQueue = o.Queue
 	}
 	return admission.New(o)
 }

@@ -280,7 +280,7 @@ func (a *app) accountPages(ctx context.Context, p *provider.Provider, handler fu
 	if err != nil {
 		return provider.Route{}, err
 	}
-	return provider.Route{Path: account.Path, Prefix: true, Handler: pages.Handler()}, nil
+	return provider.Route{Path: account.Path, Prefix: true, Handler: pages.Handler(), Continues: selfCallback(account.Path)}, nil
 }
 
 // consolePages is the staff console (/console) with its self client, which
@@ -308,5 +308,12 @@ func (a *app) consolePages(ctx context.Context, p *provider.Provider, methods []
 	if err != nil {
 		return provider.Route{}, err
 	}
-	return provider.Route{Path: console.Path, Prefix: true, Handler: pages.Handler()}, nil
+	return provider.Route{Path: console.Path, Prefix: true, Handler: pages.Handler(), Continues: selfCallback(console.Path)}, nil
+}
+
+// selfCallback is the Continues of pages that log in through the provider
+// itself (internal/selfclient): their callback, which redeems the code,
+// finishes a login; their other pages start new work.
+func selfCallback(path string) func(*http.Request) bool {
+	return func(r *http.Request) bool { return r.URL.Path == path+"/callback" }
 }

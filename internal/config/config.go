@@ -166,14 +166,22 @@ type Tracing struct {
 // core and 2s. The Node* settings bound every request of the node the same
 // way (zero picks 64 per core, 256 per core and 1s): under a surge the
 // requests beyond them get 503 at once instead of queuing for the database
-// and the CPU until clients and proxies time out.
+// and the CPU until clients and proxies time out. Requests that start a new
+// login (/authorize, /par, a method's pages opened without a login under way,
+// provider.Route.Continues) are admitted only while fewer than
+// NodeStartConcurrency are in flight (zero picks an eighth of the node's
+// concurrency, 8 per core at its default), and wait at most
+// NodeStartMaxWait (zero: they do not wait, 503 at once): the slots above
+// are kept for the logins already under way, so those finish first.
 type Admission struct {
-	TokenConcurrency int      `yaml:"token_concurrency"`
-	TokenQueue       int      `yaml:"token_queue"`
-	TokenMaxWait     Duration `yaml:"token_max_wait"`
-	NodeConcurrency  int      `yaml:"node_concurrency"`
-	NodeQueue        int      `yaml:"node_queue"`
-	NodeMaxWait      Duration `yaml:"node_max_wait"`
+	TokenConcurrency     int      `yaml:"token_concurrency"`
+	TokenQueue           int      `yaml:"token_queue"`
+	TokenMaxWait         Duration `yaml:"token_max_wait"`
+	NodeConcurrency      int      `yaml:"node_concurrency"`
+	NodeQueue            int      `yaml:"node_queue"`
+	NodeMaxWait          Duration `yaml:"node_max_wait"`
+	NodeStartConcurrency int      `yaml:"node_start_concurrency"`
+	NodeStartMaxWait     Duration `yaml:"node_start_max_wait"`
 }
 
 // Janitor configures the cleanup of expired records.

@@ -59,6 +59,8 @@ func bindings() []binding {
 		{"admission.node_concurrency", "PONTE_NODE_CONCURRENCY", setInt(func(c *Config) *int { return &c.Admission.NodeConcurrency })},
 		{"admission.node_queue", "PONTE_NODE_QUEUE", setInt(func(c *Config) *int { return &c.Admission.NodeQueue })},
 		{"admission.node_max_wait", "PONTE_NODE_MAX_WAIT", setDuration(func(c *Config) *Duration { return &c.Admission.NodeMaxWait })},
+		{"admission.node_start_concurrency", "PONTE_NODE_START_CONCURRENCY", setInt(func(c *Config) *int { return &c.Admission.NodeStartConcurrency })},
+		{"admission.node_start_max_wait", "PONTE_NODE_START_MAX_WAIT", setDuration(func(c *Config) *Duration { return &c.Admission.NodeStartMaxWait })},
 	}
 }
 

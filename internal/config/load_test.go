@@ -99,7 +99,8 @@ func TestLoad(t *testing.T) {
 					AdminAddr:       "127.0.0.1:9091",
 					Tracing:         Tracing{OTLPEndpoint: "http://127.0.0.1:4318/v1/traces", SampleRatio: 0.25},
 					Admission: Admission{TokenConcurrency: 3, TokenQueue: 7, TokenMaxWait: Duration(time.Second),
-						NodeConcurrency: 300, NodeQueue: 900, NodeMaxWait: Duration(3 * time.Second)},
+						NodeConcurrency: 300, NodeQueue: 900, NodeMaxWait: Duration(3 * time.Second),
+						NodeStartConcurrency: 40, NodeStartMaxWait: Duration(200 * time.Millisecond)},
 				}
 			},
 		},
@@ -181,6 +182,8 @@ func allEnv() []string {
 		"PONTE_NODE_CONCURRENCY=300",
 		"PONTE_NODE_QUEUE=900",
 		"PONTE_NODE_MAX_WAIT=3s",
+		"PONTE_NODE_START_CONCURRENCY=40",
+		"PONTE_NODE_START_MAX_WAIT=200ms",
 	}
 }
 

@@ -114,6 +114,14 @@ func (c Config) Validate() error {
 	if c.Admission.NodeMaxWait < 0 {
 		v.check("admission.node_max_wait", errors.New("must not be negative (0 is 1s)"))
 	}
+	if n := c.Admission.NodeStartConcurrency; n < 0 || n > 65536 {
+		v.check("admission.node_start_concurrency", errors.New("must be between 0 (an eighth of node_concurrency) and 65536"))
+	} else if m := c.Admission.NodeConcurrency; m > 0 && n > m {
+		v.check("admission.node_start_concurrency", fmt.Errorf("must not exceed admission.node_concurrency (%d)", m))
+	}
+	if c.Admission.NodeStartMaxWait < 0 {
+		v.check("admission.node_start_max_wait", errors.New("must not be negative (0: requests starting a login do not wait)"))
+	}
 	if l := c.CardListener; l.Addr != "" {
 		v.check("card_listener.addr", checkAddr(l.Addr))
 		if l.CertFile == "" {
