@@ -106,7 +106,9 @@ func TestAdminAuthFailuresShared(t *testing.T) {
 	}
 	var nodes []*httptest.Server
 	for range 2 {
-		r, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: srv.URL()})
+		// A generous timeout: on a loaded machine the 100 ms default lets
+		// a node fall back to its own count, which this test is not about.
+		r, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: srv.URL(), Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
