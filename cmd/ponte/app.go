@@ -88,15 +88,14 @@ func loadApp(ctx context.Context, fs *flag.FlagSet, args []string, logw io.Write
 	return openApp(ctx, cfg, logw)
 }
 
-// openApp opens storage and the key material. SQLite is migrated on open;
-// PostgreSQL, shared by several nodes, is migrated only by `ponte migrate`.
+// openApp opens storage and the key material: the data key the master key
+// wraps (stored on the first start), and what is derived from it. SQLite is
+// migrated on open; PostgreSQL, shared by several nodes, is migrated only by
+// `ponte migrate`.
 func openApp(ctx context.Context, cfg config.Config, logw io.Writer) (*app, error) {
 	log := newLogger(cfg, logw)
 	master, err := masterKey(cfg, log)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := seal.New(master); err != nil {
 		return nil, err
 	}
 	store, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{Logger: log})
