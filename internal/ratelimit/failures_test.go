@@ -41,7 +41,7 @@ func TestPeek(t *testing.T) {
 		{"redis down", func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
 			srv := redistest.Start(t)
 			var log syncBuffer
-			r := newRedis(t, srv.URL(), &log)
+			r := newRedis(t, srv.URL(), &log, 100*time.Millisecond)
 			srv.Stop()
 			return r, r
 		}},

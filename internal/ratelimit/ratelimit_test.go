@@ -130,9 +130,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newRedis(t *testing.T, url string, log *syncBuffer) *ratelimit.Redis {
+// newRedis is a node's limiter on url whose calls wait timeout for Redis.
+func newRedis(t *testing.T, url string, log *syncBuffer, timeout time.Duration) *ratelimit.Redis {
 	t.Helper()
-	r, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: url, Timeout: 100 * time.Millisecond,
+	r, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: url, Timeout: timeout,
 		Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -142,11 +143,12 @@ func newRedis(t *testing.T, url string, log *syncBuffer) *ratelimit.Redis {
 }
 
 // TestRedisSharedByNodes: two limiters ("nodes") on one Redis share one count,
-// in sequence and in parallel.
+// in sequence and in parallel. Redis gets 5 s to answer: on a loaded machine
+// it may take longer than 100 ms, and then each node rightly counts alone.
 func TestRedisSharedByNodes(t *testing.T) {
 	srv := redistest.Start(t)
 	var log syncBuffer
-	a, b := newRedis(t, srv.URL(), &log), newRedis(t, srv.URL(), &log)
+	a, b := newRedis(t, srv.URL(), &log, 5*time.Second), newRedis(t, srv.URL(), &log, 5*time.Second)
 	ctx := context.Background()
 	for i := range 6 {
 		n := a
@@ -173,7 +175,7 @@ func TestRedisSharedByNodes(t *testing.T) {
 func TestRedisWindowEnds(t *testing.T) {
 	srv := redistest.Start(t)
 	var log syncBuffer
-	r := newRedis(t, srv.URL(), &log)
+	r := newRedis(t, srv.URL(), &log, 100*time.Millisecond)
 	ctx := context.Background()
 	r.Allow(ctx, "w", 1, 200*time.Millisecond)
 	if d := r.Allow(ctx, "w", 1, 200*time.Millisecond); d.Allowed {
@@ -192,7 +194,7 @@ func TestRedisWindowEnds(t *testing.T) {
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
 	var log syncBuffer
-	a, b := newRedis(t, srv.URL(), &log), newRedis(t, srv.URL(), &log)
+	a, b := newRedis(t, srv.URL(), &log, 100*time.Millisecond), newRedis(t, srv.URL(), &log, 100*time.Millisecond)
 	ctx := context.Background()
 	for range 3 {
 		a.Allow(ctx, "k", 5, time.Hour)
@@ -238,7 +240,7 @@ func TestRedisDown(t *testing.T) {
 func TestRedisSlow(t *testing.T) {
 	srv := redistest.Start(t)
 	var log syncBuffer
-	r := newRedis(t, srv.URL(), &log)
+	r := newRedis(t, srv.URL(), &log, 100*time.Millisecond)
 	ctx := context.Background()
 	r.Allow(ctx, "k", 3, time.Hour) // connected
 	srv.Pause()
