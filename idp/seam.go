@@ -20,6 +20,11 @@ var (
 	ErrReplay = errors.New("idp: already used")
 )
 
+// Any other error of a Host method that wraps storage.ErrUnavailable means
+// that the core's database could not be reached and nothing was done: the
+// method answers 503 with Retry-After (ui.ComeBack), and the same request may
+// be sent again once the database is back.
+
 // LoginRequest is what the core asks of a login method for one pending authorization.
 type LoginRequest struct {
 	// Challenge identifies the pending authorization; a method that leaves the

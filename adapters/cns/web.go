@@ -16,6 +16,7 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/ui"
+	"github.com/ponte-id/ponte/storage"
 )
 
 //go:embed templates/*.html
@@ -82,6 +83,9 @@ type cardView struct {
 func (w *web) start(rw http.ResponseWriter, r *http.Request) {
 	challenge := r.URL.Query().Get("challenge")
 	req, err := w.host.LoginRequest(r, challenge)
+	if w.down(rw, r, err) {
+		return
+	}
 	if err != nil {
 		w.page(rw, r, ui.Locale(r), http.StatusBadRequest, "expired_title", cardView{Class: "error", Text: "expired_request"})
 		return
@@ -147,6 +151,9 @@ func (w *web) card(rw http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = w.host.SaveState(ctx, key, challenge, data, returnTTL)
 	}
+	if w.down(rw, r, err) {
+		return
+	}
 	if err != nil {
 		w.a.log.ErrorContext(ctx, "cns: keeping the identity read from the card failed", "err", err)
 		w.page(rw, r, loc, http.StatusInternalServerError, "internal_title", cardView{Class: "error", Text: "internal", Other: other})
@@ -177,6 +184,9 @@ func (w *web) done(rw http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = json.Unmarshal(data, &id)
 	}
+	if w.down(rw, r, err) {
+		return
+	}
 	if err != nil {
 		w.a.log.ErrorContext(ctx, "cns: reading the identity read from the card failed", "err", err)
 		w.page(rw, r, ui.Locale(r), http.StatusInternalServerError, "internal_title", cardView{Class: "error", Text: "internal"})
@@ -184,7 +194,9 @@ func (w *web) done(rw http.ResponseWriter, r *http.Request) {
 	}
 	// CompleteLogin would refuse it too; this says why, in the log and on
 	// the page: a card link forwarded to someone else ends here.
-	if _, err := w.host.LoginRequest(r, challenge); err != nil {
+	if _, err := w.host.LoginRequest(r, challenge); w.down(rw, r, err) {
+		return
+	} else if err != nil {
 		w.a.metrics.refused(ReasonUnboundReturn)
 		w.a.log.WarnContext(ctx, "cns: login refused", "reason", string(ReasonUnboundReturn),
 			"err", "the card was read for a login this browser did not start, or that expired", "fiscal_number", maskCF(id.FiscalNumber))
@@ -252,6 +264,18 @@ func (w *noFonts) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// down answers a request that an outage of Ponte's database stopped (err
+// wraps storage.ErrUnavailable) with the come-back page, 503 with
+// Retry-After, and reports true: the same request may be sent again.
+func (w *web) down(rw http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, storage.ErrUnavailable) {
+		return false
+	}
+	w.a.log.WarnContext(r.Context(), "cns: database unavailable", "err", err)
+	ui.ComeBack(rw, r, storage.RetryAfter, ui.Unavailable)
+	return true
 }
 
 // page renders the card page in loc, its wording looked up by key.

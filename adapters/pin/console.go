@@ -11,6 +11,7 @@ import (
 
 	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/ui"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -138,10 +139,16 @@ func (s *Service) conSelf(w http.ResponseWriter, r *http.Request, cf string) boo
 }
 
 // conFailed answers an error of a procedure: ErrSelf with its page (403),
-// anything else 500, logged.
+// the database unavailable with the come-back page (503), anything else
+// 500, logged.
 func (s *Service) conFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrSelf) {
 		s.conMessage(w, r, http.StatusForbidden, "self")
+		return
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.log.WarnContext(r.Context(), "pin console: database unavailable", "path", r.URL.Path, "err", err)
+		ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
 		return
 	}
 	s.log.ErrorContext(r.Context(), "pin console failed", "path", r.URL.Path, "err", err)

@@ -419,10 +419,16 @@ func (s *Service) opAudit(w http.ResponseWriter, r *http.Request) {
 }
 
 // opFailed answers an error of a procedure: ErrSelf 403 (refused and
-// audited by the service), anything else 500, logged.
+// audited by the service), the database unavailable 503 with Retry-After,
+// anything else 500, logged.
 func (s *Service) opFailed(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ErrSelf) {
 		writeError(w, http.StatusForbidden, errSelfText, nil)
+		return
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		s.log.WarnContext(r.Context(), "operator API: database unavailable", "path", r.URL.Path, "err", err)
+		ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
 		return
 	}
 	s.log.ErrorContext(r.Context(), "operator API failed", "path", r.URL.Path, "err", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/clientaddr"
 	"github.com/ponte-id/ponte/internal/ui"
+	"github.com/ponte-id/ponte/storage"
 )
 
 //go:embed templates/*.html
@@ -97,9 +98,11 @@ func (w *web) url(page string) string { return w.host.MethodURL(page) }
 
 // visit is what a PIN page knows of the citizen's visit: the language of the
 // page and, when they came from a login that is still pending in this
-// browser, its challenge and what it asks.
+// browser, its challenge and what it asks; down is the error of a login
+// request the database's outage left unread (wrapping storage.ErrUnavailable).
 type visit struct {
 	loc       string
+	down      error
 	challenge string
 	client    string
 	hint      string
@@ -114,6 +117,10 @@ func (w *web) visit(r *http.Request, challenge string) visit {
 		return v
 	}
 	lr, err := w.host.LoginRequest(r, challenge)
+	if errors.Is(err, storage.ErrUnavailable) {
+		v.down = err
+		return v
+	}
 	if err != nil {
 		return v
 	}
@@ -256,6 +263,18 @@ func (w *web) done(rw http.ResponseWriter, r *http.Request) {
 func (w *web) notFound(rw http.ResponseWriter, r *http.Request) {
 	v := w.getVisit(r)
 	w.fail(rw, r, v, http.StatusNotFound, "not_found_t", v.t()["not_found"])
+}
+
+// down answers a form that an outage of the database stopped (err wraps
+// storage.ErrUnavailable) with the come-back page, 503 with Retry-After, and
+// reports true; nothing was done, and the same form may be sent again.
+func (w *web) down(rw http.ResponseWriter, r *http.Request, what string, err error) bool {
+	if !errors.Is(err, storage.ErrUnavailable) {
+		return false
+	}
+	w.s.log.WarnContext(r.Context(), what+": database unavailable", "err", err)
+	ui.ComeBack(rw, r, storage.RetryAfter, ui.Unavailable)
+	return true
 }
 
 // busyRetry is the Retry-After of a PIN check refused because the hashing

@@ -56,6 +56,8 @@ func (w *web) convert(rw http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &throttled):
 		w.form(rw, r, v, http.StatusOK, "convert_title", w.convertView(v, w.throttledBox(v, throttled)))
 		return
+	case w.down(rw, r, "PIN conversion login", err):
+		return
 	case err != nil || res.Change != ChangeNone:
 		w.form(rw, r, v, http.StatusOK, "convert_title", w.convertView(v, errorBox(t["bad_credentials"], link{URL: w.nav(v).Recover, Text: t["recover_title"]})))
 		return

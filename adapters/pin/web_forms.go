@@ -211,6 +211,9 @@ func (w *web) request(rw http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrInvalidRequest):
 		w.form(rw, r, v, http.StatusUnprocessableEntity, "request_title", w.requestView(v, r, formErrors(t, err)))
 	default:
+		if w.down(rw, r, "PIN request failed", err) {
+			return
+		}
 		w.s.log.ErrorContext(r.Context(), "PIN request failed", "err", err)
 		w.fail(rw, r, v, http.StatusInternalServerError, "request_title", t["internal"])
 	}
@@ -311,6 +314,9 @@ func (w *web) activate(rw http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrBadCredentials):
 		w.form(rw, r, v, http.StatusUnprocessableEntity, "activate_title", w.activateView(v, r, errorBox(t["activate_failed"])))
 	default:
+		if w.down(rw, r, "PIN activation failed", err) {
+			return
+		}
 		w.s.log.ErrorContext(r.Context(), "PIN activation failed", "err", err)
 		w.fail(rw, r, v, http.StatusInternalServerError, "activate_title", t["internal"])
 	}
@@ -337,6 +343,13 @@ func (w *web) recover(rw http.ResponseWriter, r *http.Request) {
 	f := r.PostFormValue
 	err := w.s.StartRecovery(v.ctx(r), f("fiscal_number"), Contacts{Mobile: f("mobile"), Email: f("email"), PEC: f("pec")}, clientIP(r))
 	if w.limited(rw, r, v, "recover_title", err) {
+		return
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not done, for anyone: the database is away. The citizen is told to
+		// come back (the same answer whoever they are, after the same time).
+		padTo(r.Context(), start, noEnumerationFloor)
+		w.down(rw, r, "PIN recovery", err)
 		return
 	}
 	if err != nil {
@@ -366,6 +379,9 @@ func (w *web) recoverConfirm(rw http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrExpiredCode), errors.Is(err, ErrRevoked):
 		w.fail(rw, r, v, http.StatusBadRequest, "recover_title", t["code_expired"], link{URL: w.nav(v).Recover, Text: t["recover_title"]})
 	default:
+		if w.down(rw, r, "PIN recovery completion failed", err) {
+			return
+		}
 		w.s.log.ErrorContext(r.Context(), "PIN recovery completion failed", "err", err)
 		w.fail(rw, r, v, http.StatusInternalServerError, "recover_title", t["internal"])
 	}
@@ -385,6 +401,13 @@ func (w *web) revoke(rw http.ResponseWriter, r *http.Request) {
 	v := w.postVisit(r)
 	err := w.s.RevokeOnline(v.ctx(r), requestFromForm(r), clientIP(r))
 	if w.limited(rw, r, v, "revoke_title", err) {
+		return
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not done, for anyone: the database is away. The citizen is told to
+		// come back (the same answer whoever they are, after the same time).
+		padTo(r.Context(), start, noEnumerationFloor)
+		w.down(rw, r, "PIN revocation", err)
 		return
 	}
 	if err != nil {

@@ -33,6 +33,9 @@ func (w *web) renderLogin(rw http.ResponseWriter, r *http.Request, v visit, stat
 // loginForm shows the codice fiscale + PIN form for a pending authorization.
 func (w *web) loginForm(rw http.ResponseWriter, r *http.Request) {
 	v := w.getVisit(r)
+	if w.down(rw, r, "reading the login request", v.down) {
+		return
+	}
 	if v.challenge == "" {
 		w.expired(rw, r, v)
 		return
@@ -50,6 +53,9 @@ func (w *web) expired(rw http.ResponseWriter, r *http.Request, v visit) {
 func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v := w.postVisit(r)
+	if w.down(rw, r, "reading the login request", v.down) {
+		return
+	}
 	if v.challenge == "" {
 		w.expired(rw, r, v)
 		return
@@ -84,6 +90,9 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotActivated):
 		w.s.logins.add(resultNotActivated)
 		b = errorBox(t["not_activated"], link{URL: n.Activate, Text: t["activate_title"]})
+	case w.down(rw, r, "PIN login", err):
+		w.s.logins.add(resultError)
+		return
 	default:
 		w.s.logins.add(resultError)
 		w.s.log.ErrorContext(ctx, "PIN login failed", "err", err)
@@ -109,6 +118,9 @@ type changeView struct {
 func (w *web) changeForm(rw http.ResponseWriter, r *http.Request, v visit, cf string, reason ChangeReason, errText string) {
 	t := v.t()
 	ticket, err := w.s.ChangeTicket(r.Context(), cf)
+	if w.down(rw, r, "issuing a change ticket", err) {
+		return
+	}
 	if err != nil {
 		w.s.log.ErrorContext(r.Context(), "issuing a change ticket failed", "err", err)
 		w.fail(rw, r, v, http.StatusInternalServerError, "change_title", t["internal"])
@@ -146,6 +158,9 @@ func (w *web) change(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason, err := w.s.changeReason(ctx, cf)
+	if w.down(rw, r, "reading the account to change", err) {
+		return
+	}
 	if err != nil {
 		w.s.log.ErrorContext(ctx, "reading the account to change failed", "cf", Mask(cf), "err", err)
 		w.fail(rw, r, v, http.StatusInternalServerError, "change_title", t["internal"])
@@ -167,6 +182,8 @@ func (w *web) change(rw http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, ErrReusedPIN):
 		w.changeForm(rw, r, v, cf, reason, t["reused"])
+		return
+	case w.down(rw, r, "PIN change", err):
 		return
 	case err != nil:
 		w.s.log.ErrorContext(ctx, "PIN change failed", "cf", Mask(cf), "err", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/ui"
+	"github.com/ponte-id/ponte/storage"
 )
 
 //go:embed templates/*.html
@@ -50,11 +51,27 @@ type chooserView struct {
 
 type errorView struct{ Text, Back string }
 
+// down answers a request that an outage of Ponte's database stopped (err
+// wraps storage.ErrUnavailable) with the come-back page, 503 with
+// Retry-After, and reports true: nothing was spent, and the same request
+// (the same SAML response, posted again) may be sent again.
+func (w *web) down(rw http.ResponseWriter, r *http.Request, err error) bool {
+	if !errors.Is(err, storage.ErrUnavailable) {
+		return false
+	}
+	w.a.log.WarnContext(r.Context(), "SPID: database unavailable", "err", err)
+	ui.ComeBack(rw, r, storage.RetryAfter, ui.Unavailable)
+	return true
+}
+
 // courtesy is the page of a login that failed: 403, the reason in the log,
 // a plain message for the citizen, and a way back to the chooser when the
 // challenge is known (SPID: an anomaly is shown on a courtesy page, never
 // answered with a redirect carrying data).
 func (w *web) courtesy(rw http.ResponseWriter, r *http.Request, challenge, key string, err error) {
+	if w.down(rw, r, err) {
+		return
+	}
 	w.a.log.WarnContext(r.Context(), "SPID login refused", "reason", err)
 	v := errorView{Text: text[lang(r)][key]}
 	if challenge != "" {
@@ -66,6 +83,9 @@ func (w *web) courtesy(rw http.ResponseWriter, r *http.Request, challenge, key s
 // refuse counts a refused response by its reason and answers with the
 // courtesy page.
 func (w *web) refuse(rw http.ResponseWriter, r *http.Request, challenge, key string, why refusal, err error) {
+	if w.down(rw, r, err) {
+		return
+	}
 	w.a.refusals[why].Add(1)
 	w.courtesy(rw, r, challenge, key, err)
 }
@@ -150,7 +170,9 @@ func (w *web) send(rw http.ResponseWriter, r *http.Request, challenge string, p 
 	}
 	st := requestState{ID: req.ID, IDP: p.EntityID, IssueInstant: req.IssueInstant, Level: req.Level, RelayState: newID()[1:]}
 	data, _ := json.Marshal(st)
-	if err := w.host.SaveState(r.Context(), authnStateKey(req.ID), challenge, data, cfg.RequestTTL); err != nil {
+	if err := w.host.SaveState(r.Context(), authnStateKey(req.ID), challenge, data, cfg.RequestTTL); w.down(rw, r, err) {
+		return
+	} else if err != nil {
 		w.a.log.ErrorContext(r.Context(), "saving the SPID request failed", "err", err)
 		http.Error(rw, "Errore interno / Internal error", http.StatusInternalServerError)
 		return

@@ -10,7 +10,9 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ponte-id/ponte/idp/staff"
 	"github.com/ponte-id/ponte/internal/clientaddr"
@@ -167,7 +169,8 @@ func (a *api) openAPI(w http.ResponseWriter, _ *http.Request, _ staff.Principal)
 }
 
 // failed answers an error: a field problem is 400, a missing record 404, a
-// duplicate 409, anything else 500 (logged, not shown).
+// duplicate 409, the database unavailable 503 with Retry-After, anything
+// else 500 (logged, not shown).
 func (a *api) failed(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *fields.Error
 	switch {
@@ -180,6 +183,10 @@ func (a *api) failed(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, staff.ErrLastAdmin):
 		writeError(w, http.StatusConflict, "conflict", "the last admin cannot lose the role", nil)
 	case errors.Is(err, context.Canceled):
+	case errors.Is(err, storage.ErrUnavailable):
+		a.log.WarnContext(r.Context(), "admin API: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(storage.RetryAfter/time.Second)))
+		writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the database is unavailable; retry after the time in Retry-After", nil)
 	default:
 		a.log.ErrorContext(r.Context(), "admin API failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "server_error", "internal error", nil)

@@ -194,7 +194,8 @@ func asList(v any) []string {
 
 // TestOpenAPIMatchesRoutes: every route is documented with its roles and
 // every documented operation is served; an operation behind a role
-// documents 401, 403 and 429, and a JSON body its 415.
+// documents 401, 403, 429 and 503 (the database unavailable), and a JSON
+// body its 415.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	ops := doc.operations()
@@ -219,7 +220,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: documented roles %v, served %v", key, got, want)
 		}
-		for _, status := range []int{401, 403, 429} {
+		for _, status := range []int{401, 403, 429, 503} {
 			if documented, _ := doc.responseSchema(op, status); documented != (len(rt.Roles) > 0) {
 				t.Errorf("%s: %d documented %t, want %t", key, status, documented, len(rt.Roles) > 0)
 			}

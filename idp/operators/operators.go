@@ -18,11 +18,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/internal/clientaddr"
 	"github.com/ponte-id/ponte/internal/ratelimit"
+	"github.com/ponte-id/ponte/storage"
 )
 
 // Registry maps token hashes to operator IDs.
@@ -123,6 +126,14 @@ func Require(static *Registry, tokens TokenChecker, log *slog.Logger, fails rate
 				tid, troles, known, err := tokens(req.Context(), token)
 				if known {
 					id, roles = tid, troles
+				}
+				if errors.Is(err, storage.ErrUnavailable) {
+					if log != nil {
+						log.WarnContext(req.Context(), "operator authentication: database unavailable", "err", err)
+					}
+					w.Header().Set("Retry-After", strconv.Itoa(int(storage.RetryAfter/time.Second)))
+					writeJSON(w, http.StatusServiceUnavailable, "temporarily unavailable")
+					return
 				}
 				if err != nil {
 					if log != nil {

@@ -356,6 +356,10 @@ func (p *Provider) replayChallenge(r *http.Request, id string) (storage.Challeng
 // challengeError answers a bad or expired challenge: a page for the person, or
 // the client's error if the replayed request itself failed.
 func (p *Provider) challengeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if unavailable(err) && (ar == nil || !ar.IsRedirectURIValid()) {
+		p.comeBack(w, r, "login challenge", err)
+		return
+	}
 	if errors.Is(err, idp.ErrUnknownChallenge) || ar == nil {
 		p.log.InfoContext(r.Context(), "login challenge refused", "err", err)
 		p.errorPage(w, r, http.StatusBadRequest, msgChallengeExpired)
@@ -366,11 +370,21 @@ func (p *Provider) challengeError(w http.ResponseWriter, r *http.Request, ar fos
 
 // authorizeError reports an authorization error: to the client's redirect URI
 // with iss (RFC 9207) when that URI was verified, and otherwise on a page for
-// the person — never a redirect to an unverified URI.
+// the person — never a redirect to an unverified URI. An outage of the
+// database is temporarily_unavailable at the redirect URI (RFC 6749
+// §4.1.2.1), or the come-back page when the URI could not be verified (the
+// client could not be read).
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	ctx := r.Context()
+	if unavailable(err) && (ar == nil || !ar.IsRedirectURIValid()) {
+		p.comeBack(w, r, "authorization", err)
+		return
+	}
+	err = oauthUnavailable(w, err)
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= http.StatusInternalServerError {
+	if unavailable(err) {
+		p.log.WarnContext(ctx, "authorization: database unavailable", "debug", rfc.DebugField)
+	} else if rfc.CodeField >= http.StatusInternalServerError {
 		p.log.ErrorContext(ctx, "authorization failed", "err", rfc.ErrorField, "debug", rfc.GetDescription(), "cause", rfc.Cause())
 	} else {
 		p.log.InfoContext(ctx, "authorization refused", "err", rfc.ErrorField, "hint", rfc.HintField)

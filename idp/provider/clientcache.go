@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -39,8 +40,22 @@ func newClientCache(s storage.Clients, now func() time.Time) *clientCache {
 // get returns the client as of the current version, reading it from storage
 // when the cache lacks it. An unknown client is storage.ErrNotFound, and is
 // not remembered.
+//
+// While the database is unavailable (the version cannot be read) a client
+// already in the cache is still given as last known, so that /authorize can
+// verify its redirect URI and answer temporarily_unavailable there (RFC 6749
+// §4.1.2.1) rather than on a page: nothing can be issued meanwhile, since
+// every grant needs the database.
 func (cc *clientCache) get(ctx context.Context, id string) (*client, error) {
 	v, err := cc.currentVersion(ctx)
+	if errors.Is(err, storage.ErrUnavailable) {
+		cc.mu.RLock()
+		c, ok := cc.byID[id]
+		cc.mu.RUnlock()
+		if ok {
+			return c, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

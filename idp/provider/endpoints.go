@@ -76,6 +76,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := p.oauth.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
+		err = oauthUnavailable(w, err)
 		p.logOAuthError(r, "token request refused", err)
 		p.oauth.WriteAccessError(ctx, w, ar, err)
 		return
@@ -85,6 +86,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		err = p.codeUsedConcurrently(ctx, ar)
 	}
 	if err != nil {
+		err = oauthUnavailable(w, err)
 		p.logOAuthError(r, "token response failed", err)
 		p.oauth.WriteAccessError(ctx, w, ar, err)
 		return
@@ -123,6 +125,11 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := newSession()
 	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	if unavailable(err) {
+		p.log.WarnContext(ctx, "userinfo: database unavailable", "err", err)
+		bearerUnavailable(w)
+		return
+	}
 	if err != nil {
 		p.logOAuthError(r, "userinfo token refused", err)
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is not valid.")
@@ -142,6 +149,11 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The citizen no longer exists.")
 		return
 	}
+	if unavailable(err) {
+		p.log.WarnContext(ctx, "userinfo: database unavailable", "err", err)
+		bearerUnavailable(w)
+		return
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "userinfo subject lookup failed", "err", err)
 		bearerError(w, http.StatusInternalServerError, "server_error", "")
@@ -156,8 +168,16 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // revoke is the RFC 7009 revocation endpoint.
+// fosite answers 200 to every error but invalid_request and invalid_client,
+// temporarily_unavailable included (its word for a storage failure, the
+// cause dropped): a token that could not be revoked is not revoked, and the
+// client is told so (503 with Retry-After, to try again).
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	err := p.oauth.NewRevocationRequest(r.Context(), r)
+	if unavailable(err) || errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		p.clientError(w, r, "revocation failed", err)
+		return
+	}
 	if err != nil {
 		p.logOAuthError(r, "revocation refused", err)
 	}
@@ -192,7 +212,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), newSession())
 	if err != nil {
-		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= http.StatusInternalServerError {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= http.StatusInternalServerError || unavailable(err) {
 			p.clientError(w, r, "introspection failed", err)
 			return
 		}
@@ -210,6 +230,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 // clientError answers a refused request at an endpoint for clients with the
 // RFC 6749 §5.2 error as JSON, and WWW-Authenticate on 401.
 func (p *Provider) clientError(w http.ResponseWriter, r *http.Request, msg string, err error) {
+	err = oauthUnavailable(w, err)
 	p.logOAuthError(r, msg, err)
 	if fosite.ErrorToRFC6749Error(err).CodeField == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="ponte"`)
@@ -228,12 +249,14 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		err = p.precheck(ar)
 	}
 	if err != nil {
+		err = oauthUnavailable(w, err)
 		p.logOAuthError(r, "pushed authorization request refused", err)
 		p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
 	resp, err := p.oauth.NewPushedAuthorizeResponse(ctx, ar, newSession())
 	if err != nil {
+		err = oauthUnavailable(w, err)
 		p.logOAuthError(r, "pushed authorization response failed", err)
 		p.oauth.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
@@ -243,6 +266,10 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) logOAuthError(r *http.Request, msg string, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if unavailable(err) || errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		p.log.WarnContext(r.Context(), msg+": temporarily unavailable", "err", rfc.ErrorField, "debug", rfc.DebugField)
+		return
+	}
 	if rfc.CodeField >= http.StatusInternalServerError {
 		p.log.ErrorContext(r.Context(), msg, "err", rfc.ErrorField, "debug", rfc.DebugField, "cause", rfc.Cause())
 		return
@@ -258,6 +285,15 @@ func bearerError(w http.ResponseWriter, status int, code, desc string) {
 	}
 	w.Header().Set("WWW-Authenticate", h)
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+// bearerUnavailable answers a protected-resource request that an outage of
+// the database stopped: 503 with Retry-After, temporarily_unavailable.
+func bearerUnavailable(w http.ResponseWriter) {
+	setRetryAfter(w)
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable",
+		"error_description": "The service is temporarily unavailable; retry after the time in Retry-After."})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -30,6 +30,9 @@ var _ idp.Host = loginHost{}
 // LoginRequest returns what the pending authorization asks of the login.
 func (h loginHost) LoginRequest(r *http.Request, challenge string) (idp.LoginRequest, error) {
 	_, data, err := h.p.loadChallenge(r, challenge)
+	if unavailable(err) {
+		return idp.LoginRequest{}, fmt.Errorf("provider: read login challenge: %w", err)
+	}
 	if err != nil {
 		if !errors.Is(err, idp.ErrUnknownChallenge) {
 			h.p.log.ErrorContext(r.Context(), "reading login challenge failed", "err", err)
@@ -172,6 +175,10 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request, ch storage.Chal
 
 // loginFailed answers a login that could not be recorded.
 func (p *Provider) loginFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if unavailable(err) {
+		p.comeBack(w, r, "starting SSO session", err)
+		return
+	}
 	p.log.ErrorContext(r.Context(), "starting SSO session failed", "err", err)
 	p.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 }
@@ -217,7 +224,10 @@ func (h loginHost) UseOnce(ctx context.Context, id string, until time.Time) erro
 	if errors.Is(err, storage.ErrConflict) {
 		return idp.ErrReplay
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("provider: use once: %w", err)
+	}
+	return nil
 }
 
 // sessionKey is the stored form of a method's session key: hashed, and

@@ -64,6 +64,10 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	)
 	if clientID != "" {
 		stored, err := p.store.GetClient(ctx, clientID)
+		if unavailable(err) {
+			p.comeBack(w, r, "logout", err)
+			return
+		}
 		if err != nil {
 			p.errorPage(w, r, http.StatusBadRequest, msgBadLogout)
 			return
@@ -84,7 +88,11 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	sso, _, loggedIn := p.currentSession(r)
+	sso, _, loggedIn, err := p.readSession(r)
+	if err != nil { // logged in or not, nobody can tell now: nothing is ended
+		p.comeBack(w, r, "logout", err)
+		return
+	}
 	hintMatches := hintSub != "" && c != nil && loggedIn && p.publicSubject(c, sso.Subject) == hintSub
 	confirmed := r.Method == http.MethodPost && r.PostForm.Get("confirm") == "yes"
 	loc := locale(r, r.Form)
@@ -102,7 +110,10 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if loggedIn {
-		p.endSession(w, r)
+		if err := p.endSession(w, r); err != nil {
+			p.comeBack(w, r, "logout", err)
+			return
+		}
 		p.log.InfoContext(ctx, "citizen logged out", "subject", sso.Subject, "client", clientID)
 		if p.tellMethod(w, r, sso, target) {
 			return

@@ -35,29 +35,47 @@ func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge i
 	})
 }
 
-// currentSession returns the browser's live SSO session and its citizen.
+// currentSession returns the browser's live SSO session and its citizen; a
+// session that cannot be read counts as none (the request then needs a
+// login, which an outage of the database stops in its turn).
 func (p *Provider) currentSession(r *http.Request) (storage.Session, storage.Subject, bool) {
+	s, subj, ok, _ := p.readSession(r)
+	return s, subj, ok
+}
+
+// readSession is currentSession that also returns the error (wrapping
+// storage.ErrUnavailable) of a session cookie the database's outage left
+// unread: whether the browser is logged in is then unknown.
+func (p *Provider) readSession(r *http.Request) (storage.Session, storage.Subject, bool, error) {
 	c, err := r.Cookie(p.cfg.CookieName)
 	if err != nil || c.Value == "" {
-		return storage.Session{}, storage.Subject{}, false
+		return storage.Session{}, storage.Subject{}, false, nil
 	}
 	ctx := r.Context()
 	s, err := p.store.GetSession(ctx, hashKey(c.Value))
 	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
+		switch {
+		case unavailable(err):
+			p.log.WarnContext(ctx, "reading SSO session: database unavailable", "err", err)
+			return storage.Session{}, storage.Subject{}, false, err
+		case !errors.Is(err, storage.ErrNotFound):
 			p.log.ErrorContext(ctx, "reading SSO session failed", "err", err)
 		}
-		return storage.Session{}, storage.Subject{}, false
+		return storage.Session{}, storage.Subject{}, false, nil
 	}
 	if !p.now().Before(s.ExpiresAt) {
-		return storage.Session{}, storage.Subject{}, false
+		return storage.Session{}, storage.Subject{}, false, nil
 	}
 	subj, err := p.store.GetSubject(ctx, s.Subject)
+	if unavailable(err) {
+		p.log.WarnContext(ctx, "reading session subject: database unavailable", "err", err)
+		return storage.Session{}, storage.Subject{}, false, err
+	}
 	if err != nil {
 		p.log.ErrorContext(ctx, "reading session subject failed", "err", err)
-		return storage.Session{}, storage.Subject{}, false
+		return storage.Session{}, storage.Subject{}, false, nil
 	}
-	return s, subj, true
+	return s, subj, true, nil
 }
 
 // endTx ends the transaction carried by ctx: a commit if err is nil, and
@@ -105,16 +123,21 @@ func (p *Provider) createSession(ctx context.Context, r *http.Request, id idp.Id
 	return ssoSession{Session: s, value: value}, subj, nil
 }
 
-// endSession deletes the browser's SSO session, if any, and its cookie.
-func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+// endSession deletes the browser's SSO session, if any, and its cookie. An
+// outage of the database ends nothing: the error (wrapping
+// storage.ErrUnavailable) is returned and the cookie kept.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	c, err := r.Cookie(p.cfg.CookieName)
 	if err != nil || c.Value == "" {
-		return
+		return nil
 	}
-	if err := p.ender.endSession(r.Context(), hashKey(c.Value)); err != nil {
+	if err := p.ender.endSession(r.Context(), hashKey(c.Value)); unavailable(err) {
+		return err
+	} else if err != nil {
 		p.log.ErrorContext(r.Context(), "ending SSO session failed", "err", err)
 	}
 	p.setCookie(w, p.cfg.CookieName, "", -1)
+	return nil
 }
 
 // browserID returns the browser-binding value, setting the cookie if missing.

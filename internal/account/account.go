@@ -133,6 +133,11 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request) {
 	lang := ui.Locale(r)
 	v, err := p.view(r.Context(), s, lang)
 	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			p.log.WarnContext(r.Context(), "account: reading sessions: database unavailable", "err", err)
+			ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
+			return
+		}
 		p.log.ErrorContext(r.Context(), "account: reading sessions failed", "err", err)
 		p.render(w, r, http.StatusInternalServerError, "message", messageView{Title: "error_title", Text: "error_text"})
 		return
@@ -220,6 +225,11 @@ func (p *Pages) end(w http.ResponseWriter, r *http.Request) {
 		p.log.InfoContext(r.Context(), "account: end of an unknown session refused", "subject", s.Subject)
 		http.Redirect(w, r, Path+"/?done=none", http.StatusSeeOther)
 	case err != nil:
+		if errors.Is(err, storage.ErrUnavailable) {
+			p.log.WarnContext(r.Context(), "account: ending a session: database unavailable", "err", err)
+			ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
+			return
+		}
 		p.log.ErrorContext(r.Context(), "account: ending a session failed", "err", err)
 		p.render(w, r, http.StatusInternalServerError, "message", messageView{Title: "error_title", Text: "error_text"})
 	case sid == s.SID:
@@ -241,6 +251,11 @@ func (p *Pages) endAll(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := p.cfg.Sessions.EndSubjectSessions(r.Context(), s.Subject)
 	if err != nil {
+		if errors.Is(err, storage.ErrUnavailable) {
+			p.log.WarnContext(r.Context(), "account: ending every session: database unavailable", "err", err)
+			ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
+			return
+		}
 		p.log.ErrorContext(r.Context(), "account: ending every session failed", "err", err)
 		p.render(w, r, http.StatusInternalServerError, "message", messageView{Title: "error_title", Text: "error_text"})
 		return

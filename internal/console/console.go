@@ -459,6 +459,11 @@ func (c *Console) failed(w http.ResponseWriter, r *http.Request, err error) {
 		c.message(w, r, http.StatusNotFound, "notfound_title", "notfound_text")
 		return
 	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		c.log.WarnContext(r.Context(), "console: database unavailable", "path", r.URL.Path, "err", err)
+		ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
+		return
+	}
 	c.log.ErrorContext(r.Context(), "console failed", "path", r.URL.Path, "err", err)
 	c.message(w, r, http.StatusInternalServerError, "error_title", "error_text")
 }

@@ -34,6 +34,8 @@ import (
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/internal/seal"
+	"github.com/ponte-id/ponte/internal/ui"
+	"github.com/ponte-id/ponte/storage"
 )
 
 // Sessions is what the client asks of the provider: the sid and internal
@@ -331,7 +333,12 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, http.StatusBadRequest, msgStartAgain)
 		return
 	}
-	if e := q.Get("error"); e != "" {
+	if e := q.Get("error"); e == "temporarily_unavailable" {
+		// Ponte's database is away (RFC 6749 §4.1.2.1): the come-back page.
+		c.log.WarnContext(ctx, "self client login: the provider is temporarily unavailable", "client", c.cfg.ClientID)
+		ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
+		return
+	} else if e != "" {
 		c.log.InfoContext(ctx, "self client login refused", "client", c.cfg.ClientID, "error", e)
 		msg := msgRefused
 		if e == "unmet_authentication_requirements" {
@@ -345,6 +352,12 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, err := c.redeem(ctx, q.Get("code"), f)
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusServiceUnavailable {
+		c.log.WarnContext(ctx, "self client login: the token endpoint is temporarily unavailable", "client", c.cfg.ClientID, "err", err)
+		ui.ComeBack(w, r, storage.RetryAfter, ui.Unavailable)
+		return
+	}
 	if err != nil {
 		c.log.WarnContext(ctx, "self client login failed", "client", c.cfg.ClientID, "err", err)
 		status, msg := http.StatusBadGateway, msgUnavailable
