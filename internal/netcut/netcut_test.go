@@ -57,11 +57,16 @@ func TestCutAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
 	}
-	defer c.Close()
+	c := dial()
 	r := bufio.NewReader(c)
 	if got, err := roundTrip(c, r, "before"); err != nil || got != "before" {
 		t.Fatalf("before the cut: %q, %v", got, err)
@@ -78,9 +83,7 @@ func TestCutAndRestore(t *testing.T) {
 		if err := p.Restore(); err != nil {
 			t.Fatalf("round %d: restore: %v", round, err)
 		}
-		if c, err = net.Dial("tcp", p.Addr()); err != nil {
-			t.Fatalf("round %d: after the restore: %v", round, err)
-		}
+		c = dial()
 		r = bufio.NewReader(c)
 		if got, err := roundTrip(c, r, "after"); err != nil || got != "after" {
 			t.Fatalf("round %d: after the restore: %q, %v", round, got, err)
