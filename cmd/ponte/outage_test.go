@@ -191,10 +191,12 @@ func TestDatabaseOutage(t *testing.T) {
 			case "logout": // the browser with an SSO session
 				hc = loggedIn.HTTP
 			}
+			start := time.Now()
 			resp, err := hc.Do(tc.req())
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("answered %d in %v", resp.StatusCode, time.Since(start).Round(time.Microsecond))
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			checkOutageAnswer(t, resp, string(body), tc.want, redirect)
@@ -214,12 +216,14 @@ func TestDatabaseOutage(t *testing.T) {
 	if err := proxy.Restore(); err != nil {
 		t.Fatal(err)
 	}
+	restored := time.Now()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				t.Logf("/readyz ready %v after the restore", time.Since(restored).Round(time.Millisecond))
 				break
 			}
 		}
