@@ -117,7 +117,7 @@ func TestServeNodeGateFinishesLogins(t *testing.T) {
 				if s, err := strconv.Atoi(retryAfter); err != nil || s < 1 {
 					t.Errorf("the refusal's Retry-After %q", retryAfter)
 				}
-				if !strings.Contains(body, "Servizio momentaneamente occupato") || !strings.Contains(body, "<main>") {
+				if !strings.Contains(body, "Servizio momentaneamente occupato") || !strings.Contains(body, "<main ") {
 					t.Errorf("the refusal is not the busy page: %.300s", body)
 				}
 				if d := time.Since(start); d > 5*time.Second {
