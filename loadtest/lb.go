@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ponte-id/ponte/internal/clientcert"
 	"github.com/ponte-id/ponte/loadtest/flow"
 )
 
@@ -152,24 +153,9 @@ func cardHost(next http.Handler, issuerHost string) http.Handler {
 		}
 		r.Header.Del(headerCert)
 		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-			r.Header.Set(headerCert, nginxEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.TLS.PeerCertificates[0].Raw}))))
+			r.Header.Set(headerCert, clientcert.EscapeNginx(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.TLS.PeerCertificates[0].Raw}))))
 		}
 		r.Host = issuerHost
 		next.ServeHTTP(w, r)
 	})
-}
-
-// nginxEscape escapes s as nginx's $ssl_client_escaped_cert does: every
-// byte but the unreserved ones (RFC 3986 §2.3) as %XX.
-func nginxEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }

@@ -107,7 +107,7 @@ func TestCardHost(t *testing.T) {
 		}
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}}
 	}
-	forged := nginxEscape(string(cnstest.PEM(card.Leaf)))
+	forged := clientcert.EscapeNginx(string(cnstest.PEM(card.Leaf)))
 	for _, c := range []struct {
 		name, url string
 		client    *http.Client

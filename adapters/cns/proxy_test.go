@@ -3,7 +3,6 @@ package cns_test
 import (
 	"crypto/tls"
 	"encoding/base64"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -40,28 +39,14 @@ func proxyHeaders(t testing.TB, format string, card tls.Certificate) http.Header
 		h.Set(clientcert.HeaderClientCertChain, strings.Join(rest, ", "))
 	case clientcert.FormatNginx:
 		// $ssl_client_escaped_cert: the leaf only, every reserved byte escaped.
-		h.Set(clientcert.HeaderNginx, nginxEscape(string(cnstest.PEM(chain[0]))))
+		h.Set(clientcert.HeaderNginx, clientcert.EscapeNginx(string(cnstest.PEM(chain[0]))))
 	case clientcert.FormatEnvoy:
-		h.Set(clientcert.HeaderXFCC, `By=spiffe://ponte;Hash=00;Cert="`+nginxEscape(string(cnstest.PEM(chain[0])))+
-			`";Chain="`+nginxEscape(string(cnstest.PEM(chain...)))+`"`)
+		h.Set(clientcert.HeaderXFCC, `By=spiffe://ponte;Hash=00;Cert="`+clientcert.EscapeNginx(string(cnstest.PEM(chain[0])))+
+			`";Chain="`+clientcert.EscapeNginx(string(cnstest.PEM(chain...)))+`"`)
 	default:
 		t.Fatalf("format %q", format)
 	}
 	return h
-}
-
-// nginxEscape escapes as nginx does: every byte but the unreserved ones.
-func nginxEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }
 
 // proxyBench is a method alone behind the edge on a plain loopback

@@ -4,8 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/ponte-id/ponte/internal/clientcert"
@@ -32,21 +30,6 @@ func newPKI(t testing.TB) pki {
 // sfBinary is c as an RFC 8941 Byte Sequence.
 func sfBinary(c *x509.Certificate) string {
 	return ":" + base64.StdEncoding.EncodeToString(c.Raw) + ":"
-}
-
-// nginxEscape escapes s as nginx escapes $ssl_client_escaped_cert: every
-// byte but the unreserved ones, '+' and '/' included.
-func nginxEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
 }
 
 // sameChain reports whether got holds exactly want, in order.

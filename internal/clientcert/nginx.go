@@ -28,3 +28,20 @@ func ParseNginx(escaped string) ([]*x509.Certificate, error) {
 	}
 	return chain, nil
 }
+
+// EscapeNginx escapes s as nginx escapes $ssl_client_escaped_cert: every
+// byte but the unreserved ones of RFC 3986 §2.3 as %XX, '+' and '/'
+// included. It is what a proxy in front of Ponte sends (the load test's
+// card host, the tests); ParseNginx reads it back.
+func EscapeNginx(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -29,20 +29,20 @@ func TestParseNginx(t *testing.T) {
 		wantErr string
 	}{
 		{name: "no certificate", value: "", want: nil},
-		{name: "nginx escaping", value: nginxEscape(leafPEM), want: []*x509.Certificate{p.leaf}},
+		{name: "nginx escaping", value: clientcert.EscapeNginx(leafPEM), want: []*x509.Certificate{p.leaf}},
 		{name: "'+' left unescaped", value: lenient, want: []*x509.Certificate{p.leaf}},
-		{name: "leaf and intermediate", value: nginxEscape(certtest.PEM(p.leaf, p.inter)), want: []*x509.Certificate{p.leaf, p.inter}},
-		{name: "CRLF line ends", value: nginxEscape(strings.ReplaceAll(leafPEM, "\n", "\r\n")), want: []*x509.Certificate{p.leaf}},
+		{name: "leaf and intermediate", value: clientcert.EscapeNginx(certtest.PEM(p.leaf, p.inter)), want: []*x509.Certificate{p.leaf, p.inter}},
+		{name: "CRLF line ends", value: clientcert.EscapeNginx(strings.ReplaceAll(leafPEM, "\n", "\r\n")), want: []*x509.Certificate{p.leaf}},
 
-		{name: "bad escape", value: "%zz" + nginxEscape(leafPEM), wantErr: "URL escaping"},
-		{name: "text before the block", value: nginxEscape("hello\n" + leafPEM), wantErr: "text outside a PEM block"},
-		{name: "text after the block", value: nginxEscape(leafPEM + "trailer"), wantErr: "text outside a PEM block"},
-		{name: "a private key", value: nginxEscape(keyPEM), wantErr: `"PRIVATE KEY"`},
-		{name: "truncated", value: nginxEscape(leafPEM[:len(leafPEM)/2]), wantErr: "malformed PEM"},
-		{name: "malformed block before a good one", value: nginxEscape("-----BEGIN CERTIFICATE-----\n!!!\n" + leafPEM), wantErr: "malformed PEM"},
-		{name: "block with headers", value: nginxEscape(strings.Replace(leafPEM, "-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1)), wantErr: "headers"},
-		{name: "not a certificate", value: nginxEscape(junkPEM), wantErr: "certificate 1"},
-		{name: "too many certificates", value: nginxEscape(strings.Repeat(leafPEM, clientcert.MaxCertificates+1)), wantErr: "more than 10"},
+		{name: "bad escape", value: "%zz" + clientcert.EscapeNginx(leafPEM), wantErr: "URL escaping"},
+		{name: "text before the block", value: clientcert.EscapeNginx("hello\n" + leafPEM), wantErr: "text outside a PEM block"},
+		{name: "text after the block", value: clientcert.EscapeNginx(leafPEM + "trailer"), wantErr: "text outside a PEM block"},
+		{name: "a private key", value: clientcert.EscapeNginx(keyPEM), wantErr: `"PRIVATE KEY"`},
+		{name: "truncated", value: clientcert.EscapeNginx(leafPEM[:len(leafPEM)/2]), wantErr: "malformed PEM"},
+		{name: "malformed block before a good one", value: clientcert.EscapeNginx("-----BEGIN CERTIFICATE-----\n!!!\n" + leafPEM), wantErr: "malformed PEM"},
+		{name: "block with headers", value: clientcert.EscapeNginx(strings.Replace(leafPEM, "-----\n", "-----\nProc-Type: 4,ENCRYPTED\n\n", 1)), wantErr: "headers"},
+		{name: "not a certificate", value: clientcert.EscapeNginx(junkPEM), wantErr: "certificate 1"},
+		{name: "too many certificates", value: clientcert.EscapeNginx(strings.Repeat(leafPEM, clientcert.MaxCertificates+1)), wantErr: "more than 10"},
 		{name: "too long", value: strings.Repeat("A", clientcert.MaxHeaderBytes+1), wantErr: "longer than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +85,7 @@ func TestParseNginxNotQueryUnescape(t *testing.T) {
 
 func FuzzParseNginx(f *testing.F) {
 	p := newPKI(f)
-	f.Add(nginxEscape(certtest.PEM(p.leaf, p.inter)))
+	f.Add(clientcert.EscapeNginx(certtest.PEM(p.leaf, p.inter)))
 	f.Add(url.PathEscape(certtest.PEM(p.leaf)))
 	f.Add("-----BEGIN CERTIFICATE-----\n%zz\n-----END CERTIFICATE-----\n")
 	f.Add("-----BEGIN X-----\n-----BEGIN CERTIFICATE-----\n")

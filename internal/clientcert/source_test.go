@@ -122,8 +122,8 @@ func TestSourceHeaders(t *testing.T) {
 		clientcert.HeaderClientCert:      {sfBinary(p.leaf)},
 		clientcert.HeaderClientCertChain: {sfBinary(p.inter)},
 	}
-	nginx := http.Header{clientcert.HeaderNginx: {nginxEscape(certtest.PEM(p.leaf))}}
-	envoy := http.Header{clientcert.HeaderXFCC: {`By=x;Cert="` + nginxEscape(certtest.PEM(p.leaf)) + `"`}}
+	nginx := http.Header{clientcert.HeaderNginx: {clientcert.EscapeNginx(certtest.PEM(p.leaf))}}
+	envoy := http.Header{clientcert.HeaderXFCC: {`By=x;Cert="` + clientcert.EscapeNginx(certtest.PEM(p.leaf)) + `"`}}
 	every := http.Header{}
 	for _, h := range []http.Header{rfc, nginx, envoy} {
 		for k, v := range h {
@@ -156,7 +156,7 @@ func TestSourceHeaders(t *testing.T) {
 		{name: "Client-Cert repeated: no chain, logged", opts: clientcert.Options{TrustedProxies: loopback, Header: clientcert.FormatRFC9440},
 			header: http.Header{clientcert.HeaderClientCert: {sfBinary(p.leaf), sfBinary(p.inter)}}, wantLog: "Client-Cert: 2 lines"},
 		{name: "XFCC over two lines: the last element", opts: clientcert.Options{TrustedProxies: loopback, Header: clientcert.FormatEnvoy},
-			header: http.Header{clientcert.HeaderXFCC: {`Cert="` + nginxEscape(certtest.PEM(p.inter)) + `"`, envoy[clientcert.HeaderXFCC][0]}}, want: leaf},
+			header: http.Header{clientcert.HeaderXFCC: {`Cert="` + clientcert.EscapeNginx(certtest.PEM(p.inter)) + `"`, envoy[clientcert.HeaderXFCC][0]}}, want: leaf},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &syncBuffer{}
