@@ -132,25 +132,27 @@ func (a *api) guard(rt Route) http.Handler {
 			return
 		}
 		client := clientaddr.Of(r)
-		if retry, blocked := a.fails.Blocked(r.Context(), client); blocked {
+		attempt, retry, blocked := a.fails.Begin(r.Context(), client)
+		if blocked {
 			w.Header().Set("Retry-After", ratelimit.RetryAfter(retry))
 			writeError(w, http.StatusTooManyRequests, "too_many_requests", "too many wrong API tokens from this address: try again later", nil)
 			return
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
+			attempt.Passed(r.Context())
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-admin"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "an API token is required", nil)
 			return
 		}
 		p, err := a.svc.staff.Authenticate(r.Context(), token)
 		if errors.Is(err, staff.ErrUnauthenticated) {
-			a.fails.Fail(r.Context(), client)
 			a.log.WarnContext(r.Context(), "admin API: a wrong API token", "client", client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-admin", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "the API token is not valid", nil)
 			return
 		}
+		attempt.Passed(r.Context())
 		if err != nil {
 			a.failed(w, r, err)
 			return

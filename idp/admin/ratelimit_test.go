@@ -1,11 +1,14 @@
 package admin_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,5 +133,61 @@ func TestAdminAuthFailuresShared(t *testing.T) {
 	}
 	if code, _, _ := get(t, from("127.0.0.5"), nodes[0].URL, "/audit", good); code != http.StatusOK {
 		t.Fatalf("another address: %d", code)
+	}
+}
+
+// slowLimiter is a Local limiter whose counts take a while to land, as
+// through a distant Redis: the gap between reading a count and adding to it
+// that parallel calls can slip through.
+type slowLimiter struct{ *ratelimit.Local }
+
+func (l slowLimiter) Allow(ctx context.Context, key string, limit int, window time.Duration) ratelimit.Decision {
+	time.Sleep(20 * time.Millisecond)
+	return l.Local.Allow(ctx, key, limit, window)
+}
+
+// TestAdminAuthFailuresParallel fires a burst of wrong tokens from one
+// address at once: no more than DefaultFailures reach the token check (401),
+// the rest are 429. Before the fix the count was read before the check and
+// added after it, so every guess of a burst was checked before the first
+// failure counted (60 × 401 here). Calls with the right token give their
+// place back: many in a row are never refused.
+func TestAdminAuthFailuresParallel(t *testing.T) {
+	const burst = 60
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			f := newFixture(t, b.Open(t))
+			srv := httptest.NewServer(admin.Handler(f.svc, api.OpenAPI, nil, ratelimit.Failures{Limiter: slowLimiter{ratelimit.NewLocal(f.clock.now, 0)}}))
+			t.Cleanup(srv.Close)
+			good := f.tokens["auditor"]
+			for i := range 3 * ratelimit.DefaultFailures {
+				if code, _, _ := get(t, from("127.0.0.6"), srv.URL, "/audit", good); code != http.StatusOK {
+					t.Fatalf("right token %d: %d", i+1, code)
+				}
+			}
+			codes := make(chan int, burst)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range burst {
+				wg.Go(func() {
+					<-start
+					code, _, _ := get(t, from("127.0.0.7"), srv.URL, "/audit", fmt.Sprintf("pt_guess_%d", i))
+					codes <- code
+				})
+			}
+			close(start)
+			wg.Wait()
+			close(codes)
+			n := map[int]int{}
+			for c := range codes {
+				n[c]++
+			}
+			if n[http.StatusUnauthorized] > ratelimit.DefaultFailures || n[http.StatusUnauthorized]+n[http.StatusTooManyRequests] != burst {
+				t.Fatalf("%d parallel wrong tokens: %v, want at most %d checked (401) and the rest 429", burst, n, ratelimit.DefaultFailures)
+			}
+			if code, _, _ := get(t, from("127.0.0.7"), srv.URL, "/audit", good); code != http.StatusTooManyRequests {
+				t.Fatalf("the right token after the burst: %d, want 429", code)
+			}
+		})
 	}
 }

@@ -107,7 +107,8 @@ func Require(static *Registry, tokens TokenChecker, log *slog.Logger, fails rate
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			client := clientaddr.Of(req)
-			if retry, blocked := fails.Blocked(req.Context(), client); blocked {
+			attempt, retry, blocked := fails.Begin(req.Context(), client)
+			if blocked {
 				w.Header().Set("Retry-After", ratelimit.RetryAfter(retry))
 				writeJSON(w, http.StatusTooManyRequests, "too many unknown operator tokens from this address: try again later")
 				return
@@ -127,6 +128,9 @@ func Require(static *Registry, tokens TokenChecker, log *slog.Logger, fails rate
 				if known {
 					id, roles = tid, troles
 				}
+				if err != nil {
+					attempt.Passed(req.Context()) // the database failed, not the token
+				}
 				if errors.Is(err, storage.ErrUnavailable) {
 					if log != nil {
 						log.WarnContext(req.Context(), "operator authentication: database unavailable", "err", err)
@@ -143,11 +147,11 @@ func Require(static *Registry, tokens TokenChecker, log *slog.Logger, fails rate
 					return
 				}
 			}
+			if id != "" || !ok || token == "" {
+				attempt.Passed(req.Context()) // a known token, or none offered
+			}
 			switch {
 			case id == "":
-				if ok && token != "" {
-					fails.Fail(req.Context(), client)
-				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="ponte-operators"`)
 				writeJSON(w, http.StatusUnauthorized, "operator authentication required")
 				return

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,5 +108,55 @@ func TestRequireFailuresLimited(t *testing.T) {
 		if looked != s.lookup {
 			t.Fatalf("%s: token looked up %v, want %v", s.name, looked, s.lookup)
 		}
+	}
+}
+
+// slowLimiter is a Local limiter whose counts take a while to land, as
+// through a distant Redis: the gap between reading a count and adding to it
+// that parallel calls can slip through.
+type slowLimiter struct{ *ratelimit.Local }
+
+func (l slowLimiter) Allow(ctx context.Context, key string, limit int, window time.Duration) ratelimit.Decision {
+	time.Sleep(20 * time.Millisecond)
+	return l.Local.Allow(ctx, key, limit, window)
+}
+
+// TestRequireFailuresParallel fires a burst of unknown operator tokens from
+// one address at once: at most Limit are looked up (401), the rest are 429
+// unlooked. Before the fix every token of the burst was looked up.
+func TestRequireFailuresParallel(t *testing.T) {
+	const limit, burst = 3, 40
+	var lookups atomic.Int32
+	tokens := func(_ context.Context, token string) (string, []string, bool, error) {
+		lookups.Add(1)
+		return "", nil, false, nil
+	}
+	h := Require(nil, tokens, nil, ratelimit.Failures{Limiter: slowLimiter{ratelimit.NewLocal(nil, 0)}, Limit: limit, Window: time.Minute})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	codes := make(chan int, burst)
+	var wg sync.WaitGroup
+	for i := range burst {
+		wg.Go(func() {
+			req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+			req.Header.Set("Authorization", "Bearer guess-"+strconv.Itoa(i))
+			resp, err := from("127.0.0.8").Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if got := lookups.Load(); got > limit || n[http.StatusUnauthorized] > limit || n[http.StatusTooManyRequests] != burst-n[http.StatusUnauthorized] {
+		t.Fatalf("%d parallel unknown tokens: %v, %d looked up; want at most %d", burst, n, got, limit)
 	}
 }

@@ -7,11 +7,14 @@ import (
 )
 
 // Failures bounds the failed authentications of one client (an address, as
-// clientaddr counts it) in a window, in the order of a regulation: Blocked is
-// asked before a credential is checked, and refuses the client without
-// checking it once its failures reach Limit; Fail counts a failure. A client
-// that authenticates counts nothing, and a blocked client's attempts (the
-// right credential included) are refused until its window ends.
+// clientaddr counts it) in a window, in the order of a regulation: Begin
+// counts an attempt before its credential is checked, and refuses it without
+// checking once the client's attempts exceed Limit; an attempt that did not
+// fail is given back (Attempt.Passed). Counting first bounds a burst of
+// parallel guesses too: each holds its place in the count while it is
+// checked, so at most Limit are ever checked in a window. A blocked client's
+// attempts (the right credential included) are refused until its window
+// ends.
 type Failures struct {
 	// Limiter holds the counts (shared through Redis when it is configured).
 	Limiter Limiter
@@ -43,20 +46,32 @@ func (f Failures) WithDefaults() Failures {
 	return f
 }
 
-// Blocked reports whether client has used up its failures, and how long until
-// its window ends. An empty client (an address that does not parse) counts as
-// one client.
-func (f Failures) Blocked(ctx context.Context, client string) (retryAfter time.Duration, blocked bool) {
-	n, left := f.Limiter.Peek(ctx, f.key(client))
-	if n < f.Limit {
-		return 0, false
+// Begin counts an attempt of client before its credential is checked. When
+// the client has used up its failures it returns blocked and how long until
+// its window ends: refuse the attempt unchecked. Otherwise call the Attempt's
+// Passed unless the check fails. An empty client (an address that does not
+// parse) counts as one client.
+func (f Failures) Begin(ctx context.Context, client string) (a Attempt, retryAfter time.Duration, blocked bool) {
+	key := f.key(client)
+	d := f.Limiter.Allow(ctx, key, f.Limit, f.Window)
+	if !d.Allowed {
+		return Attempt{}, max(d.RetryAfter, time.Second), true
 	}
-	return max(left, time.Second), true
+	return Attempt{limiter: f.Limiter, key: key}, 0, false
 }
 
-// Fail counts one failed authentication of client.
-func (f Failures) Fail(ctx context.Context, client string) {
-	f.Limiter.Allow(ctx, f.key(client), f.Limit, f.Window)
+// Attempt is one authentication counted by Failures.Begin.
+type Attempt struct {
+	limiter Limiter
+	key     string
+}
+
+// Passed gives the attempt back: its credential was right, or none was
+// offered. Only failures stay counted.
+func (a Attempt) Passed(ctx context.Context) {
+	if a.limiter != nil {
+		a.limiter.Undo(ctx, a.key)
+	}
 }
 
 func (f Failures) key(client string) string {

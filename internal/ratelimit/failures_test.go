@@ -9,16 +9,17 @@ import (
 	"github.com/ponte-id/ponte/internal/ratelimit/redistest"
 )
 
-// TestPeek: Peek reads a window's count and time left without counting, on a
-// Local limiter, on Redis (two nodes see one count), and on a Redis node
-// whose server is down (its own local count).
-func TestPeek(t *testing.T) {
+// TestUndo: Undo takes one event back from a live window, on a Local
+// limiter, on Redis (an undo on one node counts on the other), and on a Redis
+// node whose server is down (its own local count); it never takes a window
+// below zero nor revives one that ended.
+func TestUndo(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { return now }
 	cases := []struct {
 		name string
-		// nodes returns the limiter that counts and the one that peeks.
-		nodes func(t *testing.T) (count, peek ratelimit.Limiter)
+		// nodes returns the limiter that counts and the one that undoes.
+		nodes func(t *testing.T) (count, undo ratelimit.Limiter)
 	}{
 		{"local", func(*testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
 			l := ratelimit.NewLocal(clock, 0)
@@ -49,27 +50,29 @@ func TestPeek(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			count, peek := tc.nodes(t)
-			if n, left := peek.Peek(ctx, "k"); n != 0 || left != 0 {
-				t.Fatalf("an unknown key: %d %s", n, left)
-			}
+			count, undo := tc.nodes(t)
+			undo.Undo(ctx, "k") // no window: nothing to take back
 			for range 3 {
 				count.Allow(ctx, "k", 5, time.Hour)
 			}
-			for range 2 { // peeking counts nothing
-				if n, left := peek.Peek(ctx, "k"); n != 3 || left <= 59*time.Minute || left > time.Hour {
-					t.Fatalf("after 3 events: %d, %s left", n, left)
-				}
+			undo.Undo(ctx, "k")
+			undo.Undo(ctx, "k")
+			if d := count.Allow(ctx, "k", 5, time.Hour); d.Count != 2 {
+				t.Fatalf("3 events, 2 taken back, one more: counts %d, want 2", d.Count)
 			}
-			if d := count.Allow(ctx, "k", 5, time.Hour); d.Count != 4 {
-				t.Fatalf("the next event counts %d, want 4", d.Count)
+			for range 4 {
+				undo.Undo(ctx, "k")
+			}
+			if d := count.Allow(ctx, "k", 5, time.Hour); d.Count != 1 {
+				t.Fatalf("more taken back than counted: the next event counts %d, want 1", d.Count)
 			}
 		})
 	}
 }
 
-// TestFailures: a client's failures up to the limit are not blocked; at the
-// limit it is, until the window ends; other clients are not.
+// TestFailures: a client's attempts that pass count nothing; its failures up
+// to the limit are checked; beyond they are blocked, until the window ends;
+// other clients are not.
 func TestFailures(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	f := ratelimit.Failures{Limiter: ratelimit.NewLocal(func() time.Time { return now }, 0), Name: "test", Limit: 3, Window: time.Minute}.WithDefaults()
@@ -82,21 +85,23 @@ func TestFailures(t *testing.T) {
 		blocked bool
 	}{
 		{name: "fresh", client: "192.0.2.1"},
+		{name: "passes count nothing", client: "192.0.2.1"},
 		{name: "1st failure", client: "192.0.2.1", fail: true},
 		{name: "2nd failure", client: "192.0.2.1", fail: true},
-		{name: "3rd failure: at the limit", client: "192.0.2.1", fail: true, blocked: true},
+		{name: "3rd failure: at the limit", client: "192.0.2.1", fail: true},
+		{name: "beyond the limit", client: "192.0.2.1", blocked: true},
 		{name: "another client", client: "192.0.2.2"},
 		{name: "still within the window", client: "192.0.2.1", advance: 59 * time.Second, blocked: true},
 		{name: "the window ended", client: "192.0.2.1", advance: time.Second},
 	}
 	for _, s := range steps {
 		now = now.Add(s.advance)
-		if s.fail {
-			f.Fail(ctx, s.client)
-		}
-		retry, blocked := f.Blocked(ctx, s.client)
+		a, retry, blocked := f.Begin(ctx, s.client)
 		if blocked != s.blocked || (blocked && (retry < time.Second || retry > time.Minute)) {
 			t.Fatalf("%s: blocked %v (retry after %s), want %v", s.name, blocked, retry, s.blocked)
+		}
+		if !blocked && !s.fail {
+			a.Passed(ctx)
 		}
 	}
 	if got := ratelimit.RetryAfter(1500 * time.Millisecond); got != "2" {
@@ -104,10 +109,10 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-// BenchmarkFailuresBlocked: what the check before every authenticated call
-// of the admin and operator APIs costs, on the node's own count and through
-// a private Redis on loopback.
-func BenchmarkFailuresBlocked(b *testing.B) {
+// BenchmarkFailuresBegin: what the count around every authenticated call of
+// the admin and operator APIs costs (Begin, then Passed), on the node's own
+// count and through a private Redis on loopback.
+func BenchmarkFailuresBegin(b *testing.B) {
 	cases := []struct {
 		name    string
 		limiter func(b *testing.B) ratelimit.Limiter
@@ -127,12 +132,14 @@ func BenchmarkFailuresBlocked(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			f := ratelimit.Failures{Limiter: tc.limiter(b), Name: "bench"}.WithDefaults()
 			ctx := context.Background()
-			f.Fail(ctx, "192.0.2.1")
+			f.Begin(ctx, "192.0.2.1") // one failure
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, blocked := f.Blocked(ctx, "192.0.2.1"); blocked {
+				a, _, blocked := f.Begin(ctx, "192.0.2.1")
+				if blocked {
 					b.Fatal("blocked after one failure")
 				}
+				a.Passed(ctx)
 			}
 		})
 	}

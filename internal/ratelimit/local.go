@@ -75,17 +75,16 @@ func (l *Local) Allow(_ context.Context, key string, limit int, length time.Dura
 	return decide(w.count, limit, w.end.Sub(now))
 }
 
-// Peek returns the count and the time left of key's live window; see Limiter.
-func (l *Local) Peek(_ context.Context, key string) (int, time.Duration) {
+// Undo takes back one event of key's live window; see Limiter.
+func (l *Local) Undo(_ context.Context, key string) {
 	now := l.now()
 	s := &l.shards[maphash.String(l.seed, key)%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, ok := s.windows[key]
-	if !ok || !now.Before(w.end) {
-		return 0, 0
+	if w, ok := s.windows[key]; ok && now.Before(w.end) && w.count > 0 {
+		w.count--
+		s.windows[key] = w
 	}
-	return w.count, w.end.Sub(now)
 }
 
 // sweep drops the windows that have ended.

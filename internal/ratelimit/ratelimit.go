@@ -24,10 +24,10 @@ type Limiter interface {
 	// Allow counts one event on key and says whether it is within limit
 	// events in the key's current window of the given length.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) Decision
-	// Peek returns the events counted on key in its current window and how
-	// long until the window ends, without counting one: none (0, 0) when
-	// the key has no live window.
-	Peek(ctx context.Context, key string) (count int, left time.Duration)
+	// Undo takes back one event counted on key in its current window (none
+	// when the window has ended): an attempt reserved before a check that
+	// then passed.
+	Undo(ctx context.Context, key string)
 }
 
 // Decision is what Allow says of one event.

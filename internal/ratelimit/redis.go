@@ -35,6 +35,16 @@ end
 return {n, ttl}
 `)
 
+// undo takes one event back from a key's live window; a key that has
+// expired stays absent (a bare DECR would create it, without an expiry).
+var undo = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return n
+`)
+
 // RedisOptions configure a Redis limiter.
 type RedisOptions struct {
 	// URL is redis://[user:password@]host:port[/db] or rediss:// (TLS).
@@ -130,47 +140,18 @@ func (r *Redis) Allow(ctx context.Context, key string, limit int, length time.Du
 	return d
 }
 
-// Peek reads key's count and time left in Redis while it answers in time,
-// in the local count otherwise. See Limiter.
-func (r *Redis) Peek(ctx context.Context, key string) (int, time.Duration) {
+// Undo takes back one event of key, locally (where Allow always counts it)
+// and in Redis while it answers. See Limiter.
+func (r *Redis) Undo(ctx context.Context, key string) {
+	r.local.Undo(ctx, key)
 	if r.down.Load() {
-		return r.local.Peek(ctx, key)
+		return
 	}
-	n, left, err := r.peekRedis(ctx, key)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.markDown(err)
-		}
-		return r.local.Peek(ctx, key)
-	}
-	return n, left
-}
-
-func (r *Redis) peekRedis(ctx context.Context, key string) (int, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	tctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	var get *redis.StringCmd
-	var ttl *redis.DurationCmd
-	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, r.prefix+key)
-		ttl = p.PTTL(ctx, r.prefix+key)
-		return nil
-	})
-	if errors.Is(err, redis.Nil) {
-		return 0, 0, nil // no live window
+	if err := undo.Run(tctx, r.client, []string{r.prefix + key}).Err(); err != nil && ctx.Err() == nil {
+		r.markDown(err) // the caller did not give up: Redis failed
 	}
-	if err != nil {
-		return 0, 0, err
-	}
-	n, err := get.Int()
-	if err != nil {
-		return 0, 0, fmt.Errorf("ratelimit: count of a key: %w", err)
-	}
-	left := ttl.Val()
-	if left <= 0 { // expired between the two reads, or no expiry (Allow sets one)
-		return 0, 0, nil
-	}
-	return n, left, nil
 }
 
 func (r *Redis) allowRedis(ctx context.Context, key string, limit int, length time.Duration) (Decision, error) {
