@@ -1,8 +1,13 @@
 package provider
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/hmac"
 
 	"github.com/ponte-id/ponte/internal/admission"
 )
@@ -15,33 +20,68 @@ import (
 //   - always: the resume, the token endpoint, userinfo, revocation,
 //     introspection, logout, aborting a login, discovery and the JWKS (a
 //     relying party needs them to check the tokens of a login it started);
-//   - the chooser and the login methods' pages: a request that names a
-//     login challenge (?challenge=), comes from a browser bound to its
-//     logins (the browser cookie, set by /authorize, which the PIN form's
-//     post carries), or is a method's cross-site return (a SAML response,
-//     idp.CrossSiteReturns);
+//   - the chooser, the resume and the login methods' pages: a request from a
+//     browser that /authorize bound to its logins (the browser cookie, which
+//     carries a MAC of ours: a made-up value ranks as new), within that
+//     browser's budget of continuing requests (browserBudget), or a
+//     method's cross-site return (a SAML response, idp.CrossSiteReturns);
 //   - never: /authorize, /par (a new login), a method's pages opened without
 //     any of the above (the recovery form from a new browser), operators'
 //     APIs, and every route the provider does not own.
 //
+// At the token endpoint a code's redemption goes before the other grants
+// (tokenClass) when the code carries fosite's HMAC: a made-up code does not.
+//
 // This is a ranking, not a check: a request that claims to continue a login
 // is still bounded by the node's gate, and every handler still validates
-// the challenge and the cookie as before.
+// the challenge and the cookie as before. What a stranger can still claim,
+// and its bound: a cookie it got from /authorize (a start, refused first
+// under load) ranks browserBudget requests per browserBudgetWindow; the
+// "always" routes (token, userinfo and the rest) are ranked continuing for
+// anyone, and answer made-up credentials after an HMAC check, without the
+// database.
 
 // always: every request of the route continues a login.
 func always(*http.Request) bool { return true }
 
+// The continuing requests one browser cookie may claim in a window, per
+// node: a login's pages, a few PIN attempts, a method or two tried, several
+// times over. Beyond, the browser's requests rank as new ones.
+const (
+	browserBudget       = 60
+	browserBudgetWindow = 10 * time.Minute
+	// browserBudgetKeys bounds the browsers counted at once: beyond, a
+	// browser not yet counted ranks as new.
+	browserBudgetKeys = 1 << 18
+)
+
+// codePrefix starts every authorization code fosite issues (its prefixed
+// HMAC strategy), before the HMAC-signed part.
+const codePrefix = "ory_ac_"
+
+// codeMAC returns the check of an authorization code's HMAC under fc's
+// secrets (the current one and the rotated ones), as fosite makes it.
+func codeMAC(fc *fosite.Config) func(ctx context.Context, code string) bool {
+	codes := &hmac.HMACStrategy{Config: fc}
+	return func(ctx context.Context, code string) bool {
+		rest, ok := strings.CutPrefix(code, codePrefix)
+		return ok && codes.Validate(ctx, rest) == nil
+	}
+}
+
 // loginStep is the Continues of login pages; crossSite, if not nil, reports
 // the full paths that are cross-site returns.
-func loginStep(crossSite func(path string) bool) func(*http.Request) bool {
+func (p *Provider) loginStep(crossSite func(path string) bool) func(*http.Request) bool {
 	return func(r *http.Request) bool {
-		if r.URL.Query().Has("challenge") {
+		if crossSite != nil && crossSite(r.URL.Path) {
 			return true
 		}
-		if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
-			return true
+		c, err := r.Cookie(browserCookie)
+		if err != nil {
+			return false
 		}
-		return crossSite != nil && crossSite(r.URL.Path)
+		mac, ok := p.browserMAC(c.Value)
+		return ok && p.budget.Allow(r.Context(), mac, browserBudget, browserBudgetWindow).Allowed
 	}
 }
 
@@ -61,12 +101,14 @@ func prefixed(prefix string, paths map[string]bool) func(string) bool {
 // redemption of an authorization code finishes a login whose citizen has
 // already authenticated, and refusing it would lose that login (a client
 // such as x/oauth2 does not retry), so it is never refused for load: it
-// waits for a slot ahead of every other grant, bounded by the node's gate
-// and the codes issued. The other grants (refresh, client credentials) are
-// continuing calls, refused when the line is full. The form is the edge's,
-// limited in size; reading it here spares fosite nothing and costs nothing.
-func tokenClass(r *http.Request) admission.Class {
-	if r.PostFormValue("grant_type") == "authorization_code" {
+// waits for a slot ahead of every other grant, bounded by the node's gate.
+// Only a code that carries fosite's HMAC (checked here, without the
+// database: a microsecond) ranks so; a made-up one, and the other grants
+// (refresh, client credentials), are continuing calls, refused when the
+// line is full. The form is the edge's, limited in size; reading it here
+// spares fosite nothing and costs nothing.
+func (p *Provider) tokenClass(r *http.Request) admission.Class {
+	if r.PostFormValue("grant_type") == "authorization_code" && p.codeMAC(r.Context(), r.PostFormValue("code")) {
 		return admission.Finishing
 	}
 	return admission.Continuing

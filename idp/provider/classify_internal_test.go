@@ -1,20 +1,26 @@
 package provider
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/hmac"
+
 	"github.com/ponte-id/ponte/internal/admission"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 )
 
 // TestCrossSiteReturnsContinue: a method's cross-site return (a SAML
 // response posted by the identity provider, which carries no cookie of
 // ours) continues a login; a path that only looks like one does not.
 func TestCrossSiteReturnsContinue(t *testing.T) {
-	step := loginStep(prefixed("/login/spid", map[string]bool{"/acs": true}))
+	p := &Provider{budget: ratelimit.NewLocal(nil, 0)}
+	step := p.loginStep(prefixed("/login/spid", map[string]bool{"/acs": true}))
 	for _, tc := range []struct {
 		path string
 		want bool
@@ -35,20 +41,36 @@ func TestCrossSiteReturnsContinue(t *testing.T) {
 }
 
 // TestTokenClass: a code's redemption finishes a login (never refused for
-// load); the other grants continue.
+// load) when the code carries our HMAC; a made-up code, one signed under
+// another secret, and the other grants continue.
 func TestTokenClass(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	ctx := context.Background()
+	code := func(secret []byte) string {
+		c, _, err := (&hmac.HMACStrategy{Config: &fosite.Config{GlobalSecret: secret}}).Generate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return codePrefix + c
+	}
+	p := &Provider{codeMAC: codeMAC(&fosite.Config{GlobalSecret: secret})}
+	ours, theirs := code(secret), code([]byte("another secret, 32 bytes long..."))
 	for _, tc := range []struct {
 		body string
 		want admission.Class
 	}{
-		{url.Values{"grant_type": {"authorization_code"}, "code": {"c"}}.Encode(), admission.Finishing},
+		{url.Values{"grant_type": {"authorization_code"}, "code": {ours}}.Encode(), admission.Finishing},
+		{url.Values{"grant_type": {"authorization_code"}, "code": {strings.TrimPrefix(ours, codePrefix)}}.Encode(), admission.Continuing},
+		{url.Values{"grant_type": {"authorization_code"}, "code": {"c"}}.Encode(), admission.Continuing},
+		{url.Values{"grant_type": {"authorization_code"}, "code": {theirs}}.Encode(), admission.Continuing},
+		{url.Values{"grant_type": {"authorization_code"}, "code": {ours[:len(ours)-4] + "AAAA"}}.Encode(), admission.Continuing},
 		{url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"r"}}.Encode(), admission.Continuing},
 		{url.Values{"grant_type": {"client_credentials"}}.Encode(), admission.Continuing},
 		{"", admission.Continuing},
 	} {
 		r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(tc.body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		if got := tokenClass(r); got != tc.want {
+		if got := p.tokenClass(r); got != tc.want {
 			t.Errorf("%q: %v, want %v", tc.body, got, tc.want)
 		}
 		if tc.body != "" && r.PostForm.Get("grant_type") == "" {

@@ -63,7 +63,7 @@ func (p *Provider) jwks(w http.ResponseWriter, _ *http.Request) {
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if g := p.cfg.TokenGate; g != nil {
-		release, err := g.AcquireClass(ctx, tokenClass(r))
+		release, err := g.AcquireClass(ctx, p.tokenClass(r))
 		if err != nil {
 			// Nothing was read or redeemed: the client may send the same
 			// code again after Retry-After (RFC 6749 §5.2, RFC 9110 §10.2.3).

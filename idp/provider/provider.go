@@ -25,6 +25,7 @@ import (
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/internal/admission"
+	"github.com/ponte-id/ponte/internal/ratelimit"
 	"github.com/ponte-id/ponte/storage"
 )
 
@@ -105,6 +106,10 @@ type Provider struct {
 	now     func() time.Time
 	csrf    *http.CrossOriginProtection
 	ender   SessionEnder
+	// budget counts the continuing requests each browser cookie claims
+	// (classify.go); codeMAC checks an authorization code's HMAC.
+	budget  *ratelimit.Local
+	codeMAC func(ctx context.Context, code string) bool
 }
 
 // Paths of the endpoints, relative to the issuer.
@@ -179,6 +184,7 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{
 		cfg: cfg, store: cfg.Store, methods: methods,
 		log: cfg.Logger, now: cfg.Now, csrf: crossOriginProtection(cfg.Logger),
+		budget: ratelimit.NewLocal(cfg.Now, browserBudgetKeys),
 	}
 	p.ender = SessionEnder{Store: cfg.Store, Now: cfg.Now, Queued: cfg.LogoutQueued, Logger: cfg.Logger}
 	p.fosite = p.compose()
@@ -223,6 +229,7 @@ func (p *Provider) compose() *fosite.Fosite {
 	}
 	signer := p.cfg.Keys.Signer()
 	core := compose.NewOAuth2HMACStrategy(fc)
+	p.codeMAC = codeMAC(fc)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               core,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: signer, Config: fc},
@@ -270,7 +277,7 @@ func (p *Provider) Routes() []Route {
 		{Method: http.MethodGet, Path: PathJWKS, Handler: hf(p.jwks), Continues: always},
 		{Method: http.MethodGet, Path: PathAuthorize, Handler: hf(p.authorize)},
 		{Method: http.MethodPost, Path: PathAuthorize, Handler: page(p.authorize)},
-		{Method: http.MethodGet, Path: PathResume, Handler: hf(p.resume), Continues: always},
+		{Method: http.MethodGet, Path: PathResume, Handler: hf(p.resume), Continues: p.loginStep(nil)},
 		{Method: http.MethodPost, Path: PathToken, Handler: oauth(p.token), Continues: always},
 		{Method: http.MethodGet, Path: PathUserinfo, Handler: hf(p.userinfo), Continues: always},
 		{Method: http.MethodPost, Path: PathUserinfo, Handler: hf(p.userinfo), Continues: always},
@@ -279,7 +286,7 @@ func (p *Provider) Routes() []Route {
 		{Method: http.MethodPost, Path: PathPAR, Handler: oauth(p.par)},
 		{Method: http.MethodGet, Path: PathLogout, Handler: hf(p.logout), Continues: always},
 		{Method: http.MethodPost, Path: PathLogout, Handler: p.csrf.Handler(page(p.logout)), Continues: always},
-		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser), Continues: loginStep(nil)},
+		{Method: http.MethodGet, Path: PathLogin, Handler: hf(p.chooser), Continues: p.loginStep(nil)},
 		{Method: http.MethodPost, Path: PathLogin + "/abort", Handler: p.csrf.Handler(hf(p.abortLogin)), Continues: always},
 	}
 	for _, a := range p.cfg.Authenticators {
@@ -317,7 +324,7 @@ func (p *Provider) methodRoutes(a idp.Authenticator) []Route {
 		}
 		protected.ServeHTTP(w, r)
 	})
-	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h), Continues: loginStep(prefixed(prefix, crossSite))}
+	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h), Continues: p.loginStep(prefixed(prefix, crossSite))}
 	if bl, ok := a.(idp.BodyLimit); ok {
 		r.MaxBody = bl.MaxBodyBytes()
 	}

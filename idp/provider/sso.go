@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -141,13 +143,36 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 }
 
 // browserID returns the browser-binding value, setting the cookie if missing.
+// A new value is random and carries a MAC of ours (browserMAC), which the
+// edge's ranking checks; an older value without one (set before the MAC)
+// still binds its browser's logins, and ranks as new.
 func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
 	v := randomToken()
+	v += "." + p.browserTag(v)
 	p.setCookie(w, browserCookie, v, 0)
 	return v
+}
+
+// browserTag is the MAC of a browser cookie's random part: 128 bits of
+// HMAC-SHA256 under the provider's HMAC secret, base64url.
+func (p *Provider) browserTag(random string) string {
+	m := hmac.New(sha256.New, p.cfg.HMACSecret)
+	m.Write([]byte("ponte.browser\x00"))
+	m.Write([]byte(random))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// browserMAC returns the MAC of a browser cookie value that carries the
+// right one, ok false otherwise (made up, or set before the MAC).
+func (p *Provider) browserMAC(value string) (mac string, ok bool) {
+	random, tag, found := strings.Cut(value, ".")
+	if !found || len(random) != 43 || len(tag) != 22 {
+		return "", false
+	}
+	return tag, hmac.Equal([]byte(tag), []byte(p.browserTag(random)))
 }
 
 // replaceSession ends the browser's previous session when a login starts a
