@@ -20,6 +20,16 @@ type BodyLimit interface {
 	MaxBodyBytes() int64
 }
 
+// OffHostSteps is implemented by a method with pages that a browser reaches
+// during a login on another host than the issuer's (the CNS card listener),
+// where the browser's binding cookie is not sent. Under load the node's gate
+// ranks requests to them as steps of a login under way, not as new work;
+// nothing else changes for them.
+type OffHostSteps interface {
+	// OffHostPaths are paths below the method's prefix (like "/card").
+	OffHostPaths() []string
+}
+
 // CrossSiteReturns is implemented by a method whose pages receive POSTs from
 // other sites: a SAML assertion consumer service or single-logout endpoint.
 // Only those paths skip the core's cross-origin (CSRF) protection, and a login

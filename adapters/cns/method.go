@@ -99,9 +99,14 @@ var (
 	_ idp.Authenticator = (*authenticator)(nil)
 	_ idp.Runner        = (*authenticator)(nil)
 	_ idp.OperatorAPI   = (*authenticator)(nil)
+	_ idp.OffHostSteps  = (*authenticator)(nil)
 )
 
 func (*authenticator) Method() idp.Method { return idp.MethodCNS }
+
+// OffHostPaths is the card page: the browser reaches it on the card
+// listener's host, without the issuer's cookies.
+func (*authenticator) OffHostPaths() []string { return []string{PathCard} }
 
 func (*authenticator) Label(locale string) string {
 	if locale == "en" {

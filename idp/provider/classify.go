@@ -23,8 +23,10 @@ import (
 //   - the chooser, the resume and the login methods' pages: a request from a
 //     browser that /authorize bound to its logins (the browser cookie, which
 //     carries a MAC of ours: a made-up value ranks as new), within that
-//     browser's budget of continuing requests (browserBudget), or a
-//     method's cross-site return (a SAML response, idp.CrossSiteReturns);
+//     browser's budget of continuing requests (browserBudget), a method's
+//     cross-site return (a SAML response, idp.CrossSiteReturns), or a page
+//     on another host than the issuer's (the CNS card page, which the
+//     cookie does not reach, idp.OffHostSteps);
 //   - never: /authorize, /par (a new login), a method's pages opened without
 //     any of the above (the recovery form from a new browser), operators'
 //     APIs, and every route the provider does not own.
@@ -69,11 +71,12 @@ func codeMAC(fc *fosite.Config) func(ctx context.Context, code string) bool {
 	}
 }
 
-// loginStep is the Continues of login pages; crossSite, if not nil, reports
-// the full paths that are cross-site returns.
-func (p *Provider) loginStep(crossSite func(path string) bool) func(*http.Request) bool {
+// loginStep is the Continues of login pages; steps, if not nil, reports the
+// full paths that continue a login without the browser cookie (cross-site
+// returns, pages on another host).
+func (p *Provider) loginStep(steps func(path string) bool) func(*http.Request) bool {
 	return func(r *http.Request) bool {
-		if crossSite != nil && crossSite(r.URL.Path) {
+		if steps != nil && steps(r.URL.Path) {
 			return true
 		}
 		c, err := r.Cookie(browserCookie)

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/storage/storagetest"
@@ -126,5 +127,38 @@ func TestBrowserBudget(t *testing.T) {
 	}
 	if !continues(other) {
 		t.Fatal("another browser lost its rank")
+	}
+}
+
+// cardAuth is the test method with a page on another host, as the CNS card
+// page is.
+type cardAuth struct{ testAuth }
+
+func (cardAuth) Method() idp.Method     { return "card" }
+func (cardAuth) OffHostPaths() []string { return []string{"/card"} }
+
+// TestOffHostStepsContinue: a method's page on another host (which the
+// browser cookie does not reach) continues a login without the cookie; the
+// method's other pages do not.
+func TestOffHostStepsContinue(t *testing.T) {
+	e := newEnv(t, storagetest.Backends()[0].Open(t), func(c *provider.Config) {
+		c.Authenticators = append(c.Authenticators, cardAuth{})
+	})
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/login/card/card", true},
+		{"/login/card/", false},
+		{"/login/card/cardx", false},
+		{"/login/test/card", false},
+	} {
+		r, ok := route(e.Provider.Routes(), http.MethodGet, tc.path)
+		if !ok {
+			t.Fatalf("no route for %s", tc.path)
+		}
+		if got := r.Continues(httptest.NewRequest(http.MethodGet, tc.path+"?challenge=c", nil)); got != tc.want {
+			t.Errorf("GET %s continues: %v, want %v", tc.path, got, tc.want)
+		}
 	}
 }

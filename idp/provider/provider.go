@@ -311,10 +311,16 @@ func (p *Provider) methodRoutes(a idp.Authenticator) []Route {
 	pages := a.Handler(host)
 	protected := p.csrf.Handler(pages)
 	var crossSite map[string]bool
+	steps := map[string]bool{} // ranked as a login under way without the cookie
 	if cs, ok := a.(idp.CrossSiteReturns); ok {
 		crossSite = map[string]bool{}
 		for _, path := range cs.CrossSitePaths() {
-			crossSite[path] = true
+			crossSite[path], steps[path] = true, true
+		}
+	}
+	if oh, ok := a.(idp.OffHostSteps); ok {
+		for _, path := range oh.OffHostPaths() {
+			steps[path] = true
 		}
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -324,7 +330,7 @@ func (p *Provider) methodRoutes(a idp.Authenticator) []Route {
 		}
 		protected.ServeHTTP(w, r)
 	})
-	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h), Continues: p.loginStep(prefixed(prefix, crossSite))}
+	r := Route{Path: prefix, Prefix: true, Handler: http.StripPrefix(prefix, h), Continues: p.loginStep(prefixed(prefix, steps))}
 	if bl, ok := a.(idp.BodyLimit); ok {
 		r.MaxBody = bl.MaxBodyBytes()
 	}

@@ -67,10 +67,11 @@ type Attempt struct {
 }
 
 // Passed gives the attempt back: its credential was right, or none was
-// offered. Only failures stay counted.
+// offered. Only failures stay counted. It gives back even when ctx has ended
+// (the client went away after its check): ctx's values are kept, not its end.
 func (a Attempt) Passed(ctx context.Context) {
 	if a.limiter != nil {
-		a.limiter.Undo(ctx, a.key)
+		a.limiter.Undo(context.WithoutCancel(ctx), a.key)
 	}
 }
 
