@@ -93,7 +93,7 @@ func RunJanitor(ctx context.Context, s Store, every time.Duration, now func() ti
 		case err != nil && ctx.Err() != nil:
 			return
 		case err != nil:
-			log.ErrorContext(ctx, "janitor sweep failed", append([]any{"err", err}, counts...)...)
+			log.Log(ctx, Severity(err), "janitor sweep failed", append([]any{"err", err}, counts...)...)
 		case swept.Total() > 0:
 			log.InfoContext(ctx, "janitor swept expired records", counts...)
 		}

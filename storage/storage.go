@@ -9,6 +9,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -26,6 +27,17 @@ var (
 	// Retry-After (RetryAfter), not 500.
 	ErrUnavailable = errors.New("storage: database unavailable")
 )
+
+// Severity is the level at which background work logs a failure err: Warn
+// when the database cannot be reached (an outage, which /readyz, the 503s
+// and the first warning already report, and which the work retries on its
+// own), Error for anything else.
+func Severity(err error) slog.Level {
+	if errors.Is(err, ErrUnavailable) {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
 
 // RetryAfter is what a caller refused with ErrUnavailable tells its own
 // client to wait before trying again: a database restart or failover takes

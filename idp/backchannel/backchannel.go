@@ -145,7 +145,7 @@ func (s *Sender) Run(ctx context.Context) error {
 		for {
 			n, err := s.DeliverDue(ctx)
 			if err != nil && ctx.Err() == nil {
-				s.o.Logger.ErrorContext(ctx, "back-channel logout: reading the outbox failed", "err", err)
+				s.o.Logger.Log(ctx, storage.Severity(err), "back-channel logout: reading the outbox failed", "err", err)
 			}
 			if n < s.o.Batch || err != nil {
 				break
@@ -202,7 +202,7 @@ func (s *Sender) deliver(ctx context.Context, m storage.LogoutMessage) {
 	}
 	if err == nil {
 		if err := s.o.Store.DeleteLogout(ctx, m.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			log.ErrorContext(ctx, "back-channel logout: recording delivery failed", "err", err)
+			log.Log(ctx, storage.Severity(err), "back-channel logout: recording delivery failed", "err", err)
 			return
 		}
 		log.InfoContext(ctx, "back-channel logout delivered")

@@ -194,7 +194,7 @@ func (m *Manager) Refresh(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 			if err := m.Load(ctx); err != nil && ctx.Err() == nil {
-				m.opts.Logger.ErrorContext(ctx, "reloading signing keys failed", "err", err)
+				m.opts.Logger.Log(ctx, storage.Severity(err), "reloading signing keys failed", "err", err)
 			}
 		}
 	}

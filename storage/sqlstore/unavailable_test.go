@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -167,3 +168,67 @@ func TestUnavailableSQLiteBusy(t *testing.T) {
 		t.Fatalf("the write once the lock is free: %v", err)
 	}
 }
+
+// TestJanitorOutageWarns: a janitor sweep that meets a database it cannot
+// use (SQLite locked by another writer past the busy timeout) logs a
+// warning, not an error: an outage is reported once by /readyz and the
+// 503s, and the sweep runs again on its own.
+func TestJanitorOutageWarns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ponte.db")
+	s, err := sqlstore.Open(t.Context(), path, sqlstore.Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	records := make(chan slog.Record, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		storage.RunJanitor(ctx, s, time.Hour, nil, slog.New(recordHandler(records)))
+	}()
+	select {
+	case r := <-records:
+		if r.Level != slog.LevelWarn || r.Message != "janitor sweep failed" {
+			t.Fatalf("the sweep during the outage logged %s %q, want WARN", r.Level, r.Message)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sweep logged nothing")
+	}
+	cancel()
+	<-done
+	if storage.Severity(errors.New("disk I/O error")) != slog.LevelError {
+		t.Fatal("a failure that is no outage is not an error")
+	}
+}
+
+// recordHandler sends each record to records, dropping those that do not fit.
+type recordHandler chan slog.Record
+
+func (h recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case h <- r:
+	default:
+	}
+	return nil
+}
+func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h recordHandler) WithGroup(string) slog.Handler      { return h }

@@ -294,7 +294,7 @@ func (d *Dispatcher) Run(ctx context.Context, every time.Duration) {
 	for {
 		_, _, more, err := d.runOnce(ctx)
 		if err != nil && ctx.Err() == nil {
-			d.log.ErrorContext(ctx, "outbox error", "err", err)
+			d.log.Log(ctx, storage.Severity(err), "outbox error", "err", err)
 		}
 		if ctx.Err() != nil {
 			return
