@@ -47,7 +47,7 @@ bench:
 # .ci/run runs them all briefly). A parser of outside input gets its target here.
 FUZZTIME ?= 30s
 FUZZ_TARGETS = \
-	./adapters/pin/codicefiscale:FuzzParse \
+	./internal/codicefiscale:FuzzParse \
 	./adapters/pin:FuzzDecode \
 	./adapters/pin:FuzzForms \
 	./adapters/cns:FuzzParseSubject \
@@ -84,4 +84,4 @@ mutation:
 	PONTE_TEST_POSTGRES_DSN= GOFLAGS=-count=1 $(GREMLINS) unleash $(GREMLINS_FLAGS) \
 		--output $(CURDIR)/.mutation/idp.json idp
 	PONTE_TEST_POSTGRES_DSN= GOFLAGS=-count=1 $(GREMLINS) unleash $(GREMLINS_FLAGS) \
-		--exclude-files '^(delivery|codicefiscale)/' --output $(CURDIR)/.mutation/pin.json adapters/pin
+		--exclude-files '^delivery/' --output $(CURDIR)/.mutation/pin.json adapters/pin

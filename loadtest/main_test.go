@@ -16,8 +16,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/adapters/cns/cnstest"
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/internal/clientcert"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/loadtest/flow"
 )
 

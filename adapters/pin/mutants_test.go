@@ -24,10 +24,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/adapters/pin"
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/clients"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/storage"
 	"github.com/ponte-id/ponte/storage/sqlstore"

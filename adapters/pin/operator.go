@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/internal/ui"
 	"github.com/ponte-id/ponte/storage"
 )

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/storage"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 )
 
 // ErrSelf refuses a procedure an operator runs on their own PIN: no one

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/ponte-id/ponte/adapters/pin"
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/loadtest/flow"
 	"github.com/ponte-id/ponte/storage"

@@ -18,9 +18,9 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/adapters/pin"
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp/operators"
 	"github.com/ponte-id/ponte/idp/provider"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/internal/netcut"
 	"github.com/ponte-id/ponte/internal/seal"
 	"github.com/ponte-id/ponte/loadtest/flow"

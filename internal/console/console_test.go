@@ -14,12 +14,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ponte-id/ponte/adapters/pin"
-	"github.com/ponte-id/ponte/adapters/pin/codicefiscale"
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/idp/admin"
 	"github.com/ponte-id/ponte/idp/keys"
 	"github.com/ponte-id/ponte/idp/provider"
 	"github.com/ponte-id/ponte/idp/staff"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 	"github.com/ponte-id/ponte/internal/console"
 	"github.com/ponte-id/ponte/internal/oidctest"
 	"github.com/ponte-id/ponte/internal/selfclient"

@@ -1,6 +1,11 @@
 // Package codicefiscale validates the Italian tax code (codice fiscale) of a
 // natural person: its shape, the month and day fields, the substitutions of
 // omocodia, and the check character (DM 23 dicembre 1976, as amended).
+//
+// It is the one check of the codice fiscale in Ponte, shared by every login
+// method (adapters/pin, adapters/cns, adapters/spid), the seam's Identity,
+// and the operators' tools. It uses the standard library only. Normalising
+// is the caller's choice: Parse and Valid take the code as written.
 package codicefiscale
 
 import (
