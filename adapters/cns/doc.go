@@ -9,7 +9,8 @@
 // and extended key usage clientAuth, the CNS certificate policy on the leaf,
 // revocation by CRL and OCSP (fail-closed by default, answers cached in a
 // bounded cache), and the codice fiscale read from the subject and checked
-// with its check character. It reads the chain through idp.Host, wherever
+// with its check character (internal/codicefiscale, as written: never
+// normalised). It reads the chain through idp.Host, wherever
 // the core found it: the TLS handshake of the card listener, or the header of
 // a TLS-terminating proxy the core trusts for it; it verifies it every time.
 //

@@ -5,6 +5,8 @@ import (
 	"encoding/asn1"
 	"errors"
 	"strings"
+
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 )
 
 // holder is who a CNS certificate names.
@@ -43,9 +45,10 @@ const maxSubjectField = 256
 // codice fiscale comes from the CN, <codice fiscale>/<card id>.<hash>;
 // serialNumber, when it carries one (TINIT-<cf>, ETSI EN 319 412-1, or the
 // older IT:<cf>), must agree with it, and stands in for it only when the CN
-// does not have the CNS form and fallback is on. Nothing is normalised: a
-// lower-case or omocodic code is taken as written, and a lower-case one
-// fails the check.
+// does not have the CNS form and fallback is on. Nothing is normalised
+// (codicefiscale.Valid, never Normalize): a lower-case or omocodic code is
+// taken as written, a lower-case one fails the check, and an omocodic one
+// is a distinct identity, valid when its check character is.
 func parseSubject(name pkix.Name, fallback bool) (holder, error) {
 	var h holder
 	cn := name.CommonName
@@ -64,7 +67,7 @@ func parseSubject(name pkix.Name, fallback bool) (holder, error) {
 	if hasSerial && serialCF != h.FiscalNumber {
 		return holder{}, errMismatch
 	}
-	if !validFiscalNumber(h.FiscalNumber) {
+	if !codicefiscale.Valid(h.FiscalNumber) {
 		return holder{}, errFiscalNumber
 	}
 	for _, atv := range name.Names {
@@ -101,7 +104,7 @@ func parseCN(cn string) (fiscalNumber, cardID string, err error) {
 	if len(cf) != 16 || !allOf(cf, isAlnum) {
 		return "", "", errCNForm
 	}
-	if !validFiscalNumber(cf) {
+	if !codicefiscale.Valid(cf) {
 		return "", "", errFiscalNumber
 	}
 	return cf, id, nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 )
 
 func subject(cn, serial string, extra ...pkix.AttributeTypeAndValue) pkix.Name {
@@ -15,10 +17,21 @@ func subject(cn, serial string, extra ...pkix.AttributeTypeAndValue) pkix.Name {
 	return n
 }
 
+// withCheck completes the first 15 characters of a codice fiscale with its
+// check character.
+func withCheck(first15 string) string {
+	c, err := codicefiscale.CheckChar(first15)
+	if err != nil {
+		panic(err)
+	}
+	return first15 + string(c)
+}
+
 func TestParseSubject(t *testing.T) {
 	const cf, other = "RSSMRA80A01H501U", "BNCLRA90D55F205C"
-	omocodic := "RSSMRA80A01H50M"
-	omocodic += string(cfCheck(omocodic))
+	// The last digit of RSSMRA80A01H501 turned into its omocodia letter, with
+	// its own check character: a different, valid code.
+	omocodic := withCheck("RSSMRA80A01H50M")
 	sn := pkix.AttributeTypeAndValue{Type: oidSurname, Value: "ROSSI"}
 	gn := pkix.AttributeTypeAndValue{Type: oidGivenName, Value: "MARIO"}
 	for _, tc := range []struct {
@@ -44,6 +57,8 @@ func TestParseSubject(t *testing.T) {
 		{name: "fallback without serialNumber", subj: subject("MARIO ROSSI", ""), fallback: true, wantErr: errCNForm},
 		{name: "CNS-shaped CN with a bad code never falls back", subj: subject("RSSMRA80A01H501A/1.h", "TINIT-"+cf), fallback: true, wantErr: errFiscalNumber},
 		{name: "lower case never normalised", subj: subject(strings.ToLower(cf)+"/1.h", ""), wantErr: errFiscalNumber},
+		{name: "lower-case serialNumber never normalised", subj: subject("MARIO ROSSI", "TINIT-"+strings.ToLower(cf)), fallback: true, wantErr: errFiscalNumber},
+		{name: "a woman's day and 29 February", subj: subject(withCheck("BNCLRA90B69F205")+"/1.h", ""), want: holder{FiscalNumber: withCheck("BNCLRA90B69F205"), CardID: "1"}},
 		{name: "no card id", subj: subject(cf+"/.h", ""), wantErr: errCNForm},
 		{name: "no hash", subj: subject(cf+"/1.", ""), wantErr: errCNForm},
 		{name: "no dot", subj: subject(cf+"/1", ""), wantErr: errCNForm},
@@ -90,7 +105,7 @@ func FuzzParseSubject(f *testing.F) {
 			}
 			return
 		}
-		if !validFiscalNumber(h.FiscalNumber) {
+		if !codicefiscale.Valid(h.FiscalNumber) {
 			t.Fatalf("accepted %q", h.FiscalNumber)
 		}
 		if !strings.HasPrefix(cn, h.FiscalNumber+"/") && !strings.HasSuffix(serial, h.FiscalNumber) {

@@ -47,6 +47,49 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestValidAsWritten: Valid takes the code as written, as the CNS method
+// relies on (a certificate's code is never normalised, and an omocodic code
+// is a distinct identity). These cases came with the check from adapters/cns.
+func TestValidAsWritten(t *testing.T) {
+	withCheck := func(first15 string) string {
+		c, err := CheckChar(first15)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return first15 + string(c)
+	}
+	for _, tc := range []struct {
+		cf   string
+		want bool
+	}{
+		{"RSSMRA80A01H501U", true},
+		{"BNCLRA90D55F205C", true},
+		{"VRDGPP75C15F205S", true},
+		{withCheck("RSSMRA80A01H50M"), true},  // omocodic: the last digit as its letter
+		{withCheck("BNCLRA90D55F205"), true},  // a woman's day (41-71)
+		{withCheck("BNCLRA90B69F205"), true},  // a woman born on 29 February
+		{withCheck("RSSMRA80B29H501"), true},  // 29 February: any year may be a leap year
+		{"RSSMRA80A01H501A", false},           // check character
+		{"rssmra80a01h501u", false},           // never normalised
+		{"RSSMRA80A01H501", false},            // length
+		{"RSSMRA80A01H501UX", false},          // length
+		{"RSSMRA80A01H501U ", false},          // length (no trimming)
+		{"RSSMRA80Z01H501U", false},           // month letter
+		{withCheck("RSSMRA80A32H501"), false}, // 32 January
+		{withCheck("RSSMRA80A00H501"), false}, // day 0
+		{withCheck("RSSMRA80B30H501"), false}, // 30 February
+		{withCheck("RSSMRA80D31H501"), false}, // 31 April
+		{withCheck("BNCLRA90D72F205"), false}, // a woman's 32 April
+		{withCheck("RSSMRA80A40H501"), false}, // days 32-40 are no one's
+		{"RSSMRA8WA01H501U", false},           // W is no omocodia letter
+		{"R5SMRA80A01H501U", false},           // digit where a letter goes
+	} {
+		if got := Valid(tc.cf); got != tc.want {
+			t.Errorf("Valid(%q) = %v, want %v", tc.cf, got, tc.want)
+		}
+	}
+}
+
 func TestBirthdateCentury(t *testing.T) {
 	now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
 	for in, want := range map[string]int{"RSSMRA80A01H501U": 1980} {
