@@ -11,6 +11,7 @@ package codicefiscale
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -47,6 +48,18 @@ var numericPositions = [...]int{6, 7, 9, 10, 12, 13, 14}
 // oddValues is the check-character value of the characters in odd (1-based) positions,
 // indexed by digit or letter ordinal.
 var oddValues = [26]int{1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23}
+
+// shape is the shape of a codice fiscale as written, omocodia letters
+// included: six letters, the year, a month letter, the day, a letter and
+// three digits of the birthplace, the check letter.
+var shape = regexp.MustCompile(`^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$`)
+
+// HasShape reports whether s (as written, not normalized) has the shape of a
+// codice fiscale, omocodia letters included. It does not check the day or the
+// check character: Valid does. Every code Valid accepts has the shape.
+func HasShape(s string) bool {
+	return shape.MatchString(s)
+}
 
 // Normalize upper-cases s and removes spaces, as people type it.
 func Normalize(s string) string {

@@ -109,7 +109,27 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-// FuzzParse: Parse never panics, and what it accepts has a consistent check character.
+func TestHasShape(t *testing.T) {
+	for in, want := range map[string]bool{
+		"RSSMRA80A01H501U":   true,
+		"RSSMRAUNALMHRNMH":   true, // omocodia everywhere
+		"RSSMRA80A01H501A":   true, // wrong check character: shape only
+		"RSSMRA80A32H501U":   true, // 32 January: shape only
+		"RSSMRA80Z01H501U":   false,
+		"RSSMRA80A0WH501U":   false,
+		"rssmra80a01h501u":   false, // as written
+		"RSSMRA80A01H501":    false,
+		"RSSMRA80A01H501U\n": false,
+		"":                   false,
+	} {
+		if got := HasShape(in); got != want {
+			t.Errorf("HasShape(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// FuzzParse: Parse never panics, and what it accepts has a consistent check
+// character and the shape HasShape checks.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"RSSMRA80A01H501U", "RSSMRAUNALMHRNMH", "", "AAAAAAAAAAAAAAAA", "RSSMRA80A01H501\xff"} {
 		f.Add(s)
@@ -121,6 +141,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if ch, err := CheckChar(s[:15]); err != nil || ch != s[15] || c.Value != s {
 			t.Fatalf("accepted %q with inconsistent check character", s)
+		}
+		if !HasShape(s) {
+			t.Fatalf("accepted %q without the shape", s)
 		}
 	})
 }
