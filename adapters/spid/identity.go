@@ -4,15 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/ponte-id/ponte/idp"
+	"github.com/ponte-id/ponte/internal/codicefiscale"
 )
-
-// fiscalNumberShape is the shape of a codice fiscale (omocodia included).
-var fiscalNumberShape = regexp.MustCompile(`^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$`)
 
 // sessionData is what Ponte keeps of a SPID login for single logout
 // (Identity.SessionData): the identity provider's session, never the citizen.
@@ -25,15 +22,19 @@ type sessionData struct {
 
 // identityOf maps a valid assertion to the citizen: fiscalNumber
 // "TINIT-<codice fiscale>" links them (SPID attribute rules); the transient
-// NameID is never an identity. Names, birth date, gender, email and mobile
-// fill the claims. SPID level 2 and above reach dispositivo.
+// NameID is never an identity. The codice fiscale gets the full check
+// (codicefiscale.Valid, as written: day, omocodia, check character), not the
+// shape alone: an assertion that names a citizen by a malformed code is
+// refused. Every code the test identity provider, the demo, the load test
+// and spid-sp-test's responses send passes it. Names, birth date, gender,
+// email and mobile fill the claims. SPID level 2 and above reach dispositivo.
 func identityOf(as *assertion, p *identityProvider) (idp.Identity, error) {
 	fn, ok := as.Attributes["fiscalNumber"]
 	if !ok {
 		return idp.Identity{}, refuse("fiscalNumber", "the identity provider did not send the codice fiscale")
 	}
 	cf, ok := strings.CutPrefix(fn, "TINIT-")
-	if !ok || !fiscalNumberShape.MatchString(cf) {
+	if !ok || !codicefiscale.Valid(cf) {
 		return idp.Identity{}, refuse("fiscalNumber", "%q is not TINIT-<codice fiscale>", maskCF(fn))
 	}
 	id := idp.Identity{
