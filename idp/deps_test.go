@@ -9,8 +9,7 @@ import (
 const module = "github.com/ponte-id/ponte/"
 
 // TestDependencyDirections keeps the tree's flow true (STYLE.md rule 1): the
-// seam uses the standard library only (and internal/codicefiscale, which
-// does too); storage speaks no protocol; adapters
+// seam uses the standard library only; storage speaks no protocol; adapters
 // know the contract, not the core's implementation; gin stays at the edge;
 // nothing imports cmd.
 func TestDependencyDirections(t *testing.T) {
@@ -55,12 +54,7 @@ func TestDependencyDirections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The one exception: the codice fiscale's shape (Identity.Validate) is
-	// checked by internal/codicefiscale, itself standard-library only (were it
-	// to import anything else, that would show in the list and fail here).
-	for _, dep := range strings.Fields(string(seam)) {
-		if dep != module+"idp" && dep != module+"internal/codicefiscale" {
-			t.Errorf("the seam must use the standard library only (and internal/codicefiscale); it depends on %s", dep)
-		}
+	if deps := strings.Fields(string(seam)); len(deps) != 1 || deps[0] != module+"idp" {
+		t.Errorf("the seam must use the standard library only; it depends on %v", deps)
 	}
 }
