@@ -41,22 +41,25 @@ func TestParseMethods(t *testing.T) {
 	}
 }
 
-// TestArrival: the methods in turn, a share of forms, each method its share.
+// TestArrival: the methods in turn, a share of strangers, a share of forms
+// among the rest, each method its share.
 func TestArrival(t *testing.T) {
 	for _, c := range []struct {
-		name    string
-		methods []string
-		forms   float64
-		want    map[string]int
+		name             string
+		methods          []string
+		forms, strangers float64
+		want             map[string]int
 	}{
-		{"PIN only, 10% forms", []string{"pin"}, 0.1, map[string]int{"pin": 900, methodForm: 100}},
-		{"three methods, no forms", []string{"pin", "spid", "cns"}, 0, map[string]int{"pin": 333, "spid": 334, "cns": 333}},
-		{"three methods, 10% forms", []string{"pin", "spid", "cns"}, 0.1, map[string]int{"pin": 300, "spid": 300, "cns": 300, methodForm: 100}},
+		{"PIN only, 10% forms", []string{"pin"}, 0.1, 0, map[string]int{"pin": 900, methodForm: 100}},
+		{"three methods, no forms", []string{"pin", "spid", "cns"}, 0, 0, map[string]int{"pin": 333, "spid": 334, "cns": 333}},
+		{"three methods, 10% forms", []string{"pin", "spid", "cns"}, 0.1, 0, map[string]int{"pin": 300, "spid": 300, "cns": 300, methodForm: 100}},
+		{"PIN only, half strangers, 10% forms of the rest", []string{"pin"}, 0.1, 0.5, map[string]int{"pin": 450, methodForm: 50, methodStranger: 500}},
+		{"three methods, half strangers", []string{"pin", "spid", "cns"}, 0, 0.5, map[string]int{"pin": 167, "spid": 166, "cns": 167, methodStranger: 500}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := map[string]int{}
 			for k := 1; k <= 1000; k++ {
-				got[arrival(k, c.methods, c.forms)]++
+				got[arrival(k, c.methods, c.forms, c.strangers)]++
 			}
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("arrivals = %v, want %v", got, c.want)

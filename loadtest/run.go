@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -31,7 +32,11 @@ const (
 	kHalfDone  = "code that did not redeem"
 	kMixUp     = "MIX-UP"
 	kFormOK    = "form ok"
-	kSkipped   = "not sent (in-flight bound)"
+	// kLetIn and kRefused: a stranger's request the node served (its
+	// handler refused the made-up challenge) or turned away at its gate.
+	kLetIn   = "stranger let in"
+	kRefused = "stranger refused at the gate"
+	kSkipped = "not sent (in-flight bound)"
 	// kErrRedirect is a login sent back to the relying party with an OAuth error (server_error ...).
 	kErrRedirect = "error redirect"
 )
@@ -42,6 +47,9 @@ const (
 	methodSPID = "spid"
 	methodCNS  = "cns"
 	methodForm = "recover-form"
+	// methodStranger is a stranger's request that claims to continue a
+	// login: a made-up challenge and browser cookie on the PIN form.
+	methodStranger = "stranger"
 )
 
 // tally is what happened to the arrivals of one method.
@@ -160,10 +168,15 @@ func parseMethods(s string) ([]string, error) {
 	return out, nil
 }
 
-// arrival is what the k-th arrival does: the recovery form for a share
-// forms of them, else a login with the methods in turn.
-func arrival(k int, methods []string, forms float64) string {
-	if float64(k%100)/100 < forms {
+// arrival is what the k-th arrival does: a stranger's request for a share
+// strangers of them, the recovery form for a share forms of the rest, else a
+// login with the methods in turn.
+func arrival(k int, methods []string, forms, strangers float64) string {
+	u := float64(k%100) / 100
+	if u < strangers {
+		return methodStranger
+	}
+	if (u-strangers)/(1-strangers) < forms {
 		return methodForm
 	}
 	return methods[k%len(methods)]
@@ -199,6 +212,9 @@ func (d *driver) login(ctx context.Context, method string, i int) result {
 	switch method {
 	case methodForm:
 		kind, detail := recoverForm(ctx, d.rp, cf, email, mobile)
+		return result{kind: kind, detail: detail}
+	case methodStranger:
+		kind, detail := stranger(ctx, d.rp)
 		return result{kind: kind, detail: detail}
 	case methodPIN:
 		login, err = d.rp.PINLogin(ctx, flow.NewBrowser(d.rp), cf, p)
@@ -243,6 +259,7 @@ func runCmd(ctx context.Context, args []string) error {
 	d := fs.Duration("d", 20*time.Second, "duration")
 	n := fs.Int("citizens", 500, "seeded citizens (loadtest seed -n)")
 	forms := fs.Float64("forms", 0.1, "share of arrivals that post the recovery form instead")
+	strangers := fs.Float64("strangers", 0, "share of the arrivals that are a stranger's requests claiming a login under way (a made-up challenge and browser cookie on the PIN form)")
 	inflight := fs.Int("inflight", 2000, "logins in flight at most (beyond: not sent, counted)")
 	label := fs.String("label", "", "label for the JSON line")
 	methodList := fs.String("methods", "pin", "login methods, taken in turn by the arrivals: pin,spid,cns")
@@ -254,6 +271,9 @@ func runCmd(ctx context.Context, args []string) error {
 	u, err := url.Parse(*issuer)
 	if err != nil || !isLoopback(u.Hostname()) {
 		return errors.New("-issuer must be a loopback URL")
+	}
+	if *strangers < 0 || *strangers >= 1 {
+		return errors.New("-strangers: a share in [0, 1)")
 	}
 	if *rate < 1 || *rate > maxRate || *d <= 0 || *d > maxDuration || *inflight < 1 || *inflight > maxInFlight || *n < 1 || *n > maxCitizens {
 		return fmt.Errorf("bounds: rate 1..%d, d ≤ %s, inflight 1..%d, citizens 1..%d", maxRate, maxDuration, maxInFlight, maxCitizens)
@@ -295,7 +315,7 @@ func runCmd(ctx context.Context, args []string) error {
 		}
 		offered++
 		k := offered
-		method := arrival(k, methods, *forms)
+		method := arrival(k, methods, *forms, *strangers)
 		select {
 		case sem <- struct{}{}:
 		default:
@@ -378,4 +398,22 @@ func recoverForm(ctx context.Context, rp *flow.RP, cf, email, mobile string) (st
 		return k5xx, fmt.Sprintf("recover form: %d", resp.StatusCode)
 	}
 	return k4xx, fmt.Sprintf("recover form: %d", resp.StatusCode)
+}
+
+// stranger sends what someone who wants to jump the line under load would:
+// the PIN form of a made-up challenge, with a made-up browser cookie of the
+// real one's shape. The node either serves it (the handler refuses the
+// challenge: 4xx) or turns it away at its gate (503).
+func stranger(ctx context.Context, rp *flow.RP) (string, string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rp.Issuer+"/login/pin/?challenge="+rand.Text()+rand.Text()[:17], nil)
+	req.AddCookie(&http.Cookie{Name: "ponte_browser", Value: rand.Text() + rand.Text()[:17] + "." + rand.Text()[:22]})
+	resp, err := flow.NewBrowser(rp).HTTP.Do(req)
+	if err != nil {
+		return kTransport, err.Error()
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		return kRefused, ""
+	}
+	return kLetIn, ""
 }

@@ -47,6 +47,9 @@ as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres 
 
 rm -rf "$WORK" && mkdir -p "$WORK/bin"
 (cd "$root" && go build -o "$WORK/bin/ponte" ./cmd/ponte && go build -o "$WORK/bin/loadtest" ./loadtest)
+# PONTE_BIN: the nodes run another ponte binary (an earlier revision, to
+# compare), with this revision's load tool.
+[ -n "${PONTE_BIN:-}" ] && cp "$PONTE_BIN" "$WORK/bin/ponte"
 
 echo "== private PostgreSQL on $PG_PORT"
 mkdir -p "$WORK/pg" && [ "$(id -u)" = 0 ] && chown postgres:postgres "$WORK/pg" "$WORK"
@@ -118,7 +121,7 @@ for _ in $(seq 100); do [ -f "$WORK/idp.ready" ] && break; sleep 0.1; done
 run() { # label
 	"$WORK/bin/loadtest" run -issuer "http://$LB" -client "$CLIENT_ID" -secret "$CLIENT_SECRET" \
 		-rate "$RATE" -d "$DURATION" -citizens "$CITIZENS" -methods "$METHODS" -pki "$WORK/pki" -idp "http://$IDP" \
-		-label "$1" | tee -a "$OUT"
+		-strangers "${STRANGERS:-0}" -label "$1" | tee -a "$OUT"
 }
 
 for s in $SCENARIOS; do
