@@ -191,7 +191,7 @@ func matrix(requestInstant time.Time) []crafted {
 		{"fiscalNumber missing", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": ""})}, false},
 		{"fiscalNumber without TINIT-", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": mario.FiscalNumber})}, false},
 		{"fiscalNumber with a wrong check character", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": "TINIT-RSSMRA80A01H501A"})}, false},
-		{"fiscalNumber on 32 January", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": "TINIT-RSSMRA80A32H501U"})}, false},
+		{"fiscalNumber on 32 January (right check character)", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": "TINIT-RSSMRA80A32H501C"})}, false},
 		{"fiscalNumber in lower case", testidp.Response{User: mario, Attributes: attrs(map[string]string{"fiscalNumber": "TINIT-rssmra80a01h501u"})}, false},
 		{"fiscalNumber twice (ambiguous)", testidp.Response{User: mario, Mutate: func(_, a *etree.Element) {
 			st := a.FindElement("./AttributeStatement")

@@ -37,11 +37,15 @@ import (
 // This is a ranking, not a check: a request that claims to continue a login
 // is still bounded by the node's gate, and every handler still validates
 // the challenge and the cookie as before. What a stranger can still claim,
-// and its bound: a cookie it got from /authorize (a start, refused first
-// under load) ranks browserBudget requests per browserBudgetWindow; the
-// "always" routes (token, userinfo and the rest) are ranked continuing for
-// anyone, and answer made-up credentials after an HMAC check, without the
-// database.
+// and its bound: each cookie it got from /authorize (a start, refused first
+// under load, but cookies can be gathered beforehand: they do not expire)
+// ranks browserBudget requests per browserBudgetWindow, and enough of them
+// fill the table of browsers counted (browserBudgetKeys), after which new
+// browsers rank as new; a real code ranks as finishing codeBudget times; the
+// "always" routes (token, userinfo and the rest), the cross-site returns and
+// the pages on another host are ranked continuing for anyone, with no budget
+// (a made-up token or code is refused after its HMAC check, a made-up client
+// after a read of the clients' version).
 
 // always: every request of the route continues a login.
 func always(*http.Request) bool { return true }
@@ -106,13 +110,25 @@ func prefixed(prefix string, paths map[string]bool) func(string) bool {
 // such as x/oauth2 does not retry), so it is never refused for load: it
 // waits for a slot ahead of every other grant, bounded by the node's gate.
 // Only a code that carries fosite's HMAC (checked here, without the
-// database: a microsecond) ranks so; a made-up one, and the other grants
-// (refresh, client credentials), are continuing calls, refused when the
-// line is full. The form is the edge's, limited in size; reading it here
+// database: a microsecond) ranks so, codeBudget times at most; a made-up
+// one, and the other grants (refresh, client credentials), are continuing
+// calls, refused when the line is full. The form is the edge's, limited in size; reading it here
 // spares fosite nothing and costs nothing.
 func (p *Provider) tokenClass(r *http.Request) admission.Class {
-	if r.PostFormValue("grant_type") == "authorization_code" && p.codeMAC(r.Context(), r.PostFormValue("code")) {
-		return admission.Finishing
+	code := r.PostFormValue("code")
+	if r.PostFormValue("grant_type") != "authorization_code" || !p.codeMAC(r.Context(), code) {
+		return admission.Continuing
 	}
-	return admission.Continuing
+	// A code is redeemed once (a client's retry makes it twice or three
+	// times); one sent again and again, or a token of another kind under
+	// the code's prefix (fosite signs every kind alike), ranks as the
+	// other grants beyond that.
+	sig := code[strings.LastIndexByte(code, '.')+1:]
+	if !p.budget.Allow(r.Context(), "code:"+sig, codeBudget, p.cfg.AuthorizeCodeTTL).Allowed {
+		return admission.Continuing
+	}
+	return admission.Finishing
 }
+
+// codeBudget is how many times one code ranks as finishing a login.
+const codeBudget = 3

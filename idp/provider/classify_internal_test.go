@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/token/hmac"
@@ -53,7 +54,7 @@ func TestTokenClass(t *testing.T) {
 		}
 		return codePrefix + c
 	}
-	p := &Provider{codeMAC: codeMAC(&fosite.Config{GlobalSecret: secret})}
+	p := &Provider{codeMAC: codeMAC(&fosite.Config{GlobalSecret: secret}), budget: ratelimit.NewLocal(nil, 0), cfg: Config{AuthorizeCodeTTL: time.Minute}}
 	ours, theirs := code(secret), code([]byte("another secret, 32 bytes long..."))
 	for _, tc := range []struct {
 		body string
@@ -75,6 +76,20 @@ func TestTokenClass(t *testing.T) {
 		}
 		if tc.body != "" && r.PostForm.Get("grant_type") == "" {
 			t.Errorf("%q: the form is no longer there for fosite", tc.body)
+		}
+	}
+	// One code ranks as finishing codeBudget times (a client's retries),
+	// then as the other grants.
+	again := code(secret)
+	for i := range codeBudget + 2 {
+		r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(url.Values{"grant_type": {"authorization_code"}, "code": {again}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		want := admission.Finishing
+		if i >= codeBudget {
+			want = admission.Continuing
+		}
+		if got := p.tokenClass(r); got != want {
+			t.Fatalf("the same code, time %d: %v, want %v", i+1, got, want)
 		}
 	}
 }

@@ -3,8 +3,9 @@
 // omocodia, and the check character (DM 23 dicembre 1976, as amended).
 //
 // It is the one check of the codice fiscale in Ponte, shared by every login
-// method (adapters/pin, adapters/cns, adapters/spid), the seam's Identity,
-// and the operators' tools. It uses the standard library only. Normalising
+// method (adapters/pin, adapters/cns, adapters/spid) and the operators'
+// tools; the seam (idp) keeps its own copy of the shape, held to HasShape by
+// its tests, as it imports the standard library only. It uses the standard library only. Normalising
 // is the caller's choice: Parse and Valid take the code as written.
 package codicefiscale
 
@@ -66,13 +67,14 @@ func Normalize(s string) string {
 	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
 }
 
-// Valid reports whether s (normalized) is a valid codice fiscale.
+// Valid reports whether s, as written, is a valid codice fiscale (lower case
+// and spaces are refused: Normalize first to accept what people type).
 func Valid(s string) bool {
 	_, err := Parse(s)
 	return err == nil
 }
 
-// Parse validates a normalized codice fiscale and decodes it.
+// Parse validates a codice fiscale as written (see Valid) and decodes it.
 func Parse(s string) (Code, error) {
 	if len(s) != 16 {
 		return Code{}, ErrLength

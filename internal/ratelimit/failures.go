@@ -55,6 +55,9 @@ func (f Failures) Begin(ctx context.Context, client string) (a Attempt, retryAft
 	key := f.key(client)
 	d := f.Limiter.Allow(ctx, key, f.Limit, f.Window)
 	if !d.Allowed {
+		// Refused unchecked: this attempt is no failure, and must not
+		// outlive the attempts in flight that made the count full.
+		f.Limiter.Undo(context.WithoutCancel(ctx), key)
 		return Attempt{}, max(d.RetryAfter, time.Second), true
 	}
 	return Attempt{limiter: f.Limiter, key: key}, 0, false

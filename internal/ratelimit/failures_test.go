@@ -2,6 +2,9 @@ package ratelimit_test
 
 import (
 	"context"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +145,69 @@ func BenchmarkFailuresBegin(b *testing.B) {
 				a.Passed(ctx)
 			}
 		})
+	}
+}
+
+// TestFailuresBurstOfRightTokens: more calls at once than the limit, every
+// one with the right credential, leave nothing counted: those refused
+// unchecked give their place back as well as those that passed, so the
+// address is not blocked once they are done.
+func TestFailuresBurstOfRightTokens(t *testing.T) {
+	f := ratelimit.Failures{Limiter: ratelimit.NewLocal(nil, 0), Name: "test", Limit: 3, Window: time.Minute}.WithDefaults()
+	ctx := context.Background()
+	for round := range 5 {
+		var inFlight []ratelimit.Attempt
+		refused := 0
+		for range 5 { // all begin before any is checked
+			a, _, blocked := f.Begin(ctx, "192.0.2.1")
+			if blocked {
+				refused++
+				continue
+			}
+			inFlight = append(inFlight, a)
+		}
+		if len(inFlight) != 3 || refused != 2 {
+			t.Fatalf("round %d: %d let in, %d refused; want 3 and 2", round+1, len(inFlight), refused)
+		}
+		for _, a := range inFlight {
+			a.Passed(ctx)
+		}
+	}
+}
+
+// TestLocalKeepsOwnKeys: a key the limiter keeps is a copy of its own, not
+// the larger string it was cut from (a request's whole Cookie header): 2,000
+// keys cut from 64 KiB strings hold kilobytes, not 128 MiB.
+func TestLocalKeepsOwnKeys(t *testing.T) {
+	l := ratelimit.NewLocal(nil, 0)
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 2000 {
+		header := strings.Repeat("x", 64<<10) + strconv.Itoa(i)
+		key := header[len(header)-24:]
+		l.Allow(ctx, key, 10, time.Hour)
+		l.Allow(ctx, key, 10, time.Hour) // a count updated in place keeps the first copy
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
+		t.Fatalf("2,000 short keys hold %d MiB", grown>>20)
+	}
+	runtime.KeepAlive(l)
+}
+
+// TestUndoAfterWindow: an event taken back after its window ended takes
+// nothing from the next window.
+func TestUndoAfterWindow(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := ratelimit.NewLocal(func() time.Time { return now }, 0)
+	ctx := context.Background()
+	l.Allow(ctx, "k", 5, time.Minute)
+	now = now.Add(time.Minute)
+	l.Undo(ctx, "k")
+	if d := l.Allow(ctx, "k", 5, time.Minute); d.Count != 1 {
+		t.Fatalf("the next window's first event counts %d, want 1", d.Count)
 	}
 }

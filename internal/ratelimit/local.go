@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,8 +23,11 @@ type Local struct {
 }
 
 type shard struct {
-	mu      sync.Mutex
-	windows map[string]window
+	mu sync.Mutex
+	// windows holds each key's window by pointer: a count is updated in
+	// place, so the map keeps the key it was given at insertion, a copy of
+	// its own (never a slice of a larger string: a request's Cookie header).
+	windows map[string]*window
 	swept   time.Time
 }
 
@@ -46,7 +50,7 @@ func NewLocal(now func() time.Time, maxKeys int) *Local {
 	}
 	l := &Local{now: now, maxKeys: max(1, maxKeys/shards), seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].windows = make(map[string]window)
+		l.shards[i].windows = make(map[string]*window)
 	}
 	return l
 }
@@ -58,17 +62,19 @@ func (l *Local) Allow(_ context.Context, key string, limit int, length time.Dura
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, ok := s.windows[key]
-	if !ok || !now.Before(w.end) {
-		if !ok && len(s.windows) >= l.maxKeys {
+	if !ok {
+		if len(s.windows) >= l.maxKeys {
 			s.sweep(now)
 			if len(s.windows) >= l.maxKeys {
 				return Decision{Count: limit + 1, RetryAfter: length}
 			}
 		}
-		w = window{end: now.Add(length)}
+		w = &window{end: now.Add(length)}
+		s.windows[strings.Clone(key)] = w
+	} else if !now.Before(w.end) {
+		*w = window{end: now.Add(length)}
 	}
 	w.count++
-	s.windows[key] = w
 	if now.Sub(s.swept) > time.Minute {
 		s.sweep(now)
 	}
@@ -83,7 +89,6 @@ func (l *Local) Undo(_ context.Context, key string) {
 	defer s.mu.Unlock()
 	if w, ok := s.windows[key]; ok && now.Before(w.end) && w.count > 0 {
 		w.count--
-		s.windows[key] = w
 	}
 }
 
