@@ -282,7 +282,8 @@ func (p *Provider) respond(ctx context.Context, w http.ResponseWriter, ar fosite
 // transaction, in which storage makes concurrent counts for the same browser
 // or address wait: parallel requests cannot exceed a cap.
 func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, req requirement) (storage.Challenge, error) {
-	browser := hashKey(p.browserID(w, r))
+	binding, setCookie := p.browserBinding(r)
+	browser := hashKey(binding)
 	data, err := json.Marshal(challengeData{
 		Form:    challengeForm(ar.GetRequestForm()),
 		Browser: browser,
@@ -308,7 +309,10 @@ func (p *Provider) newChallenge(w http.ResponseWriter, r *http.Request, ar fosit
 	if err == nil {
 		err = p.store.CreateChallenge(ctx, ch)
 	}
-	return ch, p.endTx(ctx, err)
+	if err = p.endTx(ctx, err); err == nil && setCookie != "" {
+		p.setCookie(w, browserCookie, setCookie, 0)
+	}
+	return ch, err
 }
 
 // loadChallenge reads a live challenge that belongs to the browser making r.
@@ -331,7 +335,7 @@ func (p *Provider) loadChallenge(r *http.Request, id string) (storage.Challenge,
 		return ch, data, err
 	}
 	c, err := r.Cookie(browserCookie)
-	if err != nil || hashKey(c.Value) != data.Browser {
+	if err != nil || hashKey(browserRandom(c.Value)) != data.Browser {
 		return ch, data, idp.ErrUnknownChallenge
 	}
 	return ch, data, nil

@@ -22,8 +22,9 @@ import (
 //     relying party needs them to check the tokens of a login it started);
 //   - the chooser, the resume and the login methods' pages: a request from a
 //     browser that /authorize bound to its logins (the browser cookie, which
-//     carries a MAC of ours: a made-up value ranks as new), within that
-//     browser's budget of continuing requests (browserBudget), a method's
+//     carries its issue time and a MAC of ours, browser.go: a made-up value,
+//     or one issued longer ago than a challenge lives, ranks as new), within
+//     that browser's budget of continuing requests (browserBudget), a method's
 //     cross-site return (a SAML response, idp.CrossSiteReturns), or a page
 //     on another host than the issuer's (the CNS card page, which the
 //     cookie does not reach, idp.OffHostSteps);
@@ -37,11 +38,12 @@ import (
 // This is a ranking, not a check: a request that claims to continue a login
 // is still bounded by the node's gate, and every handler still validates
 // the challenge and the cookie as before. What a stranger can still claim,
-// and its bound: each cookie it got from /authorize (a start, refused first
-// under load, but cookies can be gathered beforehand: they do not expire)
-// ranks browserBudget requests per browserBudgetWindow, and enough of them
-// fill the table of browsers counted (browserBudgetKeys), after which new
-// browsers rank as new; a real code ranks as finishing codeBudget times; the
+// and its bound: each cookie it got from /authorize ranks browserBudget
+// requests per browserBudgetWindow, for as long as a challenge lives; a
+// cookie is issued only with a challenge, under the caps of pending
+// challenges per browser and per address, so gathering enough of them to
+// fill the table of browsers counted (browserBudgetKeys, after which new
+// browsers rank as new) takes many addresses within that time; a real code ranks as finishing codeBudget times; the
 // "always" routes (token, userinfo and the rest), the cross-site returns and
 // the pages on another host are ranked continuing for anyone, with no budget
 // (a made-up token or code is refused after its HMAC check, a made-up client
@@ -83,12 +85,8 @@ func (p *Provider) loginStep(steps func(path string) bool) func(*http.Request) b
 		if steps != nil && steps(r.URL.Path) {
 			return true
 		}
-		c, err := r.Cookie(browserCookie)
-		if err != nil {
-			return false
-		}
-		mac, ok := p.browserMAC(c.Value)
-		return ok && p.budget.Allow(r.Context(), mac, browserBudget, browserBudgetWindow).Allowed
+		tag, ok := p.browserCurrent(r)
+		return ok && p.budget.Allow(r.Context(), tag, browserBudget, browserBudgetWindow).Allowed
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +91,37 @@ func TestTokenClass(t *testing.T) {
 		}
 		if got := p.tokenClass(r); got != want {
 			t.Fatalf("the same code, time %d: %v, want %v", i+1, got, want)
+		}
+	}
+}
+
+// TestBrowserCookieAge: a browser cookie ranks only with our MAC and within
+// the challenges' lifetime (a minute of skew allowed): not once old, not
+// from the future, not with its issue time changed.
+func TestBrowserCookieAge(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := &Provider{cfg: Config{HMACSecret: []byte("0123456789abcdef0123456789abcdef"), ChallengeTTL: 30 * time.Minute}, now: func() time.Time { return now }}
+	random := strings.Repeat("r", 43)
+	fresh := p.browserValue(random, now)
+	changed := strings.Replace(fresh, strconv.FormatInt(now.Unix(), 10), strconv.FormatInt(now.Unix()+1, 10), 1)
+	for _, tc := range []struct {
+		name, value string
+		want        bool
+	}{
+		{"issued now", fresh, true},
+		{"issued at the end of the lifetime", p.browserValue(random, now.Add(-30*time.Minute-browserRefresh+time.Second)), true},
+		{"issued before", p.browserValue(random, now.Add(-30*time.Minute-browserRefresh)), false},
+		{"issued in a minute", p.browserValue(random, now.Add(59*time.Second)), true},
+		{"issued in two minutes", p.browserValue(random, now.Add(2*time.Minute)), false},
+		{"its issue time changed", changed, false},
+		{"another secret's", (&Provider{cfg: Config{HMACSecret: []byte("another secret, 32 bytes long...")}}).browserValue(random, now), false},
+		{"set before the MAC", random, false},
+		{"a short random part", p.browserValue("short", now), false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/login", nil)
+		r.AddCookie(&http.Cookie{Name: browserCookie, Value: tc.value})
+		if _, got := p.browserCurrent(r); got != tc.want {
+			t.Errorf("%s: current %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -348,40 +348,53 @@ func TestPageLanguage(t *testing.T) {
 	})
 }
 
-// TestBrowserCookie: the cookie that binds challenges to a browser is kept
-// when it has the length of a value Ponte issues (32 characters at least), and
-// replaced otherwise.
+// TestBrowserCookie: the cookie that binds challenges to a browser keeps its
+// random part when it has the length of one Ponte issues (32 characters at
+// least), issued again with a MAC when it has none (set before the MAC, or
+// made up); a shorter one is replaced; a current one of ours is left alone.
 func TestBrowserCookie(t *testing.T) {
 	backends(t, func(t *testing.T, store storage.Store) {
 		e := newEnv(t, store)
 		r := e.NewRP(clients.Spec{})
+		authorize := func(t *testing.T, value string) *http.Cookie {
+			req, _ := http.NewRequest(http.MethodGet, authParams(r, nil, nil), nil)
+			if value != "" {
+				req.AddCookie(&http.Cookie{Name: "ponte_browser", Value: value})
+			}
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("authorize: %d", resp.StatusCode)
+			}
+			for _, ck := range resp.Cookies() {
+				if ck.Name == "ponte_browser" {
+					return ck
+				}
+			}
+			return nil
+		}
 		for _, n := range []int{0, 1, 31, 32, 43} {
 			t.Run(strconv.Itoa(n), func(t *testing.T) {
-				req, _ := http.NewRequest(http.MethodGet, authParams(r, nil, nil), nil)
 				value := strings.Repeat("b", n)
-				if n > 0 {
-					req.AddCookie(&http.Cookie{Name: "ponte_browser", Value: value})
+				set := authorize(t, value)
+				if set == nil {
+					t.Fatalf("a %d-character browser cookie was not issued again with a MAC", n)
 				}
-				c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-				resp, err := c.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp.Body.Close()
-				var set *http.Cookie
-				for _, ck := range resp.Cookies() {
-					if ck.Name == "ponte_browser" {
-						set = ck
-					}
-				}
-				if resp.StatusCode != http.StatusSeeOther {
-					t.Fatalf("authorize: %d", resp.StatusCode)
-				}
+				random, _, _ := strings.Cut(set.Value, ".")
 				switch keep := n >= 32; {
-				case keep && set != nil:
-					t.Fatalf("a %d-character browser cookie was replaced by %q", n, set.Value)
-				case !keep && (set == nil || len(set.Value) < 32 || set.Value == value):
-					t.Fatalf("a %d-character browser cookie was kept (set: %v)", n, set)
+				case keep && random != value:
+					t.Fatalf("a %d-character browser cookie lost its random part: %q", n, set.Value)
+				case !keep && (len(random) < 32 || random == value):
+					t.Fatalf("a %d-character browser cookie was kept: %q", n, set.Value)
+				case strings.Count(set.Value, ".") != 2:
+					t.Fatalf("the issued cookie %q has no issue time and MAC", set.Value)
+				}
+				if again := authorize(t, set.Value); again != nil {
+					t.Fatalf("a current cookie of ours was issued again: %q", again.Value)
 				}
 			})
 		}

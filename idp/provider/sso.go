@@ -2,9 +2,7 @@ package provider
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -19,9 +17,6 @@ import (
 	"github.com/ponte-id/ponte/idp"
 	"github.com/ponte-id/ponte/storage"
 )
-
-// browserCookie binds login challenges to the browser that started them.
-const browserCookie = "ponte_browser"
 
 // randomToken returns 32 random bytes, base64url.
 func randomToken() string {
@@ -140,39 +135,6 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	p.setCookie(w, p.cfg.CookieName, "", -1)
 	return nil
-}
-
-// browserID returns the browser-binding value, setting the cookie if missing.
-// A new value is random and carries a MAC of ours (browserMAC), which the
-// edge's ranking checks; an older value without one (set before the MAC)
-// still binds its browser's logins, and ranks as new.
-func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	v := randomToken()
-	v += "." + p.browserTag(v)
-	p.setCookie(w, browserCookie, v, 0)
-	return v
-}
-
-// browserTag is the MAC of a browser cookie's random part: 128 bits of
-// HMAC-SHA256 under the provider's HMAC secret, base64url.
-func (p *Provider) browserTag(random string) string {
-	m := hmac.New(sha256.New, p.cfg.HMACSecret)
-	m.Write([]byte("ponte.browser\x00"))
-	m.Write([]byte(random))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
-}
-
-// browserMAC returns the MAC of a browser cookie value that carries the
-// right one, ok false otherwise (made up, or set before the MAC).
-func (p *Provider) browserMAC(value string) (mac string, ok bool) {
-	random, tag, found := strings.Cut(value, ".")
-	if !found || len(random) != 43 || len(tag) != 22 {
-		return "", false
-	}
-	return tag, hmac.Equal([]byte(tag), []byte(p.browserTag(random)))
 }
 
 // replaceSession ends the browser's previous session when a login starts a
