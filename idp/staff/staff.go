@@ -313,6 +313,16 @@ func (s *Service) RevokeToken(ctx context.Context, actor Actor, id string) error
 	})
 }
 
+// lowerHex reports whether s is lower-case hexadecimal, as a token ID is.
+func lowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // hash is the keyed hash of a token: HMAC-SHA256 over its ID and secret. A
 // 256-bit random secret needs no slow hash.
 func (s *Service) hash(id, secret string) []byte {
@@ -334,6 +344,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		return Principal{}, ErrUnauthenticated
 	}
 	id, secret := rest[:2*tokenIDBytes], rest[2*tokenIDBytes+1:]
+	if !lowerHex(id) {
+		// Not an ID Ponte issues: never sent to the database, whose
+		// refusal of a malformed string (invalid UTF-8 on PostgreSQL)
+		// would be an error, not a wrong token.
+		return Principal{}, ErrUnauthenticated
+	}
 	got := s.hash(id, secret)
 	t, err := s.store.GetAPIToken(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -183,3 +183,20 @@ func flip(c string) string {
 	}
 	return "A"
 }
+
+// TestAuthenticateMalformedID: a token whose ID is not lower-case hex — 16
+// bytes of invalid UTF-8, which PostgreSQL refuses with an error of its own —
+// is a wrong token (ErrUnauthenticated, counted by the callers' limits), not
+// a database failure (an uncounted 500).
+func TestAuthenticateMalformedID(t *testing.T) {
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			svc, _ := newService(t, b.Open(t))
+			for _, id := range []string{strings.Repeat("\xff", 16), strings.Repeat("A", 16), "0123456789abcdeG", "0123456789abcde\x00"} {
+				if _, err := svc.Authenticate(t.Context(), "pt_"+id+"_secret"); !errors.Is(err, staff.ErrUnauthenticated) {
+					t.Errorf("ID %q: %v, want ErrUnauthenticated", id, err)
+				}
+			}
+		})
+	}
+}
