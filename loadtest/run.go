@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -406,7 +407,7 @@ func recoverForm(ctx context.Context, rp *flow.RP, cf, email, mobile string) (st
 // challenge: 4xx) or turns it away at its gate (503).
 func stranger(ctx context.Context, rp *flow.RP) (string, string) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, rp.Issuer+"/login/pin/?challenge="+rand.Text()+rand.Text()[:17], nil)
-	req.AddCookie(&http.Cookie{Name: "ponte_browser", Value: rand.Text() + rand.Text()[:17] + "." + rand.Text()[:22]})
+	req.AddCookie(&http.Cookie{Name: "ponte_browser", Value: rand.Text() + rand.Text()[:17] + "." + strconv.FormatInt(time.Now().Unix(), 10) + "." + rand.Text()[:22]})
 	resp, err := flow.NewBrowser(rp).HTTP.Do(req)
 	if err != nil {
 		return kTransport, err.Error()
