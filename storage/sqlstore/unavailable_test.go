@@ -133,28 +133,7 @@ func TestUnavailablePostgresShutdown(t *testing.T) {
 // lock of past the busy timeout makes a write fail with
 // storage.ErrUnavailable (busy: a 503 too), and reads go on.
 func TestUnavailableSQLiteBusy(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ponte.db")
-	s, err := sqlstore.Open(t.Context(), path, sqlstore.Options{BusyTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if _, err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	s, conn := lockedSQLite(t)
 	if err := s.CreateClient(t.Context(), storage.Client{ID: "rp"}); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("a write while another holds the lock: %v, want storage.ErrUnavailable", err)
 	}
@@ -174,28 +153,7 @@ func TestUnavailableSQLiteBusy(t *testing.T) {
 // warning, not an error: an outage is reported once by /readyz and the
 // 503s, and the sweep runs again on its own.
 func TestJanitorOutageWarns(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ponte.db")
-	s, err := sqlstore.Open(t.Context(), path, sqlstore.Options{BusyTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if _, err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := lockedSQLite(t)
 	records := make(chan slog.Record, 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -232,3 +190,33 @@ func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h recordHandler) WithGroup(string) slog.Handler      { return h }
+
+// lockedSQLite returns a migrated SQLite store with a busy timeout of 50 ms
+// whose file another connection (returned) holds the write lock of, in a
+// transaction begun with BEGIN IMMEDIATE.
+func lockedSQLite(t *testing.T) (*sqlstore.Store, *sql.Conn) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ponte.db")
+	s, err := sqlstore.Open(t.Context(), path, sqlstore.Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return s, conn
+}
