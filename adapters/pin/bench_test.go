@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -124,15 +123,6 @@ func benchmarkPINLogin(b *testing.B, store *sqlstore.Store, bound, hashOnly floa
 	b.ReportMetric(float64(perHash.Microseconds())/1000, "ms/hash")
 	b.ReportMetric(hashOnly, "hash-only/s")
 	b.ReportMetric(100*rate/hashOnly, "%hash-only")
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // median runs f n times and returns the median result.
