@@ -169,6 +169,13 @@ func (l *ledger) issued() int {
 	return len(l.codes) + len(l.tokens)
 }
 
+// recovered is how many recovery links the server confirmed queued.
+func (l *ledger) recovered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recoveries)
+}
+
 // drive runs logins, redemptions and recovery forms from workers until ctx
 // ends (the server is killed under them), recording only what the server
 // answered in full.
@@ -255,9 +262,10 @@ func crashLosesNothing(t *testing.T, backend string) {
 		done := make(chan struct{})
 		issued := l.issued()
 		go func() { w.drive(run, rp, l, 8); close(done) }()
-		// Kill at a random moment once this cycle has issued something: on a
-		// loaded machine the first logins can take longer than a fixed delay.
-		for wait := time.Now().Add(30 * time.Second); l.issued() == issued && time.Now().Before(wait); {
+		// Kill at a random moment once this cycle has issued something (and
+		// once the run has queued a recovery link at all): on a loaded machine
+		// the first logins and forms can take longer than a fixed delay.
+		for wait := time.Now().Add(30 * time.Second); (l.issued() == issued || l.recovered() == 0) && time.Now().Before(wait); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(200+rand.IntN(1200)) * time.Millisecond)
