@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,17 +92,7 @@ func TestDatabaseOutage(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	logs := &securityLog{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- cmdServe(ctx, nil, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	waitReady(t, base, logs, done)
+	logs := serveInProcess(t, "ready", func(*securityLog) bool { return readyzOK(base) })
 
 	// Before the cut: a login whose code is kept, and tokens.
 	rp, err := flow.NewRP(t.Context(), base, c.ID, c.Secret, redirect)
@@ -375,27 +364,14 @@ func pinChallenge(t *testing.T, b *flow.Browser, authorize string) string {
 	return rest[:strings.IndexByte(rest, '"')]
 }
 
-// waitReady waits for /readyz to answer 200.
-func waitReady(t *testing.T, base string, logs *securityLog, done chan error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve ended: %v\n%s", err, logs)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not ready:\n%s", logs)
-		}
+// readyzOK reports whether base's /readyz answers 200.
+func readyzOK(base string) bool {
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		return false
 	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // seedOutageCitizen gives a citizen an active PIN, directly in the database.

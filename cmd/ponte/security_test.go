@@ -97,6 +97,16 @@ func startLiveNode(t *testing.T, issuer string, prepare func(*app)) liveNode {
 		prepare(a)
 		a.Close()
 	}
+	logs := serveInProcess(t, "serving", func(logs *securityLog) bool { return logs.serving() != "" })
+	return liveNode{base: "http://" + logs.serving(), logs: logs}
+}
+
+// serveInProcess runs `ponte serve` in this process with the environment set
+// (stopped when the test ends, which fails if serve returned an error), and
+// waits up to 30 s for ready to report true, failing the test, with the log,
+// if serve ends first or the wait runs out.
+func serveInProcess(t *testing.T, what string, ready func(*securityLog) bool) *securityLog {
+	t.Helper()
 	logs := &securityLog{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -108,19 +118,17 @@ func startLiveNode(t *testing.T, issuer string, prepare func(*app)) liveNode {
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if addr := logs.serving(); addr != "" {
-			return liveNode{base: "http://" + addr, logs: logs}
-		}
+	for !ready(logs) {
 		select {
 		case err := <-done:
 			t.Fatalf("serve ended: %v\n%s", err, logs)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs)
+			t.Fatalf("serve not %s:\n%s", what, logs)
 		}
 	}
+	return logs
 }
 
 // TestServeLogsNoFiscalNumber drives a real `ponte serve`, logging at debug
